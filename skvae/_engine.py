@@ -1,0 +1,244 @@
+"""The training engine: epochs over device-resident data, early stopping.
+
+The whole training set is moved to the device once. Each epoch draws a
+permutation from a seeded :class:`torch.Generator` and takes batches by index;
+there is no DataLoader and no host synchronisation inside the step: the
+losses of each step are added into a small device tensor that is read once per
+epoch.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "sgd": torch.optim.SGD,
+}
+
+
+def make_optimizer(name, parameters, learning_rate):
+    """Return a torch optimizer by name ("adam", "adamw", "rmsprop", "sgd")."""
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=learning_rate, momentum=0.9)
+    return OPTIMIZERS[name](parameters, lr=learning_rate)
+
+
+def to_tensor(array, device):
+    """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array).to(device)
+
+
+def beta_at(epoch, beta, kl_warmup, max_iter):
+    """Return the KL weight of epoch ``epoch`` (0-based).
+
+    beta ramps linearly from 0 over the first ``floor(kl_warmup * max_iter)``
+    epochs, then stays at ``beta`` (the schedule of the seed csnl library,
+    which used kl_warmup = 3/7).
+
+    Examples
+    --------
+    >>> [beta_at(e, 1.0, 0.5, 6) for e in range(6)]
+    [0.0, 0.3333333333333333, 0.6666666666666666, 1.0, 1.0, 1.0]
+    """
+    warmup_epochs = math.floor(kl_warmup * max_iter)
+    if warmup_epochs <= 0:
+        return float(beta)
+    return float(beta) * min(1.0, epoch / warmup_epochs)
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when a monitored loss has not improved by ``tol`` for ``patience`` epochs.
+
+    As in scikit-learn's MLP: an epoch counts as an improvement when its loss
+    is below ``best - tol``. With ``restore_best``, the best weights are kept
+    (as device-side copies) so that they can be restored at the end.
+    """
+
+    tol: float
+    patience: int
+    restore_best: bool
+    best: float = math.inf
+    bad_epochs: int = 0
+    best_state: dict = field(default=None, repr=False)
+
+    def update(self, loss, module):
+        """Record one epoch's loss; return True when training should stop."""
+        if loss < self.best - self.tol:
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if loss < self.best:
+            self.best = loss
+            if self.restore_best:
+                self.best_state = {
+                    k: v.detach().clone() for k, v in module.state_dict().items()
+                }
+        return self.bad_epochs >= self.patience
+
+    def reset(self):
+        """Forget the best loss (while beta still ramps, losses are not comparable)."""
+        self.best, self.bad_epochs, self.best_state = math.inf, 0, None
+
+
+class Trainer:
+    """Runs epochs of minibatch training of a :class:`~skvae._model.VAEModule`.
+
+    Parameters
+    ----------
+    module : VAEModule
+        On its device already.
+    optimizer : torch.optim.Optimizer
+    generator : torch.Generator
+        On the module's device; the only source of randomness of training.
+    batch_size : int
+    """
+
+    def __init__(self, module, optimizer, generator, batch_size):
+        self.module = module
+        self.optimizer = optimizer
+        self.generator = generator
+        self.batch_size = batch_size
+
+    def train_epoch(self, X, beta):
+        """Train one epoch on device tensor ``X``; return mean loss, nll, kl.
+
+        The single host synchronisation is the final ``tolist()``.
+        """
+        module, optimizer = self.module, self.optimizer
+        module.train()
+        n = X.shape[0]
+        batch_size = min(self.batch_size, n)
+        perm = torch.randperm(n, generator=self.generator, device=X.device)
+        sums = torch.zeros(3, device=X.device)
+        for start in range(0, n, batch_size):
+            xb = X[perm[start : start + batch_size]]
+            eps = torch.randn(
+                (xb.shape[0], self.n_components),
+                generator=self.generator,
+                device=X.device,
+            )
+            nll, kl = module.terms(xb, eps)
+            loss = (nll + beta * kl).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                sums += torch.stack([loss * xb.shape[0], nll.sum(), kl.sum()])
+        module.eval()
+        loss, nll, kl = (sums / n).tolist()
+        return loss, nll, kl
+
+    @torch.inference_mode()
+    def validation_loss(self, X, beta, seed):
+        """Return the objective on ``X`` with noise drawn from a fixed ``seed``.
+
+        The same noise every epoch makes epochs comparable for early stopping.
+        """
+        self.module.eval()
+        generator = torch.Generator(device=X.device).manual_seed(seed)
+        total = torch.zeros((), device=X.device)
+        for start in range(0, X.shape[0], self.batch_size):
+            xb = X[start : start + self.batch_size]
+            eps = torch.randn(
+                (xb.shape[0], self.n_components), generator=generator, device=X.device
+            )
+            nll, kl = self.module.terms(xb, eps)
+            total += (nll + beta * kl).sum()
+        return total.item() / X.shape[0]
+
+    @property
+    def n_components(self):
+        return self.module.n_components
+
+
+def run(
+    trainer,
+    X_train,
+    X_val,
+    *,
+    first_epoch,
+    n_epochs,
+    beta_schedule,
+    stopper,
+    warmup_epochs,
+    val_seed,
+    verbose,
+):
+    """Train for up to ``n_epochs`` epochs; return the per-epoch history.
+
+    Parameters
+    ----------
+    trainer : Trainer
+    X_train, X_val : Tensor or None
+        Device-resident training data and optional validation data.
+    first_epoch : int
+        Global index of the first epoch (for the beta schedule).
+    n_epochs : int
+    beta_schedule : callable
+        Maps a global epoch index to beta.
+    stopper : EarlyStopping or None
+        Monitors the validation loss when ``X_val`` is given, else the
+        training loss.
+    warmup_epochs : int
+        Global epochs during which beta still ramps; the stopper starts
+        comparing losses after them.
+    val_seed : int
+    verbose : int
+        Shows a tqdm progress bar over epochs when positive.
+
+    Returns
+    -------
+    history : list of dict
+        One dict per epoch: epoch, loss, reconstruction, kl, beta, val_loss,
+        seconds.
+    """
+    history = []
+    bar = tqdm(total=n_epochs, disable=not verbose, desc="skvae fit", unit="epoch")
+    try:
+        for epoch in range(first_epoch, first_epoch + n_epochs):
+            t0 = time.perf_counter()
+            beta = beta_schedule(epoch)
+            loss, nll, kl = trainer.train_epoch(X_train, beta)
+            val_loss = None
+            if X_val is not None:
+                val_loss = trainer.validation_loss(X_val, beta, val_seed)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss,
+                "reconstruction": nll,
+                "kl": kl,
+                "beta": beta,
+                "val_loss": val_loss,
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(record)
+            bar.update(1)
+            bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss") and v is not None}
+            )
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"The training loss became {loss} at epoch {epoch + 1}. "
+                    "Lower learning_rate, or scale the data (e.g. StandardScaler)."
+                )
+            if stopper is not None:
+                if epoch < warmup_epochs:
+                    stopper.reset()
+                elif stopper.update(val_loss if val_loss is not None else loss, trainer.module):
+                    break
+    finally:
+        bar.close()
+    if stopper is not None and stopper.best_state is not None:
+        trainer.module.load_state_dict(stopper.best_state)
+    return history

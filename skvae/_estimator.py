@@ -1,0 +1,627 @@
+"""VAETransformer: a variational autoencoder as a scikit-learn transformer."""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _engine
+from ._model import VAEModule
+from ._registry import resolve_plugin
+from .base import Architecture, Likelihood, Prior
+
+# Rows per forward pass at inference: bounds the memory of transform,
+# inverse_transform, score_samples and sample whatever the number of rows.
+_INFERENCE_ROWS = 4096
+# score_samples averages the ELBO over this many draws of eps (antithetic
+# pairs), the same draws for every row, so that it is deterministic and each
+# row's score does not depend on the other rows.
+_SCORE_DRAWS = 16
+_SCORE_SEED = 0
+_PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Variational autoencoder (VAE) as a scikit-learn transformer.
+
+    Learns an encoder q(z | x) = N(mean(x), diag(var(x))) and a decoder
+    p(x | z) by maximising the evidence lower bound (ELBO). ``transform``
+    returns the posterior mean, ``inverse_transform`` decodes, ``sample``
+    generates and ``score_samples`` gives the per-sample ELBO.
+
+    The objective, per sample, is the negative ELBO with a KL weight::
+
+        loss = -log p(x | z) + beta * KL(q(z | x) || p(z))
+
+    with -log p(x | z) summed over features; minibatches average it. The same
+    objective gives the validation loss.
+
+    The networks, the likelihood and the prior are plugins, found by name in
+    the ``skvae`` entry-point group (see :func:`skvae.list_plugins`).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent space.
+    architecture : str, Architecture subclass or instance, default="mlp"
+        Encoder and decoder networks. A configured instance, such as
+        ``MLP(hidden_sizes=(512, 256))``, exposes its parameters to
+        ``set_params`` and grid search (``architecture__hidden_sizes``); a
+        name or class is turned into an instance when such a nested parameter
+        is set.
+    likelihood : "auto", str, Likelihood subclass or instance, default="auto"
+        Observation model p(x | z). "auto" picks "bernoulli" when all training
+        values lie in [0, 1] and "gaussian" (learned scale per feature)
+        otherwise; ``likelihood_`` tells which.
+    prior : str, Prior subclass or instance, default="normal"
+        Prior p(z).
+    beta : float, default=1.0
+        Weight of the KL term (beta-VAE); 1 gives the ELBO.
+    kl_warmup : float, default=0.0
+        Fraction of ``max_iter`` over which beta ramps linearly from 0 to
+        ``beta``; the seed csnl library used 3/7.
+    max_iter : int, default=100
+        Number of epochs (passes over the training data).
+    batch_size : int, default=128
+        Minibatch size; clipped to the number of samples.
+    learning_rate : float, default=1e-3
+        Step size of the optimizer.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
+        Torch optimizer ("sgd" uses momentum 0.9).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when
+        its loss has not improved by ``tol`` for ``n_iter_no_change`` epochs;
+        the best weights are restored. When False, training stops on the same
+        rule applied to the training loss. During KL warm-up no epoch counts.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping`` is True.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss, in nats per sample.
+    device : str or torch.device, default="auto"
+        Torch device; "auto" picks CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and every draw of training, through a
+        :class:`torch.Generator` (the global torch RNG is left alone). The
+        same seed gives the same model on the CPU.
+    verbose : int, default=0
+        Show a progress bar over epochs when positive.
+    warm_start : bool, default=False
+        Continue training the fitted model when ``fit`` is called again.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained VAE (network, likelihood and prior modules).
+    architecture_, likelihood_, prior_ : Plugin
+        The resolved plugin configurations.
+    optimizer_ : torch.optim.Optimizer
+        The optimizer, kept for ``warm_start`` and ``partial_fit``.
+    history_ : list of dict
+        One dict per epoch with keys ``epoch``, ``loss``, ``reconstruction``
+        (-log p(x|z)), ``kl``, ``beta``, ``val_loss`` (None without
+        validation) and ``seconds``.
+    n_iter_ : int
+        Number of epochs run.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    skvae.list_plugins : The registered architectures, likelihoods and priors.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X = load_digits().data / 16
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 2)
+    >>> vae.likelihood_
+    Bernoulli()
+    >>> bool(vae.score(X) < 0)
+    True
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [str, type, Architecture],
+        "likelihood": [str, type, Likelihood],
+        "prior": [str, type, Prior],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Real, 0, 1, closed="both")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_engine.OPTIMIZERS))],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        architecture="mlp",
+        likelihood="auto",
+        prior="normal",
+        beta=1.0,
+        kl_warmup=0.0,
+        max_iter=100,
+        batch_size=128,
+        learning_rate=1e-3,
+        optimizer="adam",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.architecture = architecture
+        self.likelihood = likelihood
+        self.prior = prior
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ params
+    def set_params(self, **params):
+        """Set parameters, including nested plugin parameters.
+
+        ``set_params(architecture__hidden_sizes=(64,))`` works even while
+        ``architecture`` is a name or a class: it is first replaced by a
+        default instance of that plugin.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : VAETransformer
+        """
+        for key in params:
+            top, sep, _ = key.partition("__")
+            if sep and top in _PLUGIN_PARAMS and top not in params:
+                spec = getattr(self, top)
+                if isinstance(spec, (str, type)):
+                    if top == "likelihood" and spec == "auto":
+                        raise ValueError(
+                            f"Cannot set {key!r} while likelihood='auto'; "
+                            "choose a likelihood first, e.g. likelihood='gaussian'."
+                        )
+                    setattr(self, top, resolve_plugin(top, spec))
+        return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self):
+        """Number of output features (for get_feature_names_out)."""
+        return self.n_components
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit the VAE on X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 stays float32).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VAETransformer
+            The fitted estimator.
+        """
+        return self._fit(X, n_epochs=None, incremental=False)
+
+    def partial_fit(self, X, y=None):
+        """Train for one more epoch on X (initialising the model on the first call).
+
+        The KL warm-up follows the epoch count ``n_iter_`` against
+        ``max_iter``; early stopping does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VAETransformer
+            The updated estimator.
+        """
+        return self._fit(X, n_epochs=1, incremental=True)
+
+    def _fit(self, X, n_epochs, incremental):
+        # All or nothing: whatever fails (bad input, divergence, Ctrl-C), the
+        # estimator is left exactly as it was before the call.
+        saved_attrs = dict(self.__dict__)
+        saved_weights = None
+        if hasattr(self, "module_"):
+            saved_weights = (
+                {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
+                _clone_state(self.optimizer_.state_dict()),
+                self._generator.get_state(),
+            )
+        try:
+            return self._fit_unsafe(X, n_epochs, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved_attrs)
+            if saved_weights is not None:
+                self.module_.load_state_dict(saved_weights[0])
+                self.optimizer_.load_state_dict(saved_weights[1])
+                self._generator.set_state(saved_weights[2])
+            raise
+
+    def _fit_unsafe(self, X, n_epochs, incremental):
+        self._validate_params()
+        continuing = (incremental or self.warm_start) and hasattr(self, "module_")
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            reset=not continuing,
+            ensure_min_features=1,
+        )
+        if continuing:
+            if self.module_.n_components != self.n_components:
+                raise ValueError(
+                    f"n_components={self.n_components} differs from the fitted "
+                    f"model's {self.module_.n_components}; set warm_start=False "
+                    "to fit a new model."
+                )
+            self.likelihood_.check_data(X)
+            module, optimizer, generator = self.module_, self.optimizer_, self._generator
+            device, seed = self._device, self._seed
+            for group in optimizer.param_groups:
+                group["lr"] = self.learning_rate
+            history, first_epoch = list(self.history_), self.n_iter_
+        else:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            device = _resolve_device(self.device)
+            architecture = resolve_plugin("architecture", self.architecture)
+            likelihood = self._resolve_likelihood(X)
+            prior = resolve_plugin("prior", self.prior)
+            likelihood.check_data(X)
+            module = _build_module(
+                architecture, likelihood, prior, X.shape[1], self.n_components, seed
+            ).to(device)
+            optimizer = _engine.make_optimizer(
+                self.optimizer, module.parameters(), self.learning_rate
+            )
+            generator = torch.Generator(device=device).manual_seed(seed)
+            history, first_epoch = [], 0
+
+        X_train, X_val = X, None
+        if self.early_stopping and not incremental:
+            X_train, X_val = _train_validation_split(X, self.validation_fraction, seed)
+        X_train = _engine.to_tensor(X_train, device)
+        if X_val is not None:
+            X_val = _engine.to_tensor(X_val, device)
+
+        stopper = None
+        if not incremental:
+            stopper = _engine.EarlyStopping(
+                tol=self.tol,
+                patience=self.n_iter_no_change,
+                restore_best=X_val is not None,
+            )
+        trainer = _engine.Trainer(module, optimizer, generator, self.batch_size)
+        new_history = _engine.run(
+            trainer,
+            X_train,
+            X_val,
+            first_epoch=first_epoch,
+            n_epochs=n_epochs or self.max_iter,
+            beta_schedule=lambda e: _engine.beta_at(e, self.beta, self.kl_warmup, self.max_iter),
+            stopper=stopper,
+            warmup_epochs=math.floor(self.kl_warmup * self.max_iter),
+            val_seed=seed + 1,
+            verbose=self.verbose,
+        )
+
+        if not continuing:
+            self.architecture_, self.likelihood_, self.prior_ = architecture, likelihood, prior
+            self.module_, self.optimizer_, self._generator = module, optimizer, generator
+            self._device, self._seed = device, seed
+        self.history_ = history + new_history
+        self.n_iter_ = first_epoch + len(new_history)
+        return self
+
+    def _resolve_likelihood(self, X):
+        spec = self.likelihood
+        if isinstance(spec, str) and spec == "auto":
+            in_unit_interval = float(np.min(X)) >= 0.0 and float(np.max(X)) <= 1.0
+            spec = "bernoulli" if in_unit_interval else "gaussian"
+        return resolve_plugin("likelihood", spec)
+
+    # --------------------------------------------------------------- inference
+    def transform(self, X):
+        """Encode X: the posterior mean of q(z | x), deterministic.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Posterior means, in the dtype of X (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._map_batches(lambda xb: self.module_.encode(xb)[0], X, self.n_components)
+
+    def inverse_transform(self, X):
+        """Decode latent codes to the mean of p(x | z) in input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, such as the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Decoded means, in the dtype of the input.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float32, np.float64])
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"inverse_transform expects latent codes with {self.n_components} "
+                f"columns (n_components), got {Z.shape[1]}."
+            )
+        module = self.module_
+        return self._map_batches(
+            lambda zb: module.likelihood.mean(module.decode(zb)), Z, self.n_features_in_
+        )
+
+    def score_samples(self, X):
+        """Per-sample evidence lower bound (ELBO), in nats.
+
+        ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)), the expectation
+        estimated with 16 draws of the noise (8 antithetic pairs) that are
+        the same for every sample: the result is deterministic and does not
+        depend on the other rows. beta plays no part here.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            Lower bounds of log p(x); higher is better.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        module = self.module_
+        eps = _score_noise(self.n_components, self._device)
+        k = eps.shape[0]
+
+        def elbo(xb):
+            rows = xb.shape[0]
+            x_rep = xb.repeat_interleave(k, dim=0)
+            nll, kl = module.terms(x_rep, eps.repeat(rows, 1))
+            return -(nll + kl).view(rows, k).mean(dim=1, keepdim=True)
+
+        return self._map_batches(elbo, X, 1, rows=max(1, _INFERENCE_ROWS // k)).ravel()
+
+    def score(self, X, y=None):
+        """Mean ELBO of X in nats per sample (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean of :meth:`score_samples`.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None, *, decode="mean"):
+        """Generate samples: z ~ p(z), decoded.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; None gives new draws at every call.
+        decode : {"mean", "draw"}, default="mean"
+            "mean" returns the mean of p(x | z) (smooth images); "draw"
+            returns one draw x ~ p(x | z) (e.g. binary values for Bernoulli).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Generated samples, float32.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if decode not in ("mean", "draw"):
+            raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        generator = torch.Generator(device=self._device).manual_seed(seed)
+        module = self.module_
+        out = np.empty((n_samples, self.n_features_in_), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, n_samples, _INFERENCE_ROWS):
+                rows = min(_INFERENCE_ROWS, n_samples - start)
+                z = module.prior.sample(rows, generator=generator, device=self._device)
+                params = module.decode(z)
+                if decode == "mean":
+                    x = module.likelihood.mean(params)
+                else:
+                    x = module.likelihood.sample(params, generator=generator)
+                out[start : start + rows] = x.cpu().numpy()
+        return out
+
+    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS):
+        """Apply ``fn`` to batches of X on the device; bounded memory."""
+        out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                batch = _engine.to_tensor(X[start : start + rows], self._device)
+                out[start : start + rows] = fn(batch).cpu().numpy()
+        return out
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never touch self.__dict__
+        if "module_" in state:
+            # Torch objects are stored as CPU tensors, so that a model fitted
+            # on a GPU unpickles on a machine without one.
+            state["module_"] = {
+                "n_components": self.module_.n_components,
+                "state_dict": _clone_state(self.module_.state_dict(), "cpu"),
+            }
+            state["optimizer_"] = _clone_state(self.optimizer_.state_dict(), "cpu")
+            state["_generator"] = self._generator.get_state()
+        return state
+
+    def __setstate__(self, state):
+        if "module_" in state:
+            state = dict(state)
+            saved_device = state["_device"]
+            device = saved_device
+            if device.type == "cuda" and not torch.cuda.is_available():
+                device = torch.device("cpu")
+            module = _build_module(
+                state["architecture_"],
+                state["likelihood_"],
+                state["prior_"],
+                state["n_features_in_"],
+                state["module_"]["n_components"],
+                seed=0,
+            )
+            module.load_state_dict(state["module_"]["state_dict"])
+            module.to(device).eval()
+            optimizer = _engine.make_optimizer(
+                state["optimizer"], module.parameters(), state["learning_rate"]
+            )
+            optimizer.load_state_dict(state["optimizer_"])
+            generator = torch.Generator(device=device)
+            if device.type == saved_device.type:
+                generator.set_state(state["_generator"])
+            else:
+                generator.manual_seed(state["_seed"])
+            state.update(module_=module, optimizer_=optimizer, _generator=generator, _device=device)
+        super().__setstate__(state)
+
+
+def _build_module(architecture, likelihood, prior, n_features, n_components, seed):
+    """Build the VAE module on the CPU with weights seeded by ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = architecture.build(
+            n_features=n_features,
+            n_components=n_components,
+            n_outputs=likelihood.n_params_per_feature * n_features,
+        )
+        return VAEModule(
+            net, likelihood.build(n_features), prior.build(n_components), n_components
+        )
+
+
+def _resolve_device(device):
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'. ({exc})"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} but CUDA is not available on this machine; "
+            "use device='cpu' or device='auto'."
+        )
+    return device
+
+
+def _train_validation_split(X, validation_fraction, seed):
+    n = X.shape[0]
+    n_val = int(math.ceil(validation_fraction * n))
+    if n - n_val < 1 or n_val < 1:
+        raise ValueError(
+            f"early_stopping needs at least 2 samples to hold out "
+            f"validation_fraction={validation_fraction} of them; got {n} samples."
+        )
+    perm = np.random.RandomState(seed).permutation(n)
+    return X[perm[n_val:]], X[perm[:n_val]]
+
+
+def _score_noise(n_components, device):
+    generator = torch.Generator().manual_seed(_SCORE_SEED)
+    half = torch.randn((_SCORE_DRAWS // 2, n_components), generator=generator)
+    return torch.cat([half, -half]).to(device)
+
+
+def _clone_state(obj, device=None):
+    """Deep-copy the tensors of a (nested) state dict, optionally to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach()
+        return obj.to(device, copy=True) if device is not None else obj.clone()
+    if isinstance(obj, dict):
+        return {k: _clone_state(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone_state(v, device) for v in obj)
+    return obj

@@ -1,0 +1,26 @@
+"""scikit-learn's common estimator checks, run over VAETransformer."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvae import VAETransformer
+from skvae_plugins.gaussian import Gaussian
+from skvae_plugins.mlp import MLP
+
+
+@parametrize_with_checks(
+    [
+        # Defaults (likelihood="auto" meets the checks' unbounded data).
+        VAETransformer(max_iter=5),
+        # A configured plugin instance as a parameter, with early stopping.
+        VAETransformer(
+            n_components=3,
+            architecture=MLP(hidden_sizes=(16,), activation="tanh"),
+            likelihood=Gaussian(scale=0.5),
+            max_iter=4,
+            early_stopping=True,
+            n_iter_no_change=2,
+        ),
+    ]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
