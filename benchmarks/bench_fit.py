@@ -1,0 +1,521 @@
+#!/usr/bin/env python
+"""Benchmark ``VAETransformer.fit`` against two hand-written PyTorch loops.
+
+One process, one data set, one model trained three ways:
+
+``skvae``
+    ``VAETransformer(architecture=MLP(hidden_sizes=(512, 256)),
+    likelihood="bernoulli", n_components=16, ...).fit(X)``.
+``lean``
+    A lean hand-written loop: the whole training set as one float32 tensor on
+    the device, batches taken with a ``torch.randperm`` index, the loss summed
+    into a device tensor that is read once per epoch.
+``dataloader``
+    The pytorch/examples VAE style: ``DataLoader(TensorDataset(X),
+    shuffle=True, batch_size=128)`` and ``loss.item()`` at every step.
+
+All three use the same layers (784-512-256 -> 2*16 encoder, 16-256-512-784
+decoder, ReLU), the same objective (Bernoulli negative log-likelihood on
+logits summed over features + analytic KL to N(0, I), averaged over the
+batch), Adam with lr 1e-3 and batches of 128.
+
+For each way it reports the median epoch time over the epochs after the first,
+the wall time of the whole training call divided by the number of epochs, the
+ratio of the median epoch time to the lean loop's, and the held-out ELBO (mean
+per-sample ELBO in nats on the test split after the same number of epochs),
+so that speed is never bought with quality. Each way runs ``--repeats`` times,
+in rotating order, and the table shows medians over repeats.
+
+Examples
+--------
+    python benchmarks/bench_fit.py --data digits --epochs 3 --repeats 1
+    python benchmarks/bench_fit.py --epochs 3 --repeats 3 --json results.json
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = {
+    "train": "train-images-idx3-ubyte.gz",
+    "test": "t10k-images-idx3-ubyte.gz",
+}
+
+N_COMPONENTS = 16
+HIDDEN = (512, 256)
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+# Held-out ELBO: 16 draws of eps, as 8 antithetic pairs from a fixed seed.
+ELBO_DRAWS = 16
+ELBO_SEED = 0
+ELBO_ROWS = 256  # rows per forward pass (times ELBO_DRAWS decoder inputs)
+
+WAYS = ("skvae", "lean", "dataloader")
+
+
+# --------------------------------------------------------------------- data
+def read_idx(path):
+    """Read an IDX file (optionally gzipped) into a numpy array.
+
+    The format: two zero bytes, a type code (0x08 = unsigned byte), the number
+    of dimensions, then each dimension as a big-endian uint32, then the data
+    in C order.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic {raw[:4]!r})")
+    type_code, ndim = raw[2], raw[3]
+    if type_code != 0x08:
+        raise ValueError(f"{path}: IDX type 0x{type_code:02x}; only unsigned bytes (0x08) are supported")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(raw) - offset != expected:
+        raise ValueError(f"{path}: {len(raw) - offset} data bytes, expected {expected} for shape {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def load_fashion_mnist(directory=FASHION_DIR):
+    missing = [name for name in FASHION_FILES.values() if not (directory / name).is_file()]
+    if missing:
+        print(
+            f"Fashion-MNIST not found: {', '.join(str(directory / m) for m in missing)} missing.\n"
+            "Install Debian's package (as root):\n"
+            "    apt-get update && apt-get install -y dataset-fashion-mnist\n"
+            "or run a quick benchmark on scikit-learn's digits with --data digits.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+    def images(name):
+        arr = read_idx(directory / FASHION_FILES[name])
+        return (arr.reshape(arr.shape[0], -1).astype(np.float32) / np.float32(255.0))
+
+    return images("train"), images("test")
+
+
+def load_digits_split():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X = (load_digits().data / 16.0).astype(np.float32)
+    X_train, X_test = train_test_split(X, test_size=0.2, random_state=0)
+    return np.ascontiguousarray(X_train), np.ascontiguousarray(X_test)
+
+
+# ------------------------------------------------------------------ helpers
+def _busy_cpu_seconds():
+    """CPU seconds used by the whole machine and by this process, or None.
+
+    From /proc/stat (Linux): the difference over a run, minus this process's
+    own share, is what other processes took from the cores meanwhile. A
+    benchmark run beside another busy process is not to be trusted.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+class OtherLoad:
+    """Context manager measuring the CPU time other processes used meanwhile."""
+
+    def __enter__(self):
+        self.start = _busy_cpu_seconds()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        end = _busy_cpu_seconds()
+        wall = time.perf_counter() - self.t0
+        if self.start is None or end is None or wall <= 0:
+            self.cores = None
+        else:
+            other = (end[0] - self.start[0]) - (end[1] - self.start[1])
+            self.cores = max(0.0, other / wall)  # average cores busy elsewhere
+        return False
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def mlp(n_in, sizes, n_out):
+    layers = []
+    for size in sizes:
+        layers += [nn.Linear(n_in, size), nn.ReLU()]
+        n_in = size
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def build_nets(n_features, seed, device):
+    torch.manual_seed(seed)
+    encoder = mlp(n_features, HIDDEN, 2 * N_COMPONENTS)
+    decoder = mlp(N_COMPONENTS, HIDDEN[::-1], n_features)
+    return encoder.to(device), decoder.to(device)
+
+
+def held_out_elbo(encoder, decoder, X, device):
+    """Mean per-sample ELBO (nats) of X: E_eps[log p(x|z)] - KL, 16 draws.
+
+    Independent of skvae: plain torch on an encoder giving (mean, log_var)
+    and a decoder giving Bernoulli logits. The 16 draws of eps are 8
+    antithetic pairs from a generator seeded with ELBO_SEED, the same for
+    every row.
+    """
+    generator = torch.Generator().manual_seed(ELBO_SEED)
+    half = torch.randn((ELBO_DRAWS // 2, N_COMPONENTS), generator=generator)
+    eps = torch.cat([half, -half]).to(device)  # (k, d)
+    k = eps.shape[0]
+    total = 0.0
+    encoder.eval()
+    decoder.eval()
+    with torch.inference_mode():
+        for start in range(0, X.shape[0], ELBO_ROWS):
+            xb = torch.from_numpy(np.ascontiguousarray(X[start : start + ELBO_ROWS])).to(device)
+            rows = xb.shape[0]
+            mean, log_var = encoder(xb).chunk(2, dim=-1)
+            z = mean[:, None, :] + torch.exp(0.5 * log_var)[:, None, :] * eps[None, :, :]
+            logits = decoder(z.reshape(rows * k, N_COMPONENTS)).view(rows, k, -1)
+            log_px = -F.binary_cross_entropy_with_logits(
+                logits, xb[:, None, :].expand_as(logits), reduction="none"
+            ).sum(-1)  # (rows, k)
+            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)  # (rows,)
+            total += (log_px.mean(dim=1) - kl).sum().item()
+    return total / X.shape[0]
+
+
+# ------------------------------------------------------------ the 3 ways
+def run_skvae(X_train, X_test, epochs, device, seed):
+    from skvae import VAETransformer
+    from skvae_plugins.mlp import MLP
+
+    vae = VAETransformer(
+        n_components=N_COMPONENTS,
+        architecture=MLP(hidden_sizes=HIDDEN),
+        likelihood="bernoulli",
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+        optimizer="adam",
+        max_iter=epochs,
+        # Patience longer than the run: the number of epochs is always `epochs`.
+        n_iter_no_change=epochs + 1,
+        device=str(device),
+        random_state=seed,
+    )
+    sync(device)
+    t0 = time.perf_counter()
+    vae.fit(X_train)
+    sync(device)
+    wall = time.perf_counter() - t0
+    if vae.n_iter_ != epochs:
+        raise RuntimeError(f"skvae ran {vae.n_iter_} epochs, expected {epochs}")
+    elbo = vae.score(X_test)
+    # Cross-check: the benchmark's own ELBO formula on skvae's networks.
+    net = vae.module_.net
+    elbo_check = held_out_elbo(net.encoder, net.decoder, X_test, device)
+    return {
+        "epoch_seconds": [h["seconds"] for h in vae.history_],
+        "wall_seconds": wall,
+        "train_loss": [h["loss"] for h in vae.history_],
+        "elbo": elbo,
+        "elbo_bench_formula": elbo_check,
+    }
+
+
+def run_lean(X_train, X_test, epochs, device, seed):
+    sync(device)
+    t_start = time.perf_counter()
+    n, n_features = X_train.shape
+    encoder, decoder = build_nets(n_features, seed, device)
+    X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(device)
+    optimizer = torch.optim.Adam(
+        list(encoder.parameters()) + list(decoder.parameters()), lr=LEARNING_RATE
+    )
+    generator = torch.Generator(device=device).manual_seed(seed)
+    epoch_seconds, train_loss = [], []
+    for _ in range(epochs):
+        sync(device)
+        t0 = time.perf_counter()
+        encoder.train()
+        decoder.train()
+        perm = torch.randperm(n, generator=generator, device=device)
+        total = torch.zeros((), device=device)
+        for start in range(0, n, BATCH_SIZE):
+            xb = X[perm[start : start + BATCH_SIZE]]
+            mean, log_var = encoder(xb).chunk(2, dim=-1)
+            eps = torch.randn(mean.shape, generator=generator, device=device)
+            z = mean + torch.exp(0.5 * log_var) * eps
+            logits = decoder(z)
+            rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").sum(-1)
+            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
+            loss = (rec + kl).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * xb.shape[0]
+        train_loss.append(total.item() / n)  # the epoch's one host sync
+        sync(device)
+        epoch_seconds.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_start
+    return {
+        "epoch_seconds": epoch_seconds,
+        "wall_seconds": wall,
+        "train_loss": train_loss,
+        "elbo": held_out_elbo(encoder, decoder, X_test, device),
+    }
+
+
+class ExampleVAE(nn.Module):
+    """The pytorch/examples ``vae/main.py`` model shape, with our layer sizes."""
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.encoder = mlp(n_features, HIDDEN, 2 * N_COMPONENTS)
+        self.decoder = mlp(N_COMPONENTS, HIDDEN[::-1], n_features)
+
+    def encode(self, x):
+        return self.encoder(x).chunk(2, dim=-1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        return mu + eps * std
+
+    def decode(self, z):
+        return self.decoder(z)  # logits
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+def example_loss(logits, x, mu, logvar):
+    # Per-sample BCE summed over features + analytic KL, averaged over the batch.
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (bce + kld) / x.shape[0]
+
+
+def run_dataloader(X_train, X_test, epochs, device, seed):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sync(device)
+    t_start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = ExampleVAE(X_train.shape[1]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)))
+    loader = DataLoader(
+        dataset,
+        batch_size=BATCH_SIZE,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=device.type == "cuda",
+    )
+    epoch_seconds, train_loss = [], []
+    for _ in range(epochs):
+        sync(device)
+        t0 = time.perf_counter()
+        model.train()
+        running = 0.0
+        for (data,) in loader:
+            data = data.to(device)
+            optimizer.zero_grad()
+            logits, mu, logvar = model(data)
+            loss = example_loss(logits, data, mu, logvar)
+            loss.backward()
+            running += loss.item() * data.shape[0]
+            optimizer.step()
+        train_loss.append(running / len(dataset))
+        sync(device)
+        epoch_seconds.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_start
+    return {
+        "epoch_seconds": epoch_seconds,
+        "wall_seconds": wall,
+        "train_loss": train_loss,
+        "elbo": held_out_elbo(model.encoder, model.decoder, X_test, device),
+    }
+
+
+RUNNERS = {"skvae": run_skvae, "lean": run_lean, "dataloader": run_dataloader}
+
+
+# -------------------------------------------------------------------- main
+def steady_epoch_seconds(seconds):
+    """Median epoch time excluding the first (warm-up) epoch."""
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    return statistics.median(steady)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=("fashion-mnist", "digits"), default="fashion-mnist")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave)")
+    parser.add_argument("--n-train", type=int, default=None, help="random subsample of the training set")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every way (default 0)")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the untimed 1-epoch run of each way on a small subset that pays the "
+        "process's one-time costs (lazy imports, kernel and allocator set-up) first",
+    )
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.repeats < 1:
+        parser.error("--epochs and --repeats must be >= 1")
+    if args.n_train is not None and args.n_train < 1:
+        parser.error("--n-train must be >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda given but CUDA is not available", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    if args.data == "fashion-mnist":
+        X_train, X_test = load_fashion_mnist()
+    else:
+        X_train, X_test = load_digits_split()
+    if args.n_train is not None and args.n_train < X_train.shape[0]:
+        idx = np.sort(np.random.RandomState(args.seed).permutation(X_train.shape[0])[: args.n_train])
+        X_train = np.ascontiguousarray(X_train[idx])
+
+    import sklearn
+    import skvae
+
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "skvae": skvae.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
+    print(
+        f"data={args.data} train={X_train.shape} test={X_test.shape} epochs={args.epochs} "
+        f"repeats={args.repeats} device={device} torch={torch.__version__} "
+        f"threads={torch.get_num_threads()} cpus={os.cpu_count()}",
+        flush=True,
+    )
+
+    if not args.no_warmup:
+        # The first torch.optim optimizer of a process imports torch._dynamo
+        # (seconds), and the first steps set up kernels and the allocator:
+        # pay that once, untimed, so it does not fall on whichever way runs first.
+        small_train = X_train[: min(len(X_train), 4 * BATCH_SIZE)]
+        small_test = X_test[: min(len(X_test), ELBO_ROWS)]
+        for way in WAYS:
+            RUNNERS[way](small_train, small_test, 1, device, args.seed)
+
+    runs = []
+    for rep in range(args.repeats):
+        order = WAYS[rep % len(WAYS) :] + WAYS[: rep % len(WAYS)]  # interleaved, rotating
+        for way in order:
+            with OtherLoad() as load:
+                result = RUNNERS[way](X_train, X_test, args.epochs, device, args.seed)
+            result.update(way=way, repeat=rep, other_load_cores=load.cores)
+            result["steady_epoch_seconds"] = steady_epoch_seconds(result["epoch_seconds"])
+            result["wall_per_epoch"] = result["wall_seconds"] / args.epochs
+            runs.append(result)
+            extra = ""
+            if "elbo_bench_formula" in result:
+                extra = f" (bench formula {result['elbo_bench_formula']:.3f})"
+            print(
+                f"  repeat {rep} {way:<10} epochs "
+                + " ".join(f"{s:.3f}" for s in result["epoch_seconds"])
+                + f" s  wall/epoch {result['wall_per_epoch']:.3f} s"
+                + f"  loss {result['train_loss'][-1]:.3f}  ELBO {result['elbo']:.3f}{extra}"
+                + ("" if load.cores is None else f"  other load {load.cores:.2f} cores"),
+                flush=True,
+            )
+
+    summary = {}
+    for way in WAYS:
+        mine = [r for r in runs if r["way"] == way]
+        steady = [r["steady_epoch_seconds"] for r in mine]
+        summary[way] = {
+            "epoch_seconds": statistics.median(steady),
+            "epoch_seconds_min": min(steady),
+            "epoch_seconds_max": max(steady),
+            "wall_per_epoch": statistics.median(r["wall_per_epoch"] for r in mine),
+            "train_loss": statistics.median(r["train_loss"][-1] for r in mine),
+            "elbo": statistics.median(r["elbo"] for r in mine),
+        }
+    loads = [r["other_load_cores"] for r in runs if r["other_load_cores"] is not None]
+    max_load = max(loads) if loads else None
+    lean = summary["lean"]["epoch_seconds"]
+    for way in WAYS:
+        summary[way]["ratio_to_lean"] = summary[way]["epoch_seconds"] / lean
+
+    note = "" if args.epochs > 1 else " (only 1 epoch: the first epoch is included)"
+    print()
+    print(
+        f"Medians over {args.repeats} repeat(s); epoch s = median over epochs 2..{args.epochs}{note}"
+    )
+    header = f"| {'way':<10} | epoch s | min-max s     | wall/epoch s | vs lean | train loss | held-out ELBO |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for way in WAYS:
+        s = summary[way]
+        print(
+            f"| {way:<10} | {s['epoch_seconds']:7.3f} | {s['epoch_seconds_min']:5.3f}-{s['epoch_seconds_max']:<7.3f} "
+            f"| {s['wall_per_epoch']:12.3f} | {s['ratio_to_lean']:6.3f}x | {s['train_loss']:10.3f} "
+            f"| {s['elbo']:13.3f} |"
+        )
+
+    if max_load is not None:
+        print(f"\nOther processes kept up to {max_load:.2f} cores busy during a run", end="")
+        print(
+            ": WARNING, the timings are not reliable; rerun on an idle machine."
+            if max_load > 0.1
+            else " (idle enough)."
+        )
+    if args.json:
+        machine["max_other_load_cores"] = max_load
+        payload = {"args": vars(args), "machine": machine, "summary": summary, "runs": runs}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=2)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
