@@ -249,6 +249,13 @@ def reset_registry():
     """Forget the process-wide registry; the next lookup rebuilds it.
 
     Call this after installing a plugin package in a running interpreter.
+
+    Examples
+    --------
+    >>> import skvae
+    >>> skvae.reset_registry()
+    >>> "mlp" in [p["name"] for p in skvae.list_plugins("architecture")]
+    True
     """
     global _registry
     with _registry_lock:

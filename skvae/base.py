@@ -198,6 +198,19 @@ class LikelihoodModule(nn.Module):
 
     ``params`` is the decoder output, of shape
     ``(batch, n_params_per_feature * n_features)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.base import LikelihoodModule
+    >>> class Poissonish(LikelihoodModule):
+    ...     def log_prob(self, x, params):
+    ...         rate = params.exp()
+    ...         return (x * params - rate - torch.lgamma(x + 1)).sum(-1)
+    ...     def mean(self, params):
+    ...         return params.exp()
+    >>> Poissonish().log_prob(torch.zeros(1, 3), torch.zeros(1, 3))
+    tensor([-3.])
     """
 
     def log_prob(self, x, params):
@@ -241,7 +254,24 @@ class Prior(Plugin):
 
 
 class PriorModule(nn.Module):
-    """Torch side of a prior: KL term, log-density and draws."""
+    """Torch side of a prior: KL term, log-density and draws.
+
+    Subclasses implement :meth:`log_prob` and :meth:`sample`; :meth:`kl`
+    defaults to a one-sample Monte Carlo estimate and can be overridden with
+    a closed form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.base import PriorModule, gaussian_log_prob
+    >>> class Wide(PriorModule):  # N(0, 4 I)
+    ...     def log_prob(self, z):
+    ...         log_var = torch.full_like(z, 2 * torch.log(torch.tensor(2.0)))
+    ...         return gaussian_log_prob(z, torch.zeros_like(z), log_var).sum(-1)
+    >>> z = torch.zeros(1, 2)
+    >>> bool(Wide().kl(z, torch.zeros(1, 2), z) > 0)
+    True
+    """
 
     def kl(self, mean, log_var, z):
         """Return KL(q(z|x) || p(z)) per sample, shape ``(batch,)``.
