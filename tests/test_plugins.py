@@ -94,6 +94,7 @@ def test_faulty_plugins_warn_and_the_rest_keeps_working(tmp_path, monkeypatch, c
             "broken": "broken_mod",
             "raiser": "raiser_mod",
             "notaplugin": "notaplugin_mod",
+            "typo": "typo_mod",
             "fine": "fine_mod",
         },
         {
@@ -109,6 +110,12 @@ def test_faulty_plugins_warn_and_the_rest_keeps_working(tmp_path, monkeypatch, c
                 @hookimpl
                 def skvae_register_architectures():
                     return [object]
+            """,
+            "typo_mod": """
+                from skvae import hookimpl
+                @hookimpl
+                def skvae_register_architecture():  # missing "s"
+                    return []
             """,
             "fine_mod": """
                 from skvae import hookimpl
@@ -131,6 +138,7 @@ def test_faulty_plugins_warn_and_the_rest_keeps_working(tmp_path, monkeypatch, c
     assert "missing dependency xyz" in messages
     assert "'raiser'" in messages and "boom" in messages
     assert "'notaplugin'" in messages and "not a subclass" in messages
+    assert "'typo'" in messages and "skvae_register_architecture" in messages
     assert names == ["mlp", "wide"]
     assert registry.names("prior") == ["normal"]
 
