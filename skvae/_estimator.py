@@ -295,6 +295,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.__dict__.update(saved_attrs)
             if saved_weights is not None:
                 self.module_.load_state_dict(saved_weights[0])
+                self.module_.eval()
                 self.optimizer_.load_state_dict(saved_weights[1])
                 self._generator.set_state(saved_weights[2])
             raise
@@ -498,7 +499,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator(device=self._device).manual_seed(seed)
-        module = self.module_
+        module = self.module_.eval()
         out = np.empty((n_samples, self.n_features_in_), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, n_samples, _INFERENCE_ROWS):
@@ -540,9 +541,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if "module_" in state:
             state = dict(state)
             saved_device = state["_device"]
-            device = saved_device
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")
+            device = _available_device(saved_device)
             module = _build_module(
                 state["architecture_"],
                 state["likelihood_"],
@@ -578,6 +577,16 @@ def _build_module(architecture, likelihood, prior, n_features, n_components, see
         return VAEModule(
             net, likelihood.build(n_features), prior.build(n_components), n_components
         )
+
+
+def _available_device(device):
+    """Map a saved device to one this machine has: cuda:1 -> cuda -> cpu."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return torch.device("cuda")
+    return device
 
 
 def _resolve_device(device):

@@ -298,6 +298,9 @@ def load_data(spec):
         raise CLIError(f"data file not found: {spec}")
     try:
         if suffix == ".npy":
+            with open(path, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":
+                    raise CLIError(f"{spec} is not a .npy file (see numpy.save)")
             X = np.load(path, allow_pickle=False)
         else:
             X = _load_csv(path)
@@ -417,6 +420,8 @@ def run_fit(args):
         X_train, X_test, _, y_test = train_test_split(
             X, y, test_size=args.test_size, random_state=args.random_state
         )
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
     vae = make_estimator(args)
@@ -457,7 +462,8 @@ def run_fit(args):
     joblib.dump(vae, paths["model"])
 
     value_range = (float(X_train.min()), float(X_train.max()))
-    plot_latent(vae, X_test, y_test, paths["latent"], label_name="digit" if y is not None else None)
+    label_name = "digit" if name == "digits" else None
+    plot_latent(vae, X_test, y_test, paths["latent"], label_name=label_name)
     plot_reconstructions(vae, X_test[:_N_RECONSTRUCTIONS], paths["reconstructions"], value_range)
     plot_samples(vae, paths["samples"], value_range, random_state=args.random_state)
     plot_history(vae.history_, paths["loss"])
@@ -466,8 +472,9 @@ def run_fit(args):
         stopped = "" if vae.n_iter_ == args.epochs else " (stopped early: no improvement)"
         print(
             f"Fitted {type(vae).__name__} on {name}: {X_train.shape[0]} train / "
-            f"{X_test.shape[0]} test samples, {X.shape[1]} features, "
-            f"{vae.n_components} latent dimensions, likelihood {vae.likelihood_!r}.\n"
+            f"{X_test.shape[0]} test samples of {X.shape[1]} features\n"
+            f"  model       {vae.architecture_!r}, {vae.likelihood_!r} likelihood, "
+            f"{vae.prior_!r} prior, n_components={vae.n_components}\n"
             f"  train ELBO  {train_elbo:10.3f} nats per sample\n"
             f"  test ELBO   {test_elbo:10.3f} nats per sample (higher is better)\n"
             f"  epochs      {vae.n_iter_} of {args.epochs}{stopped}\n"
@@ -556,7 +563,9 @@ def plot_latent(vae, X, y, path, label_name=None):
             cmap = plt.get_cmap("tab10" if n <= 10 else "tab20" if n <= 20 else "viridis", n)
             norm = _boundary_norm(n, cmap)
             if k >= 2:
-                points = ax.scatter(Z[:, 0], Z[:, 1], c=codes, cmap=cmap, norm=norm, s=12, alpha=0.8)
+                points = ax.scatter(
+                    Z[:, 0], Z[:, 1], c=codes, cmap=cmap, norm=norm, s=12, alpha=0.8
+                )
             else:
                 jitter = np.random.RandomState(0).uniform(-0.3, 0.3, size=len(codes))
                 points = ax.scatter(Z[:, 0], codes + jitter, c=codes, cmap=cmap, norm=norm, s=12)
@@ -673,7 +682,11 @@ def plot_samples(vae, path, value_range=None, random_state=0):
         for ax, values in zip(axes.flat, S):
             if side is not None:
                 ax.imshow(
-                    values.reshape(side, side), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest"
+                    values.reshape(side, side),
+                    cmap="gray",
+                    vmin=lo,
+                    vmax=hi,
+                    interpolation="nearest",
                 )
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -708,7 +721,8 @@ def plot_history(history, path):
         for ax, (key, title) in zip(axes, panels):
             ax.plot(epochs, [h[key] for h in history], marker=marker, label="train")
             if key == "loss" and any(h.get("val_loss") is not None for h in history):
-                ax.plot(epochs, [h["val_loss"] for h in history], marker=marker, label="validation")
+                val_loss = [h["val_loss"] for h in history]
+                ax.plot(epochs, val_loss, marker=marker, label="validation")
                 ax.legend()
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("epoch")

@@ -130,6 +130,7 @@ def test_divergence_is_reported_and_leaves_the_model_as_it_was(fitted):
         vae.fit(X)
     vae.set_params(learning_rate=1e-3, warm_start=False)
     _assert_unchanged(vae, before)
+    assert not vae.module_.training  # back in eval mode, as after a good fit
     assert np.all(np.isfinite(vae.transform(X)))
 
 
