@@ -626,26 +626,27 @@ def plot_reconstructions(vae, X, path, value_range=None):
         for j in range(n):
             for i, (row, values) in enumerate((("original", X[j]), ("reconstruction", X_hat[j]))):
                 ax = axes[i, j]
-                if side is not None:
-                    ax.imshow(
-                        values.reshape(side, side),
-                        cmap="gray",
-                        vmin=lo,
-                        vmax=hi,
-                        interpolation="nearest",
-                    )
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                else:
-                    _line(ax, values, lo, hi)
-                    if i == 1:
-                        ax.plot(X[j], color="0.7", lw=0.8, zorder=0)
+                _draw(ax, values, side, lo, hi)
+                if side is None and i == 1:
+                    ax.plot(X[j], color="0.7", lw=0.8, zorder=0)
                 if j == 0:
                     ax.set_ylabel(row, fontsize=9)
         fig.suptitle("Test samples (top) and their reconstructions (bottom)")
         fig.savefig(path, dpi=120)
     finally:
         plt.close(fig)
+
+
+def _draw(ax, values, side, lo, hi):
+    """Draw one sample: a square grey image when ``side`` is set, else a line."""
+    if side is None:
+        _line(ax, values, lo, hi)
+        return
+    ax.imshow(
+        values.reshape(side, side), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest"
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _line(ax, values, lo, hi):
@@ -680,18 +681,7 @@ def plot_samples(vae, path, value_range=None, random_state=0):
     fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, layout="constrained")
     try:
         for ax, values in zip(axes.flat, S):
-            if side is not None:
-                ax.imshow(
-                    values.reshape(side, side),
-                    cmap="gray",
-                    vmin=lo,
-                    vmax=hi,
-                    interpolation="nearest",
-                )
-                ax.set_xticks([])
-                ax.set_yticks([])
-            else:
-                _line(ax, values, lo, hi)
+            _draw(ax, values, side, lo, hi)
         fig.suptitle("Samples: decoded means of z ~ p(z)")
         fig.savefig(path, dpi=120)
     finally:
