@@ -9,6 +9,10 @@ from skvae.hookspecs import hookimpl
 class StandardNormalModule(PriorModule):
     """Torch side of :class:`Normal`."""
 
+    def __init__(self, n_components):
+        super().__init__()
+        self.n_components = n_components
+
     def kl(self, mean, log_var, z):
         # Closed form of KL(N(mean, exp(log_var)) || N(0, I)), summed over dims.
         return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
@@ -22,10 +26,6 @@ class StandardNormalModule(PriorModule):
             (n_samples, self.n_components), generator=generator, device=device
         )
 
-    def __init__(self, n_components):
-        super().__init__()
-        self.n_components = n_components
-
 
 class Normal(Prior):
     """Standard normal prior p(z) = N(0, I).
@@ -37,14 +37,14 @@ class Normal(Prior):
     --------
     >>> import torch
     >>> from skvae_plugins.normal import Normal
-    >>> prior = Normal().build(n_components=2)
+    >>> prior = Normal().build(n_components=2, n_features=4)
     >>> prior.kl(torch.zeros(1, 2), torch.zeros(1, 2), None)
     tensor([0.])
     """
 
     name = "normal"
 
-    def build(self, n_components):
+    def build(self, n_components, n_features):
         return StandardNormalModule(n_components)
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._model import RandomNoise
+
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -120,15 +122,11 @@ class Trainer:
         n = X.shape[0]
         batch_size = min(self.batch_size, n)
         perm = torch.randperm(n, generator=self.generator, device=X.device)
+        noise = RandomNoise(self.generator, X.device)
         sums = torch.zeros(3, device=X.device)
         for start in range(0, n, batch_size):
             xb = X[perm[start : start + batch_size]]
-            eps = torch.randn(
-                (xb.shape[0], self.n_components),
-                generator=self.generator,
-                device=X.device,
-            )
-            nll, kl = module.terms(xb, eps)
+            nll, kl = module.terms(xb, noise)
             loss = (nll + beta * kl).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -146,20 +144,12 @@ class Trainer:
         The same noise every epoch makes epochs comparable for early stopping.
         """
         self.module.eval()
-        generator = torch.Generator(device=X.device).manual_seed(seed)
+        noise = RandomNoise(torch.Generator(device=X.device).manual_seed(seed), X.device)
         total = torch.zeros((), device=X.device)
         for start in range(0, X.shape[0], self.batch_size):
-            xb = X[start : start + self.batch_size]
-            eps = torch.randn(
-                (xb.shape[0], self.n_components), generator=generator, device=X.device
-            )
-            nll, kl = self.module.terms(xb, eps)
+            nll, kl = self.module.terms(X[start : start + self.batch_size], noise)
             total += (nll + beta * kl).sum()
         return total.item() / X.shape[0]
-
-    @property
-    def n_components(self):
-        return self.module.n_components
 
 
 def run(

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _engine
-from ._model import VAEModule
+from ._model import CommonNoise, VAEModule
 from ._registry import resolve_plugin
 from .base import Architecture, Likelihood, Prior
 
@@ -445,15 +445,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        module = self.module_
-        eps = _score_noise(self.n_components, self._device)
-        k = eps.shape[0]
+        module, k = self.module_, _SCORE_DRAWS
 
         def elbo(xb):
-            rows = xb.shape[0]
-            x_rep = xb.repeat_interleave(k, dim=0)
-            nll, kl = module.terms(x_rep, eps.repeat(rows, 1))
-            return -(nll + kl).view(rows, k).mean(dim=1, keepdim=True)
+            noise = CommonNoise(k, self._device, seed=_SCORE_SEED)
+            nll, kl = module.terms(xb.repeat_interleave(k, dim=0), noise)
+            return -(nll + kl).view(xb.shape[0], k).mean(dim=1, keepdim=True)
 
         return self._map_batches(elbo, X, 1, rows=max(1, _INFERENCE_ROWS // k)).ravel()
 
@@ -575,7 +572,7 @@ def _build_module(architecture, likelihood, prior, n_features, n_components, see
             n_outputs=likelihood.n_params_per_feature * n_features,
         )
         return VAEModule(
-            net, likelihood.build(n_features), prior.build(n_components), n_components
+            net, likelihood.build(n_features), prior.build(n_components, n_features), n_components
         )
 
 
@@ -616,12 +613,6 @@ def _train_validation_split(X, validation_fraction, seed):
         )
     perm = np.random.RandomState(seed).permutation(n)
     return X[perm[n_val:]], X[perm[:n_val]]
-
-
-def _score_noise(n_components, device):
-    generator = torch.Generator().manual_seed(_SCORE_SEED)
-    half = torch.randn((_SCORE_DRAWS // 2, n_components), generator=generator)
-    return torch.cat([half, -half]).to(device)
 
 
 def _clone_state(obj, device=None):

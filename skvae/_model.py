@@ -13,6 +13,8 @@ loss is the evidence lower bound (ELBO) in nats.
 import torch
 from torch import nn
 
+from .base import gaussian_log_prob
+
 # Posterior log-variances are clamped to this range, so that exp() can neither
 # overflow nor produce a zero standard deviation.
 LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
@@ -37,6 +39,7 @@ class VAEModule(nn.Module):
         self.net = net
         self.likelihood = likelihood
         self.prior = prior
+        prior.bind_encoder(self.encode)
 
     def encode(self, x):
         """Return the posterior mean and clamped log-variance."""
@@ -47,14 +50,20 @@ class VAEModule(nn.Module):
         """Return the likelihood parameters for ``z``."""
         return self.net.decode(z)
 
-    def terms(self, x, eps):
+    def terms(self, x, noise):
         """Return the per-sample reconstruction term and KL term.
+
+        Architectures whose model is not a single Gaussian latent layer (a
+        ladder VAE) provide ``terms(x, noise, likelihood, prior)`` on their
+        network, and this delegates to it.
 
         Parameters
         ----------
         x : Tensor of shape (batch, n_features)
-        eps : Tensor of shape (batch, n_components)
-            Standard normal noise for the reparameterisation z = mean + std * eps.
+        noise : callable
+            ``noise(shape)`` returns standard normal draws of that shape, for
+            the reparameterisation z = mean + std * eps (see
+            :class:`RandomNoise`, :class:`CommonNoise`).
 
         Returns
         -------
@@ -63,8 +72,88 @@ class VAEModule(nn.Module):
         kl : Tensor of shape (batch,)
             KL(q(z | x) || p(z)), summed over latent dimensions.
         """
+        if hasattr(self.net, "terms"):
+            return self.net.terms(x, noise, self.likelihood, self.prior)
         mean, log_var = self.encode(x)
-        z = mean + torch.exp(0.5 * log_var) * eps
+        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
         nll = -self.likelihood.log_prob(x, self.decode(z))
         kl = self.prior.kl(mean, log_var, z)
         return nll, kl
+
+    def log_weights(self, x, noise):
+        """Return log p(x | z) + log p(z) - log q(z | x) for one draw z ~ q(z | x).
+
+        The importance weights of the IWAE bound, per sample, shape ``(batch,)``.
+        Networks with their own model provide ``log_weights(x, noise,
+        likelihood, prior)``.
+        """
+        if hasattr(self.net, "log_weights"):
+            return self.net.log_weights(x, noise, self.likelihood, self.prior)
+        mean, log_var = self.encode(x)
+        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+        log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
+        return self.likelihood.log_prob(x, self.decode(z)) + self.prior.log_prob(z) - log_q
+
+
+class RandomNoise:
+    """Standard normal draws from a seeded :class:`torch.Generator`.
+
+    Parameters
+    ----------
+    generator : torch.Generator
+    device : torch.device
+        Must match the generator's device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = RandomNoise(torch.Generator().manual_seed(0), torch.device("cpu"))
+    >>> noise((2, 3)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, generator, device):
+        self.generator = generator
+        self.device = device
+
+    def __call__(self, shape):
+        return torch.randn(tuple(shape), generator=self.generator, device=self.device)
+
+
+class CommonNoise:
+    """The same ``k`` draws for every row: deterministic, batch-independent scores.
+
+    The rows of a batch are ``k`` consecutive copies of each sample. Every
+    call (one per stochastic layer) gets its own fixed block of ``k`` draws,
+    in antithetic pairs (eps, -eps), tiled over the samples; so a sample's
+    estimate depends neither on the other rows nor on the batch size.
+
+    Parameters
+    ----------
+    k : int
+        Draws per sample.
+    device : torch.device
+    seed : int, default=0
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = CommonNoise(4, torch.device("cpu"))
+    >>> eps = noise((8, 2))  # two samples, four draws each
+    >>> bool(torch.equal(eps[:4], eps[4:])), bool(torch.equal(eps[0], -eps[2]))
+    (True, True)
+    """
+
+    def __init__(self, k, device, seed=0):
+        self.k = k
+        self.device = device
+        self.seed = seed
+        self._calls = 0
+
+    def __call__(self, shape):
+        n, rest = shape[0], tuple(shape[1:])
+        generator = torch.Generator().manual_seed(self.seed + self._calls)
+        self._calls += 1
+        half = torch.randn(((self.k + 1) // 2, *rest), generator=generator)
+        block = torch.cat([half, -half])[: self.k].to(self.device)
+        return block.repeat(n // self.k, *([1] * len(rest)))

@@ -238,13 +238,16 @@ class Prior(Plugin):
 
     kind = "prior"
 
-    def build(self, n_components):
+    def build(self, n_components, n_features):
         """Build the prior module (holds any learned parameters).
 
         Parameters
         ----------
         n_components : int
             Size of the latent space.
+        n_features : int
+            Number of features of the data (for priors defined through the
+            encoder, such as the VampPrior's pseudo-inputs).
 
         Returns
         -------
@@ -280,6 +283,13 @@ class PriorModule(nn.Module):
         (a one-sample Monte Carlo estimate log q(z|x) - log p(z)).
         """
         return gaussian_log_prob(z, mean, log_var).sum(-1) - self.log_prob(z)
+
+    def bind_encoder(self, encode):
+        """Receive the model's ``encode(x) -> (mean, log_var)``; called once.
+
+        Priors defined through the encoder (the VampPrior) keep it; others
+        ignore it.
+        """
 
     def log_prob(self, z):
         """Return log p(z) summed over latent dimensions, shape ``(batch,)``."""
