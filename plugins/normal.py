@@ -13,9 +13,12 @@ class StandardNormalModule(PriorModule):
         super().__init__()
         self.n_components = n_components
 
+    def kl_per_dim(self, mean, log_var, z):
+        # Closed form of KL(N(mean, exp(log_var)) || N(0, 1)), per dimension.
+        return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+
     def kl(self, mean, log_var, z):
-        # Closed form of KL(N(mean, exp(log_var)) || N(0, I)), summed over dims.
-        return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(-1)
+        return self.kl_per_dim(mean, log_var, z).sum(-1)
 
     def log_prob(self, z):
         zero = torch.zeros((), dtype=z.dtype, device=z.device)

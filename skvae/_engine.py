@@ -40,22 +40,69 @@ def to_tensor(array, device):
     return torch.from_numpy(array).to(device)
 
 
-def beta_at(epoch, beta, kl_warmup, max_iter):
+def _cycle(epoch, max_iter, kl_cycles):
+    """Return (position in its cycle, cycle length) of a global epoch index."""
+    length = max(1, max_iter // kl_cycles)
+    cycle = min(epoch // length, kl_cycles - 1)  # epochs past max_iter: last cycle
+    return epoch - cycle * length, length
+
+
+def beta_at(epoch, beta, kl_warmup, max_iter, kl_cycles=1):
     """Return the KL weight of epoch ``epoch`` (0-based).
 
-    beta ramps linearly from 0 over the first ``floor(kl_warmup * max_iter)``
-    epochs, then stays at ``beta`` (the schedule of the seed csnl library,
-    which used kl_warmup = 3/7).
+    The epochs are split into ``kl_cycles`` equal cycles (cyclical annealing,
+    Fu et al. 2019); in each, beta ramps linearly from 0 over the first
+    ``floor(kl_warmup * cycle_length)`` epochs, then stays at ``beta``. One
+    cycle is the linear warm-up of the seed csnl library, which used
+    kl_warmup = 3/7: ``beta_e = min(e * beta / floor(3 N / 7), beta)``.
 
     Examples
     --------
     >>> [beta_at(e, 1.0, 0.5, 6) for e in range(6)]
     [0.0, 0.3333333333333333, 0.6666666666666666, 1.0, 1.0, 1.0]
+    >>> [beta_at(e, 1.0, 0.5, 8, kl_cycles=2) for e in range(8)]
+    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
     """
-    warmup_epochs = math.floor(kl_warmup * max_iter)
+    position, length = _cycle(epoch, max_iter, kl_cycles)
+    warmup_epochs = math.floor(kl_warmup * length)
     if warmup_epochs <= 0:
         return float(beta)
-    return float(beta) * min(1.0, epoch / warmup_epochs)
+    return float(beta) * min(1.0, position / warmup_epochs)
+
+
+def warmup_end(kl_warmup, max_iter, kl_cycles=1):
+    """Return the first epoch at which beta no longer changes.
+
+    Examples
+    --------
+    >>> warmup_end(3 / 7, 7), warmup_end(0.5, 8, kl_cycles=2)
+    (3, 6)
+    """
+    length = max(1, max_iter // kl_cycles)
+    return (kl_cycles - 1) * length + math.floor(kl_warmup * length)
+
+
+LR_SCHEDULES = ("constant", "cosine", "linear")
+
+
+def lr_at(epoch, learning_rate, schedule, max_iter):
+    """Return the learning rate of epoch ``epoch`` (0-based).
+
+    "constant" keeps it; "cosine" anneals it to 0 over ``max_iter`` epochs
+    along half a cosine; "linear" decays it linearly to 0. Past ``max_iter``
+    (warm starts) the last value holds.
+
+    Examples
+    --------
+    >>> [round(lr_at(e, 1.0, "cosine", 4), 3) for e in range(4)]
+    [1.0, 0.854, 0.5, 0.146]
+    """
+    progress = min(epoch, max_iter - 1) / max_iter
+    if schedule == "cosine":
+        return learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "linear":
+        return learning_rate * (1.0 - progress)
+    return learning_rate
 
 
 @dataclass
@@ -104,18 +151,41 @@ class Trainer:
     generator : torch.Generator
         On the module's device; the only source of randomness of training.
     batch_size : int
+    free_bits : float, default=0.0
+    n_importance : int, default=1
+        See :meth:`skvae._model.VAEModule.loss`.
+    clip_grad_norm : float or None, default=None
+        Clip the gradients' global 2-norm to this value before each step.
     """
 
-    def __init__(self, module, optimizer, generator, batch_size):
+    def __init__(
+        self,
+        module,
+        optimizer,
+        generator,
+        batch_size,
+        free_bits=0.0,
+        n_importance=1,
+        clip_grad_norm=None,
+    ):
         self.module = module
         self.optimizer = optimizer
         self.generator = generator
         self.batch_size = batch_size
+        self.free_bits = free_bits
+        self.n_importance = n_importance
+        self.clip_grad_norm = clip_grad_norm
+
+    def _loss(self, x, noise, beta):
+        return self.module.loss(
+            x, noise, beta=beta, free_bits=self.free_bits, n_importance=self.n_importance
+        )
 
     def train_epoch(self, X, beta):
         """Train one epoch on device tensor ``X``; return mean loss, nll, kl.
 
-        The single host synchronisation is the final ``tolist()``.
+        The single host synchronisation is the final ``tolist()``. nll and kl
+        are None under the IWAE objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
         module.train()
@@ -126,15 +196,20 @@ class Trainer:
         sums = torch.zeros(3, device=X.device)
         for start in range(0, n, batch_size):
             xb = X[perm[start : start + batch_size]]
-            nll, kl = module.terms(xb, noise)
-            loss = (nll + beta * kl).mean()
+            loss, nll, kl = self._loss(xb, noise, beta)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
             optimizer.step()
             with torch.no_grad():
-                sums += torch.stack([loss * xb.shape[0], nll.sum(), kl.sum()])
+                sums[0] += loss.detach() * xb.shape[0]
+                if nll is not None:
+                    sums[1:] += torch.stack([nll.sum(), kl.sum()])
         module.eval()
         loss, nll, kl = (sums / n).tolist()
+        if self.n_importance > 1:
+            return loss, None, None
         return loss, nll, kl
 
     @torch.inference_mode()
@@ -147,8 +222,8 @@ class Trainer:
         noise = RandomNoise(torch.Generator(device=X.device).manual_seed(seed), X.device)
         total = torch.zeros((), device=X.device)
         for start in range(0, X.shape[0], self.batch_size):
-            nll, kl = self.module.terms(X[start : start + self.batch_size], noise)
-            total += (nll + beta * kl).sum()
+            xb = X[start : start + self.batch_size]
+            total += self._loss(xb, noise, beta)[0] * xb.shape[0]
         return total.item() / X.shape[0]
 
 
@@ -160,6 +235,7 @@ def run(
     first_epoch,
     n_epochs,
     beta_schedule,
+    lr_schedule,
     stopper,
     warmup_epochs,
     val_seed,
@@ -177,6 +253,8 @@ def run(
     n_epochs : int
     beta_schedule : callable
         Maps a global epoch index to beta.
+    lr_schedule : callable
+        Maps a global epoch index to the learning rate.
     stopper : EarlyStopping or None
         Monitors the validation loss when ``X_val`` is given, else the
         training loss.
@@ -199,6 +277,8 @@ def run(
         for epoch in range(first_epoch, first_epoch + n_epochs):
             t0 = time.perf_counter()
             beta = beta_schedule(epoch)
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = lr_schedule(epoch)
             loss, nll, kl = trainer.train_epoch(X_train, beta)
             val_loss = None
             if X_val is not None:
@@ -209,6 +289,7 @@ def run(
                 "reconstruction": nll,
                 "kl": kl,
                 "beta": beta,
+                "learning_rate": lr_schedule(epoch),
                 "val_loss": val_loss,
                 "seconds": time.perf_counter() - t0,
             }

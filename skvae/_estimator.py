@@ -26,6 +26,7 @@ _INFERENCE_ROWS = 4096
 # pairs), the same draws for every row, so that it is deterministic and each
 # row's score does not depend on the other rows.
 _SCORE_DRAWS = 16
+_IWAE_DRAWS = 1000
 _SCORE_SEED = 0
 _PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
 
@@ -69,6 +70,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     kl_warmup : float, default=0.0
         Fraction of ``max_iter`` over which beta ramps linearly from 0 to
         ``beta``; the seed csnl library used 3/7.
+    kl_cycles : int, default=1
+        Number of KL annealing cycles (cyclical annealing, Fu et al. 2019):
+        the epochs split into this many cycles, each starting at beta = 0 and
+        ramping over ``kl_warmup`` of the cycle. 1 is a single warm-up.
+    free_bits : float, default=0.0
+        Free bits (Kingma et al. 2016): the KL term of each latent dimension,
+        averaged over the batch, counts as at least this many nats, so that
+        the model is not pushed to collapse it. Needs a prior that factorises
+        over dimensions (such as "normal").
+    n_importance : int, default=1
+        Importance samples per data point in training. 1 trains the
+        (beta-weighted) ELBO; k > 1 trains the IWAE bound (Burda et al. 2016),
+        which has no KL weight (beta must be 1, without warm-up or free bits).
     max_iter : int, default=100
         Number of epochs (passes over the training data).
     batch_size : int, default=128
@@ -76,7 +90,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     learning_rate : float, default=1e-3
         Step size of the optimizer.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-        Torch optimizer ("sgd" uses momentum 0.9).
+        Torch optimizer ("sgd" uses momentum 0.9; the seed csnl library used
+        RMSprop).
+    lr_schedule : {"constant", "cosine", "linear"}, default="constant"
+        Learning rate per epoch: constant, or annealed to 0 over ``max_iter``
+        epochs along half a cosine or a line.
+    clip_grad_norm : float or None, default=None
+        When set, gradients are rescaled so that their global 2-norm is at
+        most this value before each step.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data and stop when
         its loss has not improved by ``tol`` for ``n_iter_no_change`` epochs;
@@ -109,8 +130,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The optimizer, kept for ``warm_start`` and ``partial_fit``.
     history_ : list of dict
         One dict per epoch with keys ``epoch``, ``loss``, ``reconstruction``
-        (-log p(x|z)), ``kl``, ``beta``, ``val_loss`` (None without
-        validation) and ``seconds``.
+        (-log p(x|z)), ``kl``, ``beta``, ``learning_rate``, ``val_loss``
+        (None without validation) and ``seconds``; ``reconstruction`` and
+        ``kl`` are None under the IWAE objective.
     n_iter_ : int
         Number of epochs run.
     n_features_in_ : int
@@ -144,10 +166,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "prior": [str, type, Prior],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Real, 0, 1, closed="both")],
+        "kl_cycles": [Interval(Integral, 1, None, closed="left")],
+        "free_bits": [Interval(Real, 0, None, closed="left")],
+        "n_importance": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_engine.OPTIMIZERS))],
+        "lr_schedule": [StrOptions(set(_engine.LR_SCHEDULES))],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -167,10 +194,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         prior="normal",
         beta=1.0,
         kl_warmup=0.0,
+        kl_cycles=1,
+        free_bits=0.0,
+        n_importance=1,
         max_iter=100,
         batch_size=128,
         learning_rate=1e-3,
         optimizer="adam",
+        lr_schedule="constant",
+        clip_grad_norm=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -186,10 +218,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.prior = prior
         self.beta = beta
         self.kl_warmup = kl_warmup
+        self.kl_cycles = kl_cycles
+        self.free_bits = free_bits
+        self.n_importance = n_importance
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.clip_grad_norm = clip_grad_norm
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -302,6 +339,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _fit_unsafe(self, X, n_epochs, incremental):
         self._validate_params()
+        if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
+            raise ValueError(
+                f"n_importance={self.n_importance} trains the IWAE bound, which has "
+                "no KL weight: set beta=1, kl_warmup=0 and free_bits=0, or use "
+                "n_importance=1 for the beta-weighted ELBO."
+            )
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
         X = validate_data(
             self,
@@ -320,8 +363,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.likelihood_.check_data(X)
             module, optimizer, generator = self.module_, self.optimizer_, self._generator
             device, seed = self._device, self._seed
-            for group in optimizer.param_groups:
-                group["lr"] = self.learning_rate
             history, first_epoch = list(self.history_), self.n_iter_
         else:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -353,16 +394,29 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 patience=self.n_iter_no_change,
                 restore_best=X_val is not None,
             )
-        trainer = _engine.Trainer(module, optimizer, generator, self.batch_size)
+        trainer = _engine.Trainer(
+            module,
+            optimizer,
+            generator,
+            self.batch_size,
+            free_bits=self.free_bits,
+            n_importance=self.n_importance,
+            clip_grad_norm=self.clip_grad_norm,
+        )
         new_history = _engine.run(
             trainer,
             X_train,
             X_val,
             first_epoch=first_epoch,
             n_epochs=n_epochs or self.max_iter,
-            beta_schedule=lambda e: _engine.beta_at(e, self.beta, self.kl_warmup, self.max_iter),
+            beta_schedule=lambda e: _engine.beta_at(
+                e, self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
+            ),
+            lr_schedule=lambda e: _engine.lr_at(
+                e, self.learning_rate, self.lr_schedule, self.max_iter
+            ),
             stopper=stopper,
-            warmup_epochs=math.floor(self.kl_warmup * self.max_iter),
+            warmup_epochs=_engine.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
             val_seed=seed + 1,
             verbose=self.verbose,
         )
@@ -425,34 +479,130 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             lambda zb: module.likelihood.mean(module.decode(zb)), Z, self.n_features_in_
         )
 
-    def score_samples(self, X):
-        """Per-sample evidence lower bound (ELBO), in nats.
-
-        ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)), the expectation
-        estimated with 16 draws of the noise (8 antithetic pairs) that are
-        the same for every sample: the result is deterministic and does not
-        depend on the other rows. beta plays no part here.
+    def score_samples(self, X, *, method="elbo", n_importance=None):
+        """Per-sample log-likelihood bound, in nats.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to score.
+        method : {"elbo", "iwae"}, default="elbo"
+            "elbo": the evidence lower bound E_q[log p(x | z)] - KL(q || p),
+            the expectation estimated with ``n_importance`` draws (default
+            16). "iwae": the importance-weighted bound (Burda et al. 2016)
+            log (1/k) sum_k p(x, z_k) / q(z_k | x) with k = ``n_importance``
+            (default 1000), tighter than the ELBO and approaching log p(x) as
+            k grows. beta plays no part in either.
+        n_importance : int, default=None
+            Draws per sample.
 
         Returns
         -------
-        elbo : ndarray of shape (n_samples,)
-            Lower bounds of log p(x); higher is better.
+        scores : ndarray of shape (n_samples,)
+            Higher is better. The draws of the noise are the same for every
+            sample (in antithetic pairs), so the result is deterministic and a
+            sample's score depends neither on the other rows nor on the batch
+            size; memory stays bounded for any k (k = 5000 is fine).
+        """
+        check_is_fitted(self)
+        if method not in ("elbo", "iwae"):
+            raise ValueError(f"method must be 'elbo' or 'iwae', got {method!r}.")
+        default = _SCORE_DRAWS if method == "elbo" else _IWAE_DRAWS
+        k = default if n_importance is None else n_importance
+        if not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        module = self.module_
+        k_chunk = min(k, _INFERENCE_ROWS)
+
+        def bound(xb):
+            # Running log-sum-exp (IWAE) or sum (ELBO) over chunks of draws.
+            total = None
+            for i, start in enumerate(range(0, k, k_chunk)):
+                kc = min(k_chunk, k - start)
+                noise = CommonNoise(kc, self._device, seed=_SCORE_SEED + 1009 * i)
+                x_rep = xb.repeat_interleave(kc, dim=0)
+                if method == "elbo":
+                    nll, kl = module.terms(x_rep, noise)
+                    part = -(nll + kl).view(xb.shape[0], kc).sum(dim=1)
+                    total = part if total is None else total + part
+                else:
+                    log_w = module.log_weights(x_rep, noise).view(xb.shape[0], kc)
+                    part = torch.logsumexp(log_w, dim=1)
+                    total = part if total is None else torch.logaddexp(total, part)
+            scale = (lambda t: t / k) if method == "elbo" else (lambda t: t - math.log(k))
+            return scale(total).unsqueeze(1)
+
+        rows = max(1, _INFERENCE_ROWS // k_chunk)
+        return self._map_batches(bound, X, 1, rows=rows).ravel()
+
+    def log_likelihood(self, X, n_importance=5000):
+        """Importance-weighted estimate of log p(x) per sample, in nats.
+
+        The IWAE bound with ``n_importance`` samples: a lower bound of
+        log p(x) that tightens as ``n_importance`` grows; k = 5000 is the
+        customary setting for reporting log-likelihoods. Same as
+        ``score_samples(X, method="iwae", n_importance=n_importance)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        n_importance : int, default=5000
+            Importance samples per data point.
+
+        Returns
+        -------
+        log_px : ndarray of shape (n_samples,)
+            Estimates of log p(x).
+        """
+        return self.score_samples(X, method="iwae", n_importance=n_importance)
+
+    def kl_per_dimension(self, X):
+        """Mean KL(q(z_j | x) || p(z_j)) of each latent dimension over X, in nats.
+
+        A dimension with a KL near 0 carries no information about x
+        (posterior collapse). Needs a prior that factorises over dimensions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        kl : ndarray of shape (n_components,)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        module, k = self.module_, _SCORE_DRAWS
+        module = self.module_
+        noise = CommonNoise(1, self._device, seed=_SCORE_SEED)
 
-        def elbo(xb):
-            noise = CommonNoise(k, self._device, seed=_SCORE_SEED)
-            nll, kl = module.terms(xb.repeat_interleave(k, dim=0), noise)
-            return -(nll + kl).view(xb.shape[0], k).mean(dim=1, keepdim=True)
+        def kl_dims(xb):
+            mean, log_var, z = module._posterior_draw(xb, noise)
+            return module.prior.kl_per_dim(mean, log_var, z)
 
-        return self._map_batches(elbo, X, 1, rows=max(1, _INFERENCE_ROWS // k)).ravel()
+        return self._map_batches(kl_dims, X, self.n_components).mean(axis=0)
+
+    def active_units(self, X, threshold=0.01):
+        """Which latent dimensions are active (Burda et al. 2016).
+
+        A dimension is active when the variance over X of its posterior mean
+        exceeds ``threshold``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        threshold : float, default=0.01
+            Variance threshold.
+
+        Returns
+        -------
+        active : ndarray of bool, shape (n_components,)
+            ``active.sum()`` counts the active units.
+        """
+        return np.var(self.transform(X), axis=0) > threshold
 
     def score(self, X, y=None):
         """Mean ELBO of X in nats per sample (higher is better).

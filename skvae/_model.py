@@ -1,7 +1,7 @@
 """The VAE as one torch module: the plugins' modules put together.
 
 This is where the objective is defined, once, for training, validation and
-scoring alike. Per sample::
+scoring alike (:meth:`VAEModule.loss`). Per sample::
 
     loss = -log p(x | z) + beta * KL(q(z | x) || p(z)),   z = mean + std * eps
 
@@ -9,6 +9,8 @@ where -log p(x | z) is summed over features and the KL term over latent
 dimensions; batches average the per-sample loss. With beta = 1 the negative
 loss is the evidence lower bound (ELBO) in nats.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -50,6 +52,49 @@ class VAEModule(nn.Module):
         """Return the likelihood parameters for ``z``."""
         return self.net.decode(z)
 
+    def loss(self, x, noise, beta=1.0, free_bits=0.0, n_importance=1):
+        """Return the batch objective and the per-sample terms for the history.
+
+        The objective of training and validation, in one place:
+
+        - ``n_importance == 1``: the negative ELBO with a KL weight,
+          mean over the batch of ``-log p(x|z) + beta * KL``. With
+          ``free_bits > 0`` the KL term is ``sum_j max(free_bits, KL_j)``,
+          KL_j being the batch-mean KL of latent dimension j (Kingma et al.
+          2016), so that no dimension is pushed below ``free_bits`` nats.
+        - ``n_importance = k > 1``: the negative IWAE bound (Burda et al.
+          2016), mean over the batch of
+          ``-(logsumexp_k log w_k - log k)``; there is no KL weight.
+
+        Returns
+        -------
+        loss : Tensor (scalar)
+        nll, kl : Tensor of shape (batch,) or None
+            -log p(x|z) and the KL term per sample (None for IWAE).
+        """
+        if n_importance > 1:
+            rows = x.shape[0]
+            log_w = self.log_weights(x.repeat_interleave(n_importance, dim=0), noise)
+            bound = torch.logsumexp(log_w.view(rows, n_importance), dim=1)
+            return -(bound - math.log(n_importance)).mean(), None, None
+        if free_bits > 0:
+            mean, log_var, z = self._posterior_draw(x, noise)
+            nll = -self.likelihood.log_prob(x, self.decode(z))
+            kl_dims = self.prior.kl_per_dim(mean, log_var, z)
+            kl_term = kl_dims.mean(dim=0).clamp(min=free_bits).sum()
+            return nll.mean() + beta * kl_term, nll, kl_dims.sum(-1)
+        nll, kl = self.terms(x, noise)
+        return (nll + beta * kl).mean(), nll, kl
+
+    def _posterior_draw(self, x, noise):
+        if hasattr(self.net, "terms"):
+            raise ValueError(
+                f"{type(self.net).__name__} has several stochastic layers; free_bits "
+                "and per-dimension KL need a single-layer architecture."
+            )
+        mean, log_var = self.encode(x)
+        return mean, log_var, mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+
     def terms(self, x, noise):
         """Return the per-sample reconstruction term and KL term.
 
@@ -74,11 +119,9 @@ class VAEModule(nn.Module):
         """
         if hasattr(self.net, "terms"):
             return self.net.terms(x, noise, self.likelihood, self.prior)
-        mean, log_var = self.encode(x)
-        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+        mean, log_var, z = self._posterior_draw(x, noise)
         nll = -self.likelihood.log_prob(x, self.decode(z))
-        kl = self.prior.kl(mean, log_var, z)
-        return nll, kl
+        return nll, self.prior.kl(mean, log_var, z)
 
     def log_weights(self, x, noise):
         """Return log p(x | z) + log p(z) - log q(z | x) for one draw z ~ q(z | x).
@@ -89,8 +132,7 @@ class VAEModule(nn.Module):
         """
         if hasattr(self.net, "log_weights"):
             return self.net.log_weights(x, noise, self.likelihood, self.prior)
-        mean, log_var = self.encode(x)
-        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+        mean, log_var, z = self._posterior_draw(x, noise)
         log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
         return self.likelihood.log_prob(x, self.decode(z)) + self.prior.log_prob(z) - log_q
 

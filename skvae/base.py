@@ -284,6 +284,18 @@ class PriorModule(nn.Module):
         """
         return gaussian_log_prob(z, mean, log_var).sum(-1) - self.log_prob(z)
 
+    def kl_per_dim(self, mean, log_var, z):
+        """Return the KL term per latent dimension, shape ``(batch, n_components)``.
+
+        Defined for priors that factorise over dimensions; used by free bits
+        and :meth:`skvae.VAETransformer.kl_per_dimension`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} gives no per-dimension KL; free_bits and "
+            "kl_per_dimension need a prior that factorises over latent dimensions, "
+            "such as 'normal'."
+        )
+
     def bind_encoder(self, encode):
         """Receive the model's ``encode(x) -> (mean, log_var)``; called once.
 

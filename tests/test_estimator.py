@@ -116,7 +116,9 @@ def test_history_records_every_epoch(digits_small):
     vae = VAETransformer(max_iter=7, kl_warmup=3 / 7, beta=2.0, random_state=0).fit(X)
     assert vae.n_iter_ == 7 and len(vae.history_) == 7
     h = vae.history_[-1]
-    assert set(h) == {"epoch", "loss", "reconstruction", "kl", "beta", "val_loss", "seconds"}
+    assert set(h) == {
+        "epoch", "loss", "reconstruction", "kl", "beta", "learning_rate", "val_loss", "seconds"
+    }
     assert [r["beta"] for r in vae.history_] == [2.0 * min(1, e / 3) for e in range(7)]
     for r in vae.history_:
         assert r["loss"] == pytest.approx(r["reconstruction"] + r["beta"] * r["kl"], rel=1e-5)
