@@ -279,8 +279,8 @@ def list_plugins(kind=None):
     Examples
     --------
     >>> import skvae
-    >>> sorted(p["name"] for p in skvae.list_plugins("likelihood"))
-    ['bernoulli', 'gaussian']
+    >>> {"bernoulli", "gaussian"} <= {p["name"] for p in skvae.list_plugins("likelihood")}
+    True
     """
     if kind is not None:
         _check_kind(kind)
