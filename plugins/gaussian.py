@@ -1,59 +1,57 @@
-"""Likelihood ``gaussian``: diagonal Gaussian with a fixed or learned scale."""
-
-import math
-from numbers import Real
+"""Likelihood ``gaussian``: diagonal Gaussian with a fixed, learned or predicted scale."""
 
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from skvae.base import Likelihood, LikelihoodModule, gaussian_log_prob
 from skvae.hookspecs import hookimpl
 
+from ._scale import ScaleModule, check_scale, n_params_for_scale
+
 
 class GaussianModule(LikelihoodModule):
-    """Torch side of :class:`Gaussian`: the decoder outputs the mean."""
+    """Torch side of :class:`Gaussian`: the decoder outputs the mean (and scale)."""
 
     def __init__(self, n_features, scale, min_scale):
         super().__init__()
-        self.min_scale = min_scale
-        if scale == "learned":
-            # scale = min_scale + softplus(raw), starting at 1.
-            init = math.log(math.expm1(max(1.0 - min_scale, 1e-6)))
-            self.raw_scale = nn.Parameter(torch.full((n_features,), init))
-        else:
-            self.raw_scale = None
-            self.register_buffer("fixed_log_var", torch.tensor(2.0 * math.log(scale)))
-
-    def log_var(self):
-        if self.raw_scale is None:
-            return self.fixed_log_var
-        return 2.0 * torch.log(self.min_scale + F.softplus(self.raw_scale))
+        self.scale = ScaleModule(n_features, scale, min_scale)
 
     def log_prob(self, x, params):
-        return gaussian_log_prob(x, params, self.log_var()).sum(-1)
+        loc, log_scale = self.scale.split(params)
+        return gaussian_log_prob(x, loc, 2.0 * log_scale).sum(-1)
 
     def mean(self, params):
-        return params
+        return self.scale.split(params)[0]
 
     def sample(self, params, generator=None):
+        loc, log_scale = self.scale.split(params)
         noise = torch.randn(
-            params.shape, generator=generator, device=params.device, dtype=params.dtype
+            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
         )
-        return params + torch.exp(0.5 * self.log_var()) * noise
+        return loc + torch.exp(log_scale) * noise
 
 
 class Gaussian(Likelihood):
-    """Diagonal Gaussian likelihood N(x; decoder(z), scale**2).
+    """Diagonal Gaussian likelihood N(x; mu(z), sigma**2), for real-valued data.
+
+    The decoder outputs the mean mu(z); the standard deviation sigma is fixed,
+    learned per feature, or predicted by the decoder per sample and feature
+    (heteroscedastic). Standardise the data (``StandardScaler``) first.
 
     Parameters
     ----------
-    scale : float or "learned", default="learned"
+    scale : float, "learned" or "predicted", default="learned"
         Observation standard deviation: a fixed positive number (seed 004
-        used 0.5), or "learned" for one learned scale per feature.
+        used 0.5), "learned" for one learned scale per feature, or
+        "predicted" for a scale output by the decoder (the decoder then has
+        two outputs per feature: the means, then the raw scales).
     min_scale : float, default=1e-3
-        Lower bound of a learned scale, so that constant features cannot drive
-        the likelihood to infinity.
+        Lower bound of a learned or predicted scale, so that constant
+        features cannot drive the likelihood to infinity.
+
+    Attributes
+    ----------
+    n_params_per_feature : int
+        Decoder outputs per feature: 2 with ``scale="predicted"``, else 1.
 
     Examples
     --------
@@ -62,6 +60,8 @@ class Gaussian(Likelihood):
     >>> module = Gaussian(scale=1.0).build(n_features=1)
     >>> round(float(module.log_prob(torch.zeros(1, 1), torch.zeros(1, 1))), 4)
     -0.9189
+    >>> Gaussian(scale="predicted").n_params_per_feature
+    2
     """
 
     name = "gaussian"
@@ -70,19 +70,13 @@ class Gaussian(Likelihood):
         self.scale = scale
         self.min_scale = min_scale
 
+    @property
+    def n_params_per_feature(self):
+        return n_params_for_scale(self.scale)
+
     def build(self, n_features):
-        scale_ok = self.scale == "learned" or (
-            isinstance(self.scale, Real) and not isinstance(self.scale, bool) and self.scale > 0
-        )
-        if not scale_ok:
-            raise ValueError(
-                f"Gaussian scale must be a positive number or 'learned'; got {self.scale!r}."
-            )
-        if not (isinstance(self.min_scale, Real) and self.min_scale > 0):
-            raise ValueError(
-                f"Gaussian min_scale must be a positive number; got {self.min_scale!r}."
-            )
-        return GaussianModule(n_features, self.scale, float(self.min_scale))
+        check_scale("Gaussian", self.scale, self.min_scale)
+        return GaussianModule(n_features, self.scale, self.min_scale)
 
 
 @hookimpl
