@@ -48,6 +48,9 @@ class MLP(Architecture):
     The encoder is ``n_features -> hidden_sizes -> 2 * n_components`` (posterior
     mean and log-variance); the decoder is ``n_components ->
     decoder_hidden_sizes -> likelihood parameters``, with a linear output layer.
+    It can condition on a label: ``build(..., encoder_conditions=k,
+    decoder_conditions=k)`` widens the first layer of the encoder (decoder) by
+    ``k`` inputs, for a condition concatenated to x (to z).
 
     Parameters
     ----------
@@ -69,6 +72,16 @@ class MLP(Architecture):
       (1): ReLU()
       (2): Linear(in_features=32, out_features=4, bias=True)
     )
+
+    Conditioned on a one-hot label of 10 classes in encoder and decoder:
+
+    >>> net = MLP(hidden_sizes=(32,)).build(
+    ...     n_features=64, n_components=2, n_outputs=64,
+    ...     encoder_conditions=10, decoder_conditions=10)
+    >>> net.encoder[0]
+    Linear(in_features=74, out_features=32, bias=True)
+    >>> net.decoder[0]
+    Linear(in_features=12, out_features=32, bias=True)
     """
 
     name = "mlp"
@@ -78,7 +91,9 @@ class MLP(Architecture):
         self.decoder_hidden_sizes = decoder_hidden_sizes
         self.activation = activation
 
-    def build(self, n_features, n_components, n_outputs):
+    def build(
+        self, n_features, n_components, n_outputs, *, encoder_conditions=0, decoder_conditions=0
+    ):
         hidden = _check_sizes(self.hidden_sizes, "hidden_sizes")
         if self.decoder_hidden_sizes is None:
             decoder_hidden = hidden[::-1]
@@ -90,8 +105,8 @@ class MLP(Architecture):
                 f"got {self.activation!r}."
             )
         return EncoderDecoder(
-            _stack(n_features, hidden, 2 * n_components, self.activation),
-            _stack(n_components, decoder_hidden, n_outputs, self.activation),
+            _stack(n_features + encoder_conditions, hidden, 2 * n_components, self.activation),
+            _stack(n_components + decoder_conditions, decoder_hidden, n_outputs, self.activation),
         )
 
 

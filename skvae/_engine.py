@@ -32,9 +32,16 @@ def make_optimizer(name, parameters, learning_rate):
     return OPTIMIZERS[name](parameters, lr=learning_rate)
 
 
-def to_tensor(array, device):
-    """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``."""
+def to_tensor(array, device, rows=None):
+    """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``.
+
+    With ``rows``, the result is padded with zero rows to exactly that many.
+    """
     array = np.ascontiguousarray(array, dtype=np.float32)
+    if rows is not None and array.shape[0] < rows:
+        padded = np.zeros((rows,) + array.shape[1:], dtype=np.float32)
+        padded[: array.shape[0]] = array
+        array = padded
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(array).to(device)
@@ -45,6 +52,22 @@ def _cycle(epoch, max_iter, kl_cycles):
     length = max(1, max_iter // kl_cycles)
     cycle = min(epoch // length, kl_cycles - 1)  # epochs past max_iter: last cycle
     return epoch - cycle * length, length
+
+
+def _batch_bounds(n, batch_size):
+    """Minibatch (start, stop) pairs; a last batch of one row joins the one before.
+
+    A single-row batch breaks batch normalisation and gives a noisy step.
+
+    Examples
+    --------
+    >>> _batch_bounds(9, 4)
+    [(0, 4), (4, 9)]
+    """
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
 
 
 def beta_at(epoch, beta, kl_warmup, max_iter, kl_cycles=1):
@@ -156,6 +179,17 @@ class Trainer:
         See :meth:`skvae._model.VAEModule.loss`.
     clip_grad_norm : float or None, default=None
         Clip the gradients' global 2-norm to this value before each step.
+    condition_dropout : float, default=0.0
+        With a per-row condition tensor ``C``, each training row's condition
+        is replaced by zeros (the "unknown" condition) with this probability,
+        drawn from ``generator`` at every step (label dropout).
+
+    Attributes
+    ----------
+    epoch_extras : dict
+        Mean per sample, over the last training epoch, of each extra term
+        the module's ``loss`` returned (as a fourth element, a dict of
+        per-sample tensors); empty when it returned none.
     """
 
     def __init__(
@@ -167,6 +201,7 @@ class Trainer:
         free_bits=0.0,
         n_importance=1,
         clip_grad_norm=None,
+        condition_dropout=0.0,
     ):
         self.module = module
         self.optimizer = optimizer
@@ -175,17 +210,36 @@ class Trainer:
         self.free_bits = free_bits
         self.n_importance = n_importance
         self.clip_grad_norm = clip_grad_norm
+        self.condition_dropout = condition_dropout
+        self.epoch_extras = {}
 
-    def _loss(self, x, noise, beta):
+    def _loss(self, x, noise, beta, c=None):
+        kwargs = {} if c is None else {"c": c}
         return self.module.loss(
-            x, noise, beta=beta, free_bits=self.free_bits, n_importance=self.n_importance
+            x,
+            noise,
+            beta=beta,
+            free_bits=self.free_bits,
+            n_importance=self.n_importance,
+            **kwargs,
         )
 
-    def train_epoch(self, X, beta):
+    def _drop_conditions(self, cb):
+        """Zero each row of ``cb`` with probability ``condition_dropout`` (on the device)."""
+        if not self.condition_dropout:
+            return cb
+        keep = torch.rand(
+            (cb.shape[0], 1), generator=self.generator, device=cb.device
+        ) >= self.condition_dropout
+        return cb * keep
+
+    def train_epoch(self, X, beta, C=None):
         """Train one epoch on device tensor ``X``; return mean loss, nll, kl.
 
-        The single host synchronisation is the final ``tolist()``. nll and kl
-        are None under the IWAE objective, which does not split into them.
+        ``C`` is an optional device tensor of per-row conditions, batched
+        with the same permutation as ``X``. The single host synchronisation
+        is the final ``tolist()``. nll and kl are None under the IWAE
+        objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
         module.train()
@@ -193,37 +247,51 @@ class Trainer:
         batch_size = min(self.batch_size, n)
         perm = torch.randperm(n, generator=self.generator, device=X.device)
         noise = RandomNoise(self.generator, X.device)
-        sums = torch.zeros(3, device=X.device)
-        for start in range(0, n, batch_size):
-            xb = X[perm[start : start + batch_size]]
-            loss, nll, kl = self._loss(xb, noise, beta)
+        sums = None
+        extra_names = ()
+        for start, stop in _batch_bounds(n, batch_size):
+            index = perm[start:stop]
+            xb = X[index]
+            cb = None if C is None else self._drop_conditions(C[index])
+            out = self._loss(xb, noise, beta, cb)
+            loss, nll, kl = out[:3]
+            extras = out[3] if len(out) > 3 else {}
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
             optimizer.step()
             with torch.no_grad():
+                if sums is None:
+                    extra_names = tuple(extras)
+                    sums = torch.zeros(3 + len(extra_names), device=X.device)
                 sums[0] += loss.detach() * xb.shape[0]
                 if nll is not None:
-                    sums[1:] += torch.stack([nll.sum(), kl.sum()])
+                    sums[1:3] += torch.stack([nll.sum(), kl.sum()])
+                for i, name in enumerate(extra_names):
+                    sums[3 + i] += extras[name].detach().sum()
         module.eval()
-        loss, nll, kl = (sums / n).tolist()
+        values = (sums / n).tolist()
+        loss, nll, kl = values[:3]
+        self.epoch_extras = dict(zip(extra_names, values[3:]))
         if self.n_importance > 1:
             return loss, None, None
         return loss, nll, kl
 
     @torch.inference_mode()
-    def validation_loss(self, X, beta, seed):
+    def validation_loss(self, X, beta, seed, C=None):
         """Return the objective on ``X`` with noise drawn from a fixed ``seed``.
 
         The same noise every epoch makes epochs comparable for early stopping.
+        ``C`` holds the per-row conditions (never dropped here).
         """
         self.module.eval()
         noise = RandomNoise(torch.Generator(device=X.device).manual_seed(seed), X.device)
         total = torch.zeros((), device=X.device)
         for start in range(0, X.shape[0], self.batch_size):
             xb = X[start : start + self.batch_size]
-            total += self._loss(xb, noise, beta)[0] * xb.shape[0]
+            cb = None if C is None else C[start : start + self.batch_size]
+            total += self._loss(xb, noise, beta, cb)[0] * xb.shape[0]
         return total.item() / X.shape[0]
 
 
@@ -240,6 +308,8 @@ def run(
     warmup_epochs,
     val_seed,
     verbose,
+    C_train=None,
+    C_val=None,
 ):
     """Train for up to ``n_epochs`` epochs; return the per-epoch history.
 
@@ -264,12 +334,15 @@ def run(
     val_seed : int
     verbose : int
         Shows a tqdm progress bar over epochs when positive.
+    C_train, C_val : Tensor or None, default=None
+        Device-resident per-row conditions of ``X_train`` and ``X_val``
+        (conditional models), batched with the same permutation.
 
     Returns
     -------
     history : list of dict
         One dict per epoch: epoch, loss, reconstruction, kl, beta, val_loss,
-        seconds.
+        seconds, and the trainer's :attr:`Trainer.epoch_extras`.
     """
     history = []
     bar = tqdm(total=n_epochs, disable=not verbose, desc="skvae fit", unit="epoch")
@@ -279,10 +352,16 @@ def run(
             beta = beta_schedule(epoch)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = lr_schedule(epoch)
-            loss, nll, kl = trainer.train_epoch(X_train, beta)
+            if C_train is None:
+                loss, nll, kl = trainer.train_epoch(X_train, beta)
+            else:
+                loss, nll, kl = trainer.train_epoch(X_train, beta, C_train)
             val_loss = None
             if X_val is not None:
-                val_loss = trainer.validation_loss(X_val, beta, val_seed)
+                if C_val is None:
+                    val_loss = trainer.validation_loss(X_val, beta, val_seed)
+                else:
+                    val_loss = trainer.validation_loss(X_val, beta, val_seed, C_val)
             record = {
                 "epoch": epoch + 1,
                 "loss": loss,
@@ -292,6 +371,7 @@ def run(
                 "learning_rate": lr_schedule(epoch),
                 "val_loss": val_loss,
                 "seconds": time.perf_counter() - t0,
+                **getattr(trainer, "epoch_extras", {}),
             }
             history.append(record)
             bar.update(1)

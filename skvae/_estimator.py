@@ -21,7 +21,7 @@ from .base import Architecture, Likelihood, Prior
 
 # Rows per forward pass at inference: bounds the memory of transform,
 # inverse_transform, score_samples and sample whatever the number of rows.
-_INFERENCE_ROWS = 4096
+_INFERENCE_ROWS = 1024
 # score_samples averages the ELBO over this many draws of eps (antithetic
 # pairs), the same draws for every row, so that it is deterministic and each
 # row's score does not depend on the other rows.
@@ -314,7 +314,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         return self._fit(X, n_epochs=1, incremental=True)
 
-    def _fit(self, X, n_epochs, incremental):
+    def _fit(self, X, n_epochs, incremental, **fit_args):
         # All or nothing: whatever fails (bad input, divergence, Ctrl-C), the
         # estimator is left exactly as it was before the call.
         saved_attrs = dict(self.__dict__)
@@ -326,7 +326,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 self._generator.get_state(),
             )
         try:
-            return self._fit_unsafe(X, n_epochs, incremental)
+            return self._fit_unsafe(X, n_epochs, incremental, **fit_args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved_attrs)
@@ -337,7 +337,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 self._generator.set_state(saved_weights[2])
             raise
 
-    def _fit_unsafe(self, X, n_epochs, incremental):
+    def _fit_unsafe(self, X, n_epochs, incremental, **fit_args):
+        # fit_args (such as y) go to the subclass hook _validate_training_data.
         self._validate_params()
         if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
             raise ValueError(
@@ -346,13 +347,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "n_importance=1 for the beta-weighted ELBO."
             )
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            reset=not continuing,
-            ensure_min_features=1,
-        )
+        X, C = self._validate_training_data(X, reset=not continuing, **fit_args)
         if continuing:
             if self.module_.n_components != self.n_components:
                 raise ValueError(
@@ -371,8 +366,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             likelihood = self._resolve_likelihood(X)
             prior = resolve_plugin("prior", self.prior)
             likelihood.check_data(X)
-            module = _build_module(
-                architecture, likelihood, prior, X.shape[1], self.n_components, seed
+            module = self._make_module(
+                architecture,
+                likelihood,
+                prior,
+                X.shape[1],
+                self.n_components,
+                seed,
+                **self._module_config(),
             ).to(device)
             optimizer = _engine.make_optimizer(
                 self.optimizer, module.parameters(), self.learning_rate
@@ -380,12 +381,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             generator = torch.Generator(device=device).manual_seed(seed)
             history, first_epoch = [], 0
 
-        X_train, X_val = X, None
+        self._prepare_module(module)
+        X_train, X_val, C_train, C_val = X, None, C, None
         if self.early_stopping and not incremental:
-            X_train, X_val = _train_validation_split(X, self.validation_fraction, seed)
-        X_train = _engine.to_tensor(X_train, device)
-        if X_val is not None:
-            X_val = _engine.to_tensor(X_val, device)
+            X_train, X_val, C_train, C_val = _train_validation_split(
+                X, self.validation_fraction, seed, C
+            )
+        X_train, X_val, C_train, C_val = (
+            None if a is None else _engine.to_tensor(a, device)
+            for a in (X_train, X_val, C_train, C_val)
+        )
 
         stopper = None
         if not incremental:
@@ -402,6 +407,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             free_bits=self.free_bits,
             n_importance=self.n_importance,
             clip_grad_norm=self.clip_grad_norm,
+            **self._trainer_options(),
         )
         new_history = _engine.run(
             trainer,
@@ -419,6 +425,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             warmup_epochs=_engine.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
             val_seed=seed + 1,
             verbose=self.verbose,
+            C_train=C_train,
+            C_val=C_val,
         )
 
         if not continuing:
@@ -428,6 +436,38 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.history_ = history + new_history
         self.n_iter_ = first_epoch + len(new_history)
         return self
+
+    # ------------------------------------------------- hooks for subclasses
+    def _validate_training_data(self, X, reset):
+        """Validate the training data; return X and the per-row conditions (or None).
+
+        Subclasses that learn from labels take ``y`` (and more) here, as
+        keyword arguments of :meth:`_fit`, and return the one-hot conditions
+        as a float32 array of shape ``(n_samples, width)``.
+        """
+        X = validate_data(
+            self, X, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
+        )
+        return X, None
+
+    def _module_config(self):
+        """Keyword arguments of :meth:`_make_module` beyond the plugins and sizes."""
+        return {}
+
+    def _make_module(
+        self, architecture, likelihood, prior, n_features, n_components, seed, **config
+    ):
+        """Build the module (on the CPU, weights seeded by ``seed``); also used by unpickling."""
+        return _build_module(
+            architecture, likelihood, prior, n_features, n_components, seed, **config
+        )
+
+    def _prepare_module(self, module):
+        """Set the fit-time options of a new or continued module (none here)."""
+
+    def _trainer_options(self):
+        """Extra keyword arguments of :class:`skvae._engine.Trainer`."""
+        return {}
 
     def _resolve_likelihood(self, X):
         spec = self.likelihood
@@ -452,7 +492,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._map_batches(lambda xb: self.module_.encode(xb)[0], X, self.n_components)
+        return self._encode_batches(X)
+
+    def _encode_batches(self, X, C=None):
+        return self._map_batches(
+            lambda xb, *cb: self.module_.encode(xb, *cb)[0], X, self.n_components, C=C
+        )
 
     def inverse_transform(self, X):
         """Decode latent codes to the mean of p(x | z) in input space.
@@ -468,15 +513,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Decoded means, in the dtype of the input.
         """
         check_is_fitted(self)
+        Z = self._check_latent(X)
+        return self._decode_batches(Z)
+
+    def _check_latent(self, X):
         Z = check_array(X, dtype=[np.float32, np.float64])
         if Z.shape[1] != self.n_components:
             raise ValueError(
                 f"inverse_transform expects latent codes with {self.n_components} "
                 f"columns (n_components), got {Z.shape[1]}."
             )
+        return Z
+
+    def _decode_batches(self, Z, C=None):
         module = self.module_
         return self._map_batches(
-            lambda zb: module.likelihood.mean(module.decode(zb)), Z, self.n_features_in_
+            lambda zb, *cb: module.likelihood.mean(module.decode(zb, *cb)),
+            Z,
+            self.n_features_in_,
+            C=C,
         )
 
     def score_samples(self, X, *, method="elbo", n_importance=None):
@@ -505,36 +560,46 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             size; memory stays bounded for any k (k = 5000 is fine).
         """
         check_is_fitted(self)
+        k = self._check_score_args(method, n_importance)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._score_bound(X, method, k)
+
+    @staticmethod
+    def _check_score_args(method, n_importance):
         if method not in ("elbo", "iwae"):
             raise ValueError(f"method must be 'elbo' or 'iwae', got {method!r}.")
         default = _SCORE_DRAWS if method == "elbo" else _IWAE_DRAWS
         k = default if n_importance is None else n_importance
         if not isinstance(k, Integral) or k < 1:
             raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return k
+
+    def _score_bound(self, X, method, k, C=None):
+        """The ELBO or IWAE bound of each row of validated X (given conditions C)."""
         module = self.module_
         k_chunk = min(k, _INFERENCE_ROWS)
 
-        def bound(xb):
+        def bound(xb, *cb):
             # Running log-sum-exp (IWAE) or sum (ELBO) over chunks of draws.
             total = None
             for i, start in enumerate(range(0, k, k_chunk)):
                 kc = min(k_chunk, k - start)
                 noise = CommonNoise(kc, self._device, seed=_SCORE_SEED + 1009 * i)
                 x_rep = xb.repeat_interleave(kc, dim=0)
+                c_rep = [c.repeat_interleave(kc, dim=0) for c in cb]
                 if method == "elbo":
-                    nll, kl = module.terms(x_rep, noise)
+                    nll, kl = module.terms(x_rep, noise, *c_rep)
                     part = -(nll + kl).view(xb.shape[0], kc).sum(dim=1)
                     total = part if total is None else total + part
                 else:
-                    log_w = module.log_weights(x_rep, noise).view(xb.shape[0], kc)
+                    log_w = module.log_weights(x_rep, noise, *c_rep).view(xb.shape[0], kc)
                     part = torch.logsumexp(log_w, dim=1)
                     total = part if total is None else torch.logaddexp(total, part)
             scale = (lambda t: t / k) if method == "elbo" else (lambda t: t - math.log(k))
             return scale(total).unsqueeze(1)
 
         rows = max(1, _INFERENCE_ROWS // k_chunk)
-        return self._map_batches(bound, X, 1, rows=rows).ravel()
+        return self._map_batches(bound, X, 1, rows=rows, C=C).ravel()
 
     def log_likelihood(self, X, n_importance=5000):
         """Importance-weighted estimate of log p(x) per sample, in nats.
@@ -640,10 +705,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Generated samples, float32.
         """
         check_is_fitted(self)
+        self._check_sample_args(n_samples, decode)
+        return self._generate(n_samples, random_state, decode)
+
+    @staticmethod
+    def _check_sample_args(n_samples, decode):
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         if decode not in ("mean", "draw"):
             raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
+
+    def _generate(self, n_samples, random_state, decode, C=None):
+        """Draw z ~ p(z) and decode it (given the conditions C, an array or None)."""
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator(device=self._device).manual_seed(seed)
         module = self.module_.eval()
@@ -652,7 +725,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for start in range(0, n_samples, _INFERENCE_ROWS):
                 rows = min(_INFERENCE_ROWS, n_samples - start)
                 z = module.prior.sample(rows, generator=generator, device=self._device)
-                params = module.decode(z)
+                if C is None:
+                    params = module.decode(z)
+                else:
+                    cb = _engine.to_tensor(C[start : start + rows], self._device)
+                    params = module.decode(z, cb)
                 if decode == "mean":
                     x = module.likelihood.mean(params)
                 else:
@@ -660,14 +737,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 out[start : start + rows] = x.cpu().numpy()
         return out
 
-    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS):
-        """Apply ``fn`` to batches of X on the device; bounded memory."""
+    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None):
+        """Apply ``fn`` to batches of X on the device; bounded memory.
+
+        With per-row conditions ``C`` (an array), ``fn(x_batch, c_batch)``.
+        """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         self.module_.eval()
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
-                batch = _engine.to_tensor(X[start : start + rows], self._device)
-                out[start : start + rows] = fn(batch).cpu().numpy()
+                stop = min(start + rows, X.shape[0])
+                # Every batch is padded to exactly `rows` rows: the kernels that
+                # a matrix product picks, and so its rounding, depend on the
+                # number of rows. With one shape, a sample's result does not
+                # depend on the other rows of the call (bit for bit).
+                args = [_engine.to_tensor(X[start:stop], self._device, rows=rows)]
+                if C is not None:
+                    args.append(_engine.to_tensor(C[start:stop], self._device, rows=rows))
+                out[start:stop] = fn(*args)[: stop - start].cpu().numpy()
         return out
 
     # ---------------------------------------------------------------- pickling
@@ -678,6 +765,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # on a GPU unpickles on a machine without one.
             state["module_"] = {
                 "n_components": self.module_.n_components,
+                "config": dict(getattr(self.module_, "config", {})),
                 "state_dict": _clone_state(self.module_.state_dict(), "cpu"),
             }
             state["optimizer_"] = _clone_state(self.optimizer_.state_dict(), "cpu")
@@ -689,13 +777,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             state = dict(state)
             saved_device = state["_device"]
             device = _available_device(saved_device)
-            module = _build_module(
+            # The same structure as the pickled module: the subclass's
+            # builder, with the condition widths and such (its config).
+            module = self._make_module(
                 state["architecture_"],
                 state["likelihood_"],
                 state["prior_"],
                 state["n_features_in_"],
                 state["module_"]["n_components"],
-                seed=0,
+                0,
+                **state["module_"].get("config", {}),
             )
             module.load_state_dict(state["module_"]["state_dict"])
             module.to(device).eval()
@@ -712,17 +803,37 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         super().__setstate__(state)
 
 
-def _build_module(architecture, likelihood, prior, n_features, n_components, seed):
-    """Build the VAE module on the CPU with weights seeded by ``seed``."""
+def _build_module(
+    architecture,
+    likelihood,
+    prior,
+    n_features,
+    n_components,
+    seed,
+    encoder_conditions=0,
+    decoder_conditions=0,
+):
+    """Build the VAE module on the CPU with weights seeded by ``seed``.
+
+    With condition widths, the architecture must accept them (else a
+    ValueError names it; see :meth:`skvae.base.Architecture.build_conditional`).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = architecture.build(
+        net = architecture.build_conditional(
             n_features=n_features,
             n_components=n_components,
             n_outputs=likelihood.n_params_per_feature * n_features,
+            encoder_conditions=encoder_conditions,
+            decoder_conditions=decoder_conditions,
         )
         return VAEModule(
-            net, likelihood.build(n_features), prior.build(n_components, n_features), n_components
+            net,
+            likelihood.build(n_features),
+            prior.build(n_components, n_features),
+            n_components,
+            encoder_conditions=encoder_conditions,
+            decoder_conditions=decoder_conditions,
         )
 
 
@@ -753,7 +864,8 @@ def _resolve_device(device):
     return device
 
 
-def _train_validation_split(X, validation_fraction, seed):
+def _train_validation_split(X, validation_fraction, seed, C=None):
+    """Split X (and its per-row conditions C, or None) into train and validation parts."""
     n = X.shape[0]
     n_val = int(math.ceil(validation_fraction * n))
     if n - n_val < 1 or n_val < 1:
@@ -762,7 +874,10 @@ def _train_validation_split(X, validation_fraction, seed):
             f"validation_fraction={validation_fraction} of them; got {n} samples."
         )
     perm = np.random.RandomState(seed).permutation(n)
-    return X[perm[n_val:]], X[perm[:n_val]]
+    train, val = perm[n_val:], perm[:n_val]
+    if C is None:
+        return X[train], X[val], None, None
+    return X[train], X[val], C[train], C[val]
 
 
 def _clone_state(obj, device=None):

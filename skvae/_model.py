@@ -7,7 +7,8 @@ scoring alike (:meth:`VAEModule.loss`). Per sample::
 
 where -log p(x | z) is summed over features and the KL term over latent
 dimensions; batches average the per-sample loss. With beta = 1 the negative
-loss is the evidence lower bound (ELBO) in nats.
+loss is the evidence lower bound (ELBO) in nats. A conditional model passes a
+condition c to the encoder and the decoder: q(z | x, c), p(x | z, c).
 """
 
 import math
@@ -33,26 +34,58 @@ class VAEModule(nn.Module):
     prior : skvae.base.PriorModule
     n_components : int
         Size of the latent space.
+    encoder_conditions, decoder_conditions : int, default=0
+        Widths of the condition ``c`` that the network's encoder and decoder
+        take (``encode(x, c)``, ``decode(z, c)``); 0 for none. A missing
+        condition (``c=None``) is the all-zero "unknown" condition.
     """
 
-    def __init__(self, net, likelihood, prior, n_components):
+    def __init__(
+        self, net, likelihood, prior, n_components, encoder_conditions=0, decoder_conditions=0
+    ):
         super().__init__()
         self.n_components = n_components
+        self.encoder_conditions = encoder_conditions
+        self.decoder_conditions = decoder_conditions
         self.net = net
         self.likelihood = likelihood
         self.prior = prior
         prior.bind_encoder(self.encode)
 
-    def encode(self, x):
-        """Return the posterior mean and clamped log-variance."""
-        mean, log_var = self.net.encode(x)
+    @property
+    def config(self):
+        """Keyword arguments that rebuild this module's structure (for pickling)."""
+        config = {}
+        if self.encoder_conditions:
+            config["encoder_conditions"] = self.encoder_conditions
+        if self.decoder_conditions:
+            config["decoder_conditions"] = self.decoder_conditions
+        return config
+
+    @staticmethod
+    def _condition(c, width, rows, like):
+        if not width:
+            return None
+        if c is None:
+            return like.new_zeros((rows, width))
+        return c
+
+    def encode(self, x, c=None):
+        """Return the posterior mean and clamped log-variance (given ``c``)."""
+        c = self._condition(c, self.encoder_conditions, x.shape[0], x)
+        mean, log_var = self.net.encode(x) if c is None else self.net.encode(x, c)
         return mean, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
-    def decode(self, z):
-        """Return the likelihood parameters for ``z``."""
-        return self.net.decode(z)
+    def decode(self, z, c=None):
+        """Return the likelihood parameters for ``z`` (given ``c``)."""
+        c = self._condition(c, self.decoder_conditions, z.shape[0], z)
+        return self.net.decode(z) if c is None else self.net.decode(z, c)
 
-    def loss(self, x, noise, beta=1.0, free_bits=0.0, n_importance=1):
+    def _conditions(self, x, c):
+        """Return the conditions (of the encoder, of the decoder) for a batch."""
+        return c, c
+
+    def loss(self, x, noise, beta=1.0, free_bits=0.0, n_importance=1, c=None):
         """Return the batch objective and the per-sample terms for the history.
 
         The objective of training and validation, in one place:
@@ -66,6 +99,11 @@ class VAEModule(nn.Module):
           2016), mean over the batch of
           ``-(logsumexp_k log w_k - log k)``; there is no KL weight.
 
+        ``c`` is the per-row condition of a conditional model, of shape
+        ``(batch, width)`` (None: the all-zero unknown condition); the
+        encoder and decoder see it, so the terms are those of
+        ``q(z | x, c)`` and ``p(x | z, c)``.
+
         Returns
         -------
         loss : Tensor (scalar)
@@ -74,28 +112,30 @@ class VAEModule(nn.Module):
         """
         if n_importance > 1:
             rows = x.shape[0]
-            log_w = self.log_weights(x.repeat_interleave(n_importance, dim=0), noise)
+            c_rep = None if c is None else c.repeat_interleave(n_importance, dim=0)
+            log_w = self.log_weights(x.repeat_interleave(n_importance, dim=0), noise, c_rep)
             bound = torch.logsumexp(log_w.view(rows, n_importance), dim=1)
             return -(bound - math.log(n_importance)).mean(), None, None
         if free_bits > 0:
-            mean, log_var, z = self._posterior_draw(x, noise)
-            nll = -self.likelihood.log_prob(x, self.decode(z))
+            c_enc, c_dec = self._conditions(x, c)
+            mean, log_var, z = self._posterior_draw(x, noise, c_enc)
+            nll = -self.likelihood.log_prob(x, self.decode(z, c_dec))
             kl_dims = self.prior.kl_per_dim(mean, log_var, z)
             kl_term = kl_dims.mean(dim=0).clamp(min=free_bits).sum()
             return nll.mean() + beta * kl_term, nll, kl_dims.sum(-1)
-        nll, kl = self.terms(x, noise)
+        nll, kl = self.terms(x, noise, c)
         return (nll + beta * kl).mean(), nll, kl
 
-    def _posterior_draw(self, x, noise):
+    def _posterior_draw(self, x, noise, c=None):
         if hasattr(self.net, "terms"):
             raise ValueError(
                 f"{type(self.net).__name__} has several stochastic layers; free_bits "
                 "and per-dimension KL need a single-layer architecture."
             )
-        mean, log_var = self.encode(x)
+        mean, log_var = self.encode(x, c)
         return mean, log_var, mean + torch.exp(0.5 * log_var) * noise(mean.shape)
 
-    def terms(self, x, noise):
+    def terms(self, x, noise, c=None):
         """Return the per-sample reconstruction term and KL term.
 
         Architectures whose model is not a single Gaussian latent layer (a
@@ -109,6 +149,8 @@ class VAEModule(nn.Module):
             ``noise(shape)`` returns standard normal draws of that shape, for
             the reparameterisation z = mean + std * eps (see
             :class:`RandomNoise`, :class:`CommonNoise`).
+        c : Tensor of shape (batch, width) or None, default=None
+            Condition of a conditional model.
 
         Returns
         -------
@@ -119,22 +161,24 @@ class VAEModule(nn.Module):
         """
         if hasattr(self.net, "terms"):
             return self.net.terms(x, noise, self.likelihood, self.prior)
-        mean, log_var, z = self._posterior_draw(x, noise)
-        nll = -self.likelihood.log_prob(x, self.decode(z))
+        c_enc, c_dec = self._conditions(x, c)
+        mean, log_var, z = self._posterior_draw(x, noise, c_enc)
+        nll = -self.likelihood.log_prob(x, self.decode(z, c_dec))
         return nll, self.prior.kl(mean, log_var, z)
 
-    def log_weights(self, x, noise):
+    def log_weights(self, x, noise, c=None):
         """Return log p(x | z) + log p(z) - log q(z | x) for one draw z ~ q(z | x).
 
         The importance weights of the IWAE bound, per sample, shape ``(batch,)``.
         Networks with their own model provide ``log_weights(x, noise,
-        likelihood, prior)``.
+        likelihood, prior)``. ``c`` is the condition of a conditional model.
         """
         if hasattr(self.net, "log_weights"):
             return self.net.log_weights(x, noise, self.likelihood, self.prior)
-        mean, log_var, z = self._posterior_draw(x, noise)
+        c_enc, c_dec = self._conditions(x, c)
+        mean, log_var, z = self._posterior_draw(x, noise, c_enc)
         log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
-        return self.likelihood.log_prob(x, self.decode(z)) + self.prior.log_prob(z) - log_q
+        return self.likelihood.log_prob(x, self.decode(z, c_dec)) + self.prior.log_prob(z) - log_q
 
 
 class RandomNoise:

@@ -11,6 +11,7 @@ Writing a new plugin is a matter of subclassing one of :class:`Architecture`,
 returning it from the matching hook (see :mod:`skvae.hookspecs`).
 """
 
+import inspect
 import math
 
 import torch
@@ -61,12 +62,17 @@ class EncoderDecoder(nn.Module):
     of a diagonal Gaussian; the decoder maps ``z`` of shape
     ``(batch, n_components)`` to the likelihood's parameters.
 
+    A conditional model (see :class:`skvae.ConditionalVAETransformer`) gives
+    ``encode`` and ``decode`` a condition ``c`` of shape ``(batch, width)``,
+    which is concatenated to the input of the network: the encoder then takes
+    ``n_features + width`` inputs and the decoder ``n_components + width``.
+
     Parameters
     ----------
     encoder : torch.nn.Module
-        Network from ``x`` to ``2 * n_components`` values.
+        Network from ``x`` (or ``[x, c]``) to ``2 * n_components`` values.
     decoder : torch.nn.Module
-        Network from ``z`` to ``n_likelihood_params`` values.
+        Network from ``z`` (or ``[z, c]``) to ``n_likelihood_params`` values.
 
     Examples
     --------
@@ -77,6 +83,14 @@ class EncoderDecoder(nn.Module):
     >>> mean, log_var = net.encode(torch.zeros(3, 4))
     >>> mean.shape, net.decode(mean).shape
     (torch.Size([3, 2]), torch.Size([3, 4]))
+
+    Conditioned on a one-hot label of width 3:
+
+    >>> net = EncoderDecoder(nn.Linear(4 + 3, 2 * 2), nn.Linear(2 + 3, 4))
+    >>> c = torch.eye(3)
+    >>> mean, log_var = net.encode(torch.zeros(3, 4), c)
+    >>> net.decode(mean, c).shape
+    torch.Size([3, 4])
     """
 
     def __init__(self, encoder, decoder):
@@ -84,13 +98,17 @@ class EncoderDecoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def encode(self, x):
-        """Return the posterior mean and log-variance for ``x``."""
+    def encode(self, x, c=None):
+        """Return the posterior mean and log-variance for ``x`` (given ``c``)."""
+        if c is not None:
+            x = torch.cat([x, c], dim=-1)
         mean, log_var = self.encoder(x).chunk(2, dim=-1)
         return mean, log_var
 
-    def decode(self, z):
-        """Return the likelihood parameters for latent codes ``z``."""
+    def decode(self, z, c=None):
+        """Return the likelihood parameters for latent codes ``z`` (given ``c``)."""
+        if c is not None:
+            z = torch.cat([z, c], dim=-1)
         return self.decoder(z)
 
 
@@ -118,6 +136,15 @@ class Architecture(Plugin):
     def build(self, n_features, n_components, n_outputs):
         """Build the network.
 
+        Architectures that can condition on a label (``mlp``) accept two
+        optional keyword-only arguments, ``encoder_conditions=0`` and
+        ``decoder_conditions=0``: the widths of a condition ``c``
+        concatenated to the encoder's input and to the decoder's input; the
+        network's ``encode(x, c=None)`` and ``decode(z, c=None)`` then take
+        it (as :class:`EncoderDecoder` does). Architectures without them keep
+        the three-argument form; the conditional estimators refuse them with
+        a ValueError.
+
         Parameters
         ----------
         n_features : int
@@ -136,6 +163,89 @@ class Architecture(Plugin):
         raise NotImplementedError(
             f"{type(self).__name__} must implement build(n_features, "
             "n_components, n_outputs)."
+        )
+
+    def supports_conditions(self, encoder_conditions=0, decoder_conditions=0):
+        """Whether :meth:`build` accepts the condition widths asked for.
+
+        True when every non-zero width is a keyword of ``build`` (or
+        ``build`` takes ``**kwargs``).
+
+        Parameters
+        ----------
+        encoder_conditions, decoder_conditions : int, default=0
+            Widths of the conditions of the encoder and the decoder.
+
+        Returns
+        -------
+        supported : bool
+
+        Examples
+        --------
+        >>> from skvae_plugins.mlp import MLP
+        >>> MLP().supports_conditions(encoder_conditions=3, decoder_conditions=3)
+        True
+        """
+        wanted = [
+            name
+            for name, width in (
+                ("encoder_conditions", encoder_conditions),
+                ("decoder_conditions", decoder_conditions),
+            )
+            if width
+        ]
+        parameters = inspect.signature(self.build).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return True
+        return all(name in parameters for name in wanted)
+
+    def build_conditional(
+        self, n_features, n_components, n_outputs, *, encoder_conditions=0, decoder_conditions=0
+    ):
+        """Build the network with conditions, or explain why it cannot be.
+
+        Calls :meth:`build` with the non-zero condition widths only, so
+        that an unconditional build is the plain three-argument call.
+
+        Parameters
+        ----------
+        n_features, n_components, n_outputs : int
+            As in :meth:`build`.
+        encoder_conditions, decoder_conditions : int, default=0
+            Widths of the condition concatenated to the encoder's input and
+            to the decoder's input.
+
+        Returns
+        -------
+        module : torch.nn.Module
+
+        Raises
+        ------
+        ValueError
+            If the architecture cannot condition (its ``build`` lacks the
+            keyword arguments).
+
+        Examples
+        --------
+        >>> from skvae_plugins.mlp import MLP
+        >>> net = MLP(hidden_sizes=(8,)).build_conditional(
+        ...     n_features=4, n_components=2, n_outputs=4, decoder_conditions=3)
+        >>> net.decoder[0]
+        Linear(in_features=5, out_features=8, bias=True)
+        """
+        kwargs = {}
+        if encoder_conditions:
+            kwargs["encoder_conditions"] = encoder_conditions
+        if decoder_conditions:
+            kwargs["decoder_conditions"] = decoder_conditions
+        if kwargs and not self.supports_conditions(**kwargs):
+            raise ValueError(
+                f"The architecture {self.name!r} ({type(self).__name__}) cannot condition "
+                f"on a label: its build() takes no {' / '.join(map(repr, kwargs))} "
+                "keyword argument. Use an architecture that can, such as 'mlp'."
+            )
+        return self.build(
+            n_features=n_features, n_components=n_components, n_outputs=n_outputs, **kwargs
         )
 
 

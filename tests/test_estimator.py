@@ -62,6 +62,19 @@ def test_transform_is_the_posterior_mean(fitted):
     np.testing.assert_array_equal(vae.transform(X), vae.transform(X))
 
 
+def test_results_do_not_depend_on_the_other_rows(fitted):
+    """Bit for bit: a row gives the same output alone, in a subset or permuted."""
+    vae, X = fitted
+    X = X[:300]
+    perm = np.random.RandomState(0).permutation(len(X))
+    for method in (vae.transform, vae.score_samples):
+        full = method(X)
+        np.testing.assert_array_equal(np.concatenate([method(X[i : i + 1]) for i in range(20)]), full[:20])
+        np.testing.assert_array_equal(method(X[perm]), full[perm])
+    Z = vae.transform(X)
+    np.testing.assert_array_equal(vae.inverse_transform(Z[7:8]), vae.inverse_transform(Z)[7:8])
+
+
 def test_score_samples_is_the_elbo(fitted):
     """Against an independent Monte Carlo estimate of E_q[log p(x|z)] - KL."""
     vae, X = fitted

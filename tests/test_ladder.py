@@ -313,21 +313,6 @@ def test_transform_is_invariant_to_batching_up_to_float32_rounding(fitted_digits
     np.testing.assert_allclose(scores, vae.score_samples(X[:20]), rtol=1e-5)
 
 
-# CPU float32 matrix products round differently for a one-row batch than for a
-# 20-row batch (gemv vs gemm), so transform(X[i:i+1]) may differ from
-# transform(X)[i] by ~1e-7: more than this check's atol=1e-7 on values near
-# 0.3. It is a property of the core's float32 inference, not of the ladder
-# (VAETransformer(max_iter=2) with the default mlp fails it too); the test
-# above checks the invariance at float32 precision.
-_SUBSET_REASON = (
-    "float32 GEMM rounding depends on the batch size (up to ~2e-7), above the "
-    "check's atol=1e-7; the mlp architecture fails it too at max_iter=2"
-)
-
-
-@parametrize_with_checks(
-    [VAETransformer(architecture="ladder", max_iter=2)],
-    expected_failed_checks=lambda est: {"check_methods_subset_invariance": _SUBSET_REASON},
-)
+@parametrize_with_checks([VAETransformer(architecture="ladder", max_iter=2)])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
