@@ -33,3 +33,13 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (REPO / ".ci" / "run").read_text()
     assert "bash .ci/install && python3 -m pytest" in readme
     assert "bash .ci/install\npython3 -m pytest\n" in ci
+
+
+def test_readme_label_snippet_runs(digits):
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "ConditionalVAETransformer(" in b)
+    X, y = digits
+    namespace = {"X": X, "y": y}
+    exec(compile(snippet.replace("max_iter=20", "max_iter=2"), "README.md", "exec"), namespace)
+    assert namespace["sevens"].shape == (16, 64)
