@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from skvae.base import Architecture, EncoderDecoder
 from skvae.hookspecs import hookimpl
-from skvae_plugins.mlp import _ACTIVATIONS
+from skvae.base import ACTIVATIONS
 
 __all__ = [
     "Conv",
@@ -377,9 +377,9 @@ def build_conv_network(
     if not isinstance(batch_norm, bool):
         raise ValueError(f"{owner} batch_norm must be True or False; got {batch_norm!r}.")
     dense = () if dense_units is None else _int_tuple(dense_units, "dense_units", True, owner)
-    if activation not in _ACTIVATIONS:
+    if activation not in ACTIVATIONS:
         raise ValueError(
-            f"{owner} activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}."
+            f"{owner} activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}."
         )
     if not (_positive_int(output_kernel_size) and output_kernel_size % 2 == 1):
         raise ValueError(
@@ -399,7 +399,7 @@ def build_conv_network(
             f"kernel_size={kernels} and strides={strides}; use fewer layers, "
             "smaller kernels or strides of 1."
         )
-    act = _ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation]
 
     # Encoder: conv, activation, [batch norm] per layer; flatten; dense layers.
     encoder = [ToImage(image_shape, channels_last)]

@@ -28,7 +28,6 @@ Besides the plugin class :class:`Ladder`, the module offers
 estimator), :func:`precision_weighted` and :func:`gaussian_kl`.
 """
 
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -37,20 +36,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from skvae._model import LOG_VAR_MAX, LOG_VAR_MIN
-from skvae.base import Architecture, gaussian_log_prob
+from skvae.base import ACTIVATIONS, Architecture, check_layer_sizes, gaussian_log_prob
 from skvae.hookspecs import hookimpl
 
 __all__ = ["Ladder", "LadderNet", "gaussian_kl", "precision_weighted", "transform_layers"]
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
 # Rows per forward pass in transform_layers (bounded memory).
 _INFERENCE_ROWS = 4096
 
@@ -154,7 +144,7 @@ def _mlp(n_in, sizes, activation, batch_norm, n_out=None):
         layers.append(nn.Linear(n_in, size))
         if batch_norm:
             layers.append(_BatchNorm1d(size))
-        layers.append(_ACTIVATIONS[activation]())
+        layers.append(ACTIVATIONS[activation]())
         n_in = size
     if n_out is not None:
         layers.append(nn.Linear(n_in, n_out))
@@ -330,23 +320,6 @@ class LadderNet(nn.Module):
         return log_w
 
 
-def _check_sizes(sizes, param, allow_empty=False):
-    if isinstance(sizes, Integral) and not isinstance(sizes, bool):
-        sizes = (sizes,)
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        sizes = None
-    if (
-        sizes is None
-        or (not sizes and not allow_empty)
-        or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
-    ):
-        raise ValueError(
-            f"Ladder {param} must be a non-empty tuple of positive integers such as "
-            f"(64, 32); got {sizes!r}."
-        )
-    return tuple(int(s) for s in sizes)
 
 
 class Ladder(Architecture):
@@ -421,11 +394,11 @@ class Ladder(Architecture):
         self.batch_norm = batch_norm
 
     def build(self, n_features, n_components, n_outputs):
-        latent = _check_sizes(self.latent_sizes, "latent_sizes")
-        hidden = _check_sizes(self.hidden_sizes, "hidden_sizes")
-        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
+        latent = check_layer_sizes(self.latent_sizes, "Ladder latent_sizes", allow_empty=False)
+        hidden = check_layer_sizes(self.hidden_sizes, "Ladder hidden_sizes", allow_empty=False)
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"Ladder activation must be one of {sorted(_ACTIVATIONS)}; "
+                f"Ladder activation must be one of {sorted(ACTIVATIONS)}; "
                 f"got {self.activation!r}."
             )
         if not isinstance(self.batch_norm, (bool, np.bool_)):

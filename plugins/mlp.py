@@ -1,46 +1,14 @@
 """Architecture ``mlp``: fully connected encoder and decoder."""
 
-from numbers import Integral
 
-from torch import nn
-
-from skvae.base import Architecture, EncoderDecoder
+from skvae.base import (
+    Architecture,
+    EncoderDecoder,
+    check_activation,
+    check_layer_sizes,
+    dense_stack,
+)
 from skvae.hookspecs import hookimpl
-
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
-
-
-def _check_sizes(sizes, param):
-    if isinstance(sizes, Integral):
-        sizes = (sizes,)
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        sizes = None
-    if sizes is None or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-        raise ValueError(
-            f"MLP {param} must be a tuple of positive integers such as (256, 128); "
-            f"got {sizes!r}."
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def _stack(n_in, sizes, n_out, activation):
-    layers = []
-    for size in sizes:
-        layers += [nn.Linear(n_in, size), _ACTIVATIONS[activation]()]
-        n_in = size
-    layers.append(nn.Linear(n_in, n_out))
-    return nn.Sequential(*layers)
-
 
 class MLP(Architecture):
     """Multi-layer perceptron encoder and decoder.
@@ -94,19 +62,15 @@ class MLP(Architecture):
     def build(
         self, n_features, n_components, n_outputs, *, encoder_conditions=0, decoder_conditions=0
     ):
-        hidden = _check_sizes(self.hidden_sizes, "hidden_sizes")
+        hidden = check_layer_sizes(self.hidden_sizes, "MLP hidden_sizes")
         if self.decoder_hidden_sizes is None:
             decoder_hidden = hidden[::-1]
         else:
-            decoder_hidden = _check_sizes(self.decoder_hidden_sizes, "decoder_hidden_sizes")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"MLP activation must be one of {sorted(_ACTIVATIONS)}; "
-                f"got {self.activation!r}."
-            )
+            decoder_hidden = check_layer_sizes(self.decoder_hidden_sizes, "MLP decoder_hidden_sizes")
+        check_activation(self.activation, "MLP activation")
         return EncoderDecoder(
-            _stack(n_features + encoder_conditions, hidden, 2 * n_components, self.activation),
-            _stack(n_components + decoder_conditions, decoder_hidden, n_outputs, self.activation),
+            dense_stack(n_features + encoder_conditions, hidden, 2 * n_components, self.activation),
+            dense_stack(n_components + decoder_conditions, decoder_hidden, n_outputs, self.activation),
         )
 
 

@@ -28,7 +28,7 @@ from torch import nn
 from skvae.base import Architecture, EncoderDecoder
 from skvae.hookspecs import hookimpl
 from skvae_plugins.conv import VariationalHead, build_conv_network
-from skvae_plugins.mlp import _ACTIVATIONS
+from skvae.base import ACTIVATIONS
 
 __all__ = [
     "CsnlSmallDense",
@@ -44,7 +44,7 @@ def _dense_stack(n_in, sizes, activation):
     """Dense -> activation per size; returns (layers, width of the last)."""
     layers = []
     for size in sizes:
-        layers += [nn.Linear(n_in, size), _ACTIVATIONS[activation]()]
+        layers += [nn.Linear(n_in, size), ACTIVATIONS[activation]()]
         n_in = size
     return layers, n_in
 
@@ -58,7 +58,7 @@ def _mlp_network(
     body, width = _dense_stack(n_components, decoder_sizes, activation)
     body.append(nn.Linear(width, n_outputs))
     if output_activation is not None:
-        body.append(_ACTIVATIONS[output_activation]())
+        body.append(ACTIVATIONS[output_activation]())
     return EncoderDecoder(encoder, nn.Sequential(*body))
 
 

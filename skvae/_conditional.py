@@ -23,21 +23,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from torch import nn
-from torch.nn import functional as F
 
 from ._estimator import VAETransformer
 from ._model import VAEModule
+from .base import ACTIVATIONS, check_layer_sizes, dense_stack
 
-_CLASSIFIER_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-}
 
 
 def _with_vae_parameters(doc):
@@ -523,28 +513,6 @@ class AuxiliaryClassifierModule(VAEModule):
         return loss + self.classifier_weight * ce.mean(), nll, kl, {"classification": ce}
 
 
-def _classifier_network(n_features, hidden_sizes, n_classes, activation):
-    layers, n_in = [], n_features
-    for size in hidden_sizes:
-        layers += [nn.Linear(n_in, size), _CLASSIFIER_ACTIVATIONS[activation]()]
-        n_in = size
-    layers.append(nn.Linear(n_in, n_classes))
-    return nn.Sequential(*layers)
-
-
-def _check_hidden_sizes(sizes):
-    if isinstance(sizes, Integral):
-        sizes = (sizes,)
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        sizes = None
-    if sizes is None or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-        raise ValueError(
-            "classifier_hidden_sizes must be a tuple of positive integers such as "
-            f"(128,), or () for a linear classifier; got {sizes!r}."
-        )
-    return tuple(int(s) for s in sizes)
 
 
 class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
@@ -658,7 +626,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         **VAETransformer._parameter_constraints,
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
         "classifier_hidden_sizes": ["array-like", Integral],
-        "classifier_activation": [StrOptions(set(_CLASSIFIER_ACTIVATIONS))],
+        "classifier_activation": [StrOptions(set(ACTIVATIONS))],
     }
 
     def __init__(
@@ -723,7 +691,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     def _module_config(self):
         return {
             "n_classes": len(self.classes_),
-            "classifier_hidden_sizes": _check_hidden_sizes(self.classifier_hidden_sizes),
+            "classifier_hidden_sizes": check_layer_sizes(self.classifier_hidden_sizes, "classifier_hidden_sizes"),
             "classifier_activation": self.classifier_activation,
         }
 
@@ -747,7 +715,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
                 n_outputs=likelihood.n_params_per_feature * n_features,
                 decoder_conditions=n_classes,
             )
-            classifier = _classifier_network(
+            classifier = dense_stack(
                 n_features, classifier_hidden_sizes, n_classes, classifier_activation
             )
             return AuxiliaryClassifierModule(

@@ -13,6 +13,7 @@ returning it from the matching hook (see :mod:`skvae.hookspecs`).
 
 import inspect
 import math
+from numbers import Integral
 
 import torch
 from sklearn.base import BaseEstimator
@@ -27,6 +28,10 @@ __all__ = [
     "LikelihoodModule",
     "PriorModule",
     "gaussian_log_prob",
+    "ACTIVATIONS",
+    "check_activation",
+    "check_layer_sizes",
+    "dense_stack",
 ]
 
 
@@ -437,3 +442,78 @@ def gaussian_log_prob(x, mean, log_var):
     -0.9189
     """
     return -0.5 * (_LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var))
+
+
+#: Activation modules by name, for plugin parameters such as ``activation="relu"``.
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def check_activation(activation, name):
+    """Raise a ValueError naming ``name`` unless ``activation`` is in :data:`ACTIVATIONS`.
+
+    Examples
+    --------
+    >>> from skvae.base import check_activation
+    >>> check_activation("relu", "MLP activation")
+    >>> check_activation("swish", "MLP activation")
+    Traceback (most recent call last):
+    ...
+    ValueError: MLP activation must be one of ['elu', 'gelu', ...]; got 'swish'.
+    """
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"{name} must be one of {sorted(ACTIVATIONS)}; got {activation!r}.")
+
+
+def check_layer_sizes(sizes, name, allow_empty=True):
+    """Return ``sizes`` as a tuple of positive ints, or raise a ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> from skvae.base import check_layer_sizes
+    >>> check_layer_sizes([256, 128], "MLP hidden_sizes"), check_layer_sizes(64, "width")
+    ((256, 128), (64,))
+    """
+    if isinstance(sizes, Integral) and not isinstance(sizes, bool):
+        sizes = (sizes,)
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    valid = sizes is not None and (allow_empty or len(sizes) > 0)
+    if not valid or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        what = "a tuple" if allow_empty else "a non-empty tuple"
+        raise ValueError(
+            f"{name} must be {what} of positive integers such as (256, 128); got {sizes!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def dense_stack(n_in, sizes, n_out, activation):
+    """Linear + activation for each hidden size, then a linear layer to ``n_out``.
+
+    Examples
+    --------
+    >>> from skvae.base import dense_stack
+    >>> dense_stack(4, (8,), 2, "tanh")
+    Sequential(
+      (0): Linear(in_features=4, out_features=8, bias=True)
+      (1): Tanh()
+      (2): Linear(in_features=8, out_features=2, bias=True)
+    )
+    """
+    layers = []
+    for size in sizes:
+        layers += [nn.Linear(n_in, size), ACTIVATIONS[activation]()]
+        n_in = size
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)

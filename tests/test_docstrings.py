@@ -29,7 +29,9 @@ def _public_api():
     for name in skvae.__all__:
         yield f"skvae.{name}", getattr(skvae, name)
     for name in skvae.base.__all__:
-        yield f"skvae.base.{name}", getattr(skvae.base, name)
+        obj = getattr(skvae.base, name)
+        if callable(obj):  # constants such as ACTIVATIONS are documented in place
+            yield f"skvae.base.{name}", obj
     for module_name in MODULES:
         if module_name.startswith("skvae_plugins."):
             module = importlib.import_module(module_name)
