@@ -41,8 +41,6 @@ from skvae.hookspecs import hookimpl
 
 __all__ = ["Ladder", "LadderNet", "gaussian_kl", "precision_weighted", "transform_layers"]
 
-# Rows per forward pass in transform_layers (bounded memory).
-_INFERENCE_ROWS = 4096
 
 
 def precision_weighted(mean_bu, log_var_bu, mean_td, log_var_td):
@@ -457,16 +455,15 @@ def transform_layers(vae, X):
             f"was fitted with {getattr(vae, 'architecture_', vae.architecture)!r}."
         )
     X = validate_data(vae, X, dtype=[np.float32, np.float64], reset=False)
-    device = next(vae.module_.parameters()).device
-    outputs = [np.empty((X.shape[0], size), dtype=X.dtype) for size in net.latent_sizes]
-    vae.module_.eval()
-    with torch.inference_mode():
-        for start in range(0, X.shape[0], _INFERENCE_ROWS):
-            batch = np.array(X[start : start + _INFERENCE_ROWS], dtype=np.float32)  # a copy
-            batch = torch.from_numpy(batch).to(device)
-            for out, (mean, _) in zip(outputs, net.encode_layers(batch)):
-                out[start : start + batch.shape[0]] = mean.cpu().numpy()
-    return outputs
+    sizes = list(net.latent_sizes)
+
+    def all_means(xb):
+        return torch.cat([mean for mean, _ in net.encode_layers(xb)], dim=1)
+
+    # The estimator's batched, padded inference: bounded memory, and each row's
+    # result independent of the other rows.
+    means = vae._map_batches(all_means, X, sum(sizes))
+    return np.split(means, np.cumsum(sizes)[:-1], axis=1)
 
 
 @hookimpl
