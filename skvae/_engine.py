@@ -32,6 +32,18 @@ def make_optimizer(name, parameters, learning_rate):
     return OPTIMIZERS[name](parameters, lr=learning_rate)
 
 
+def optimizer_name(optimizer):
+    """Return the name in :data:`OPTIMIZERS` of ``optimizer``'s class, or None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> optimizer_name(torch.optim.RMSprop([torch.zeros(1, requires_grad=True)]))
+    'rmsprop'
+    """
+    return next((n for n, cls in OPTIMIZERS.items() if type(optimizer) is cls), None)
+
+
 def to_tensor(array, device, rows=None):
     """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``.
 

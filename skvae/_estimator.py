@@ -768,7 +768,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "config": dict(getattr(self.module_, "config", {})),
                 "state_dict": _clone_state(self.module_.state_dict(), "cpu"),
             }
-            state["optimizer_"] = _clone_state(self.optimizer_.state_dict(), "cpu")
+            # The fitted optimizer's own class: the `optimizer` parameter may
+            # have been changed since (set_params without a refit).
+            state["optimizer_"] = {
+                "name": _engine.optimizer_name(self.optimizer_),
+                "state_dict": _clone_state(self.optimizer_.state_dict(), "cpu"),
+            }
             state["_generator"] = self._generator.get_state()
         return state
 
@@ -785,15 +790,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 state["prior_"],
                 state["n_features_in_"],
                 state["module_"]["n_components"],
-                0,
+                state["_seed"],
                 **state["module_"].get("config", {}),
             )
             module.load_state_dict(state["module_"]["state_dict"])
             module.to(device).eval()
             optimizer = _engine.make_optimizer(
-                state["optimizer"], module.parameters(), state["learning_rate"]
+                state["optimizer_"]["name"], module.parameters(), state["learning_rate"]
             )
-            optimizer.load_state_dict(state["optimizer_"])
+            optimizer.load_state_dict(state["optimizer_"]["state_dict"])
             generator = torch.Generator(device=device)
             if device.type == saved_device.type:
                 generator.set_state(state["_generator"])

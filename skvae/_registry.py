@@ -71,6 +71,9 @@ class PluginRegistry:
         for name in self._disabled:
             self._pm.set_blocked(name)
         self._providers = {}
+        # Registration name -> where it came from (entry point, distribution,
+        # version), as data: model files record it (see skvae.save).
+        self._origins = {}
         self._tables = None
         self._lock = threading.Lock()
         if load_entry_points:
@@ -93,9 +96,15 @@ class PluginRegistry:
                     stacklevel=2,
                 )
                 continue
-            self._register(module, ep.name, provider)
+            origin = {
+                "registration": ep.name,
+                "entry_point": ep.name,
+                "distribution": dist.name if dist else None,
+                "version": dist.version if dist else None,
+            }
+            self._register(module, ep.name, provider, origin)
 
-    def _register(self, plugin, name, provider):
+    def _register(self, plugin, name, provider, origin=None):
         try:
             self._pm.register(plugin, name=name)
             self._pm.check_pending()
@@ -109,6 +118,12 @@ class PluginRegistry:
             )
             return
         self._providers[name] = provider
+        self._origins[name] = origin or {
+            "registration": name,
+            "entry_point": None,
+            "distribution": None,
+            "version": None,
+        }
         self._tables = None
 
     def register(self, plugin, name=None):
@@ -123,6 +138,7 @@ class PluginRegistry:
     def _collect(self):
         tables = {kind: {} for kind in _KINDS}
         duplicates = {kind: {} for kind in _KINDS}
+        owners = {kind: {} for kind in _KINDS}  # plugin name -> registration name
         for kind, (base, hook_name) in _KINDS.items():
             hook = getattr(self._pm.hook, hook_name)
             for impl in reversed(hook.get_hookimpls()):
@@ -164,17 +180,18 @@ class PluginRegistry:
                         duplicates[kind][cls.name].append((cls, provider))
                     else:
                         tables[kind][cls.name] = (cls, provider)
+                        owners[kind][cls.name] = impl.plugin_name
         for kind, dups in duplicates.items():
             for name, entries in dups.items():
                 warnings.warn(
                     _duplicate_message(kind, name, entries), PluginWarning, stacklevel=3
                 )
-        return tables, duplicates
+        return tables, duplicates, owners
 
     def _ensure_collected(self):
         with self._lock:
             if self._tables is None:
-                self._tables, self._duplicates = self._collect()
+                self._tables, self._duplicates, self._owners = self._collect()
             return self._tables
 
     def names(self, kind):
@@ -206,6 +223,22 @@ class PluginRegistry:
                 f"Unknown {kind} {name!r}. Registered {kind} plugins: {registered}.{hint}"
             )
         return tables[kind][name][0]
+
+    def origin(self, kind, name):
+        """Return where the plugin ``name`` of ``kind`` comes from, as a dict.
+
+        Keys: ``registration`` (the pluggy registration name), ``entry_point``,
+        ``distribution`` and ``version`` (None for a plugin registered at run
+        time). Raises :class:`PluginError` as :meth:`get` does.
+        """
+        self.get(kind, name)
+        owner = self._owners[kind][name]
+        return dict(
+            self._origins.get(
+                owner,
+                {"registration": owner, "entry_point": None, "distribution": None, "version": None},
+            )
+        )
 
     def describe(self):
         """Return a list of ``(kind, name, class, provider)`` for every plugin."""

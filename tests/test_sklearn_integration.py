@@ -142,3 +142,14 @@ def test_torch_objects_are_not_parameters():
     buffer = io.StringIO()
     print(VAETransformer(n_components=3), file=buffer)
     assert buffer.getvalue().strip() == "VAETransformer(n_components=3)"
+
+
+def test_unpickling_rebuilds_the_fitted_optimizer_not_the_current_parameter(digits_small):
+    X, _ = digits_small
+    vae = VAETransformer(max_iter=2, optimizer="rmsprop", random_state=0).fit(X)
+    vae.set_params(optimizer="sgd")  # changed after the fit, not refitted
+    restored = pickle.loads(pickle.dumps(vae))
+    assert isinstance(restored.optimizer_, torch.optim.RMSprop)
+    vae.partial_fit(X)
+    restored.partial_fit(X)
+    np.testing.assert_array_equal(restored.transform(X), vae.transform(X))
