@@ -1,23 +1,40 @@
-"""The ``skvae`` command: fit a VAE from the shell, list the plugins.
+"""The ``skvae`` command: fit a VAE from the shell, sample from it, encode data.
 
 Subcommands
 -----------
 ``skvae fit``
-    Fit a :class:`~skvae.VAETransformer` on the scikit-learn digits (the
-    default), on a ``.npy`` file or on a ``.csv`` file, report the train and
-    test ELBO, and write the model, the metrics and four figures into an
-    output folder.
+    Fit a :class:`~skvae.VAETransformer` (or, with ``--conditional``, a
+    :class:`~skvae.ConditionalVAETransformer`) on a data set of
+    :mod:`skvae.datasets` (digits, the default, Fashion-MNIST, MNIST,
+    CIFAR-10, texture patches) or on a ``.npy`` or ``.csv`` file; report the
+    train and test ELBO, the test log-likelihood (IWAE bound) and the number
+    of active latent units; write into an output folder the model
+    (``model.skvae``, see :func:`skvae.save`), ``metrics.json``, every figure
+    of :mod:`skvae.plotting` that applies, as PNG, and ``index.html``, a page
+    that shows them all.
+``skvae sample``
+    Load a ``.skvae`` model and write generated samples to ``.npy``,
+    ``.csv`` or a PNG grid.
+``skvae encode``
+    Load a ``.skvae`` model and write the posterior means of data.
 ``skvae plugins``
-    Print a table of the registered architectures, likelihoods and priors.
+    Print the registered architectures, likelihoods and priors, with the
+    distribution that provides each.
+
+Bad arguments, missing or unreadable files, data that do not fit the model
+and unknown plugin or data set names end with ``skvae: error: <message>``
+(or argparse's usage message) and exit status 2, never a traceback.
 
 Examples
 --------
 From the shell::
 
-    skvae fit --epochs 50 --out runs/digits
+    skvae fit --out runs/digits
+    skvae fit --data fashion-mnist --n-train 5000 --n-components 8
     skvae fit --data X.csv --likelihood gaussian --n-components 8
+    skvae sample runs/digits/model.skvae --n 64 --out samples.png
+    skvae encode runs/digits/model.skvae X.npy --out codes.csv
     skvae plugins
-    skvae --version
 
 From Python, :func:`main` takes the argument list and returns the exit code:
 
@@ -27,11 +44,15 @@ From Python, :func:`main` takes the argument list and returns the exit code:
 """
 
 import argparse
+import html
 import json
 import math
+import shlex
 import sys
+import textwrap
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,12 +60,30 @@ import numpy as np
 EXIT_USAGE = 2
 PROG = "skvae"
 
-_DEFAULT_HIDDEN_SIZES = (256, 128)
-# Test-set samples shown in reconstructions.png.
-_N_RECONSTRUCTIONS = 10
-# Grid of generated samples in samples.png: (rows, columns) for images, lines.
-_SAMPLE_GRID_IMAGES = (4, 8)
-_SAMPLE_GRID_LINES = (3, 4)
+#: Data sets that ``--data`` names, with the loader of :mod:`skvae.datasets`.
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "textures")
+#: Importance samples of the test log-likelihood (IWAE bound) in metrics.json.
+IWAE_K = 100
+#: Variance threshold of the posterior means for a latent unit to be active.
+ACTIVE_THRESHOLD = 0.01
+# Latent dimensions swept in latent_traversal.png: the most active ones.
+_MAX_TRAVERSAL_DIMS = 10
+# Texture patches cut when --n-train does not ask for more.
+_TEXTURE_PATCHES = 1000
+#: The figures ``skvae fit`` may draw, in the order of the page.
+FIGURE_FILES = (
+    "latent_scatter.png",
+    "latent_manifold.png",
+    "samples.png",
+    "reconstructions.png",
+    "latent_traversal.png",
+    "training_curves.png",
+    "kl_per_dimension.png",
+    "class_conditional.png",
+)
+_SAMPLE_SUFFIXES = (".npy", ".csv", ".png")
+_CODE_SUFFIXES = (".npy", ".csv")
+_DPI = 120
 
 
 class CLIError(Exception):
@@ -87,17 +126,31 @@ _open_unit_float = _float_in(
 )
 
 
-def _hidden_sizes(text):
+def _int_list(text, example):
     parts = [part.strip() for part in text.split(",")]
     try:
-        sizes = tuple(int(part) for part in parts)
+        values = tuple(int(part) for part in parts)
     except ValueError:
-        sizes = ()
-    if not sizes or any(size < 1 for size in sizes):
+        values = ()
+    if not values or any(value < 1 for value in values):
         raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive integers such as 256,128; got {text!r}"
+            f"must be comma-separated positive integers such as {example}; got {text!r}"
         )
-    return sizes
+    return values
+
+
+def _hidden_sizes(text):
+    return _int_list(text, "256,128")
+
+
+def _image_shape(text):
+    shape = _int_list(text, "28,28 or 32,32,3")
+    if len(shape) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            f"must be H,W or H,W,C (height, width, channels), such as 28,28 or 32,32,3; "
+            f"got {text!r}"
+        )
+    return shape if len(shape) == 3 else shape + (1,)
 
 
 def _version():
@@ -106,106 +159,354 @@ def _version():
     return __version__
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of descriptions and epilogs; appends real defaults only."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and action.option_strings
+            and default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _wrap(text, width=79):
+    """Fill each paragraph of a description; keep indented blocks (lists) as they are."""
+    blocks = []
+    for block in text.split("\n\n"):
+        if any(line.startswith("  ") for line in block.splitlines()):
+            blocks.append(block)
+        else:
+            blocks.append(textwrap.fill(" ".join(block.split()), width))
+    return "\n\n".join(blocks)
+
+
+def _add_data_options(group):
+    group.add_argument(
+        "--data-home",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder searched first for the files of fashion-mnist, mnist and cifar10, "
+        "and where downloads go (default: $SKVAE_DATA or ~/skvae_data)",
+    )
+    group.add_argument(
+        "--grayscale",
+        action="store_true",
+        help="cifar10 only: grey images (1024 features) instead of colour (3072)",
+    )
+    group.add_argument(
+        "--no-download",
+        action="store_true",
+        help="fail instead of downloading a data set that is not found on disk",
+    )
+
+
 def build_parser():
     """Build the argument parser of the ``skvae`` command.
 
     Returns
     -------
     parser : argparse.ArgumentParser
-        The parser, with the subcommands ``fit`` and ``plugins``; each
-        subparser sets the ``func`` default to the function that runs it and
-        ``parser`` to itself.
+        The parser, with the subcommands ``fit``, ``sample``, ``encode`` and
+        ``plugins``; each subparser sets the ``func`` default to the
+        function that runs it and ``parser`` to itself.
+
+    Examples
+    --------
+    >>> from skvae.cli import build_parser
+    >>> args = build_parser().parse_args(["fit", "--epochs", "3"])
+    >>> args.command, args.data, args.epochs, args.func.__name__
+    ('fit', 'digits', 3, 'run_fit')
     """
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Variational autoencoders as scikit-learn transformers.",
+        description=_wrap(
+            "Variational autoencoders as scikit-learn transformers: fit one on a data "
+            "set, sample from it, encode data with it."
+        ),
+        epilog=_wrap(
+            "Run `skvae COMMAND --help` for the options of a command. Errors exit with "
+            "status 2 and a message."
+        ),
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    # ------------------------------------------------------------------ fit
     fit = subparsers.add_parser(
         "fit",
-        help="fit a VAE and write the model, metrics and figures",
-        description=(
-            "Fit a VAETransformer, report the train and test ELBO (nats per "
-            "sample, higher is better) and write metrics.json, model.joblib, "
-            "latent.png, reconstructions.png, samples.png and loss.png into --out."
+        help="fit a VAE; write the model, metrics, figures and an HTML page",
+        description=_wrap(
+            "Fit a VAE with a progress bar, report the train and test ELBO (nats per "
+            "sample, higher is better), the test log-likelihood (IWAE bound, "
+            f"k={IWAE_K}) and the active latent units, and write into --out:\n\n"
+            "  model.skvae            the fitted model (skvae.load reads it)\n"
+            "  metrics.json           the metrics, settings and per-epoch history\n"
+            "  latent_scatter.png     test-set posterior means, coloured by label\n"
+            "  latent_manifold.png    decoded grid over two latent dimensions\n"
+            "  samples.png            samples from the model\n"
+            "  reconstructions.png    test samples and their reconstructions\n"
+            "  latent_traversal.png   one latent dimension swept at a time\n"
+            "  training_curves.png    loss and its terms per epoch\n"
+            "  kl_per_dimension.png   KL of each latent dimension, active ones marked\n"
+            "  class_conditional.png  samples of each class (--conditional only)\n"
+            "  index.html             a page with the metrics and every figure\n\n"
+            "A figure that does not apply (a manifold of a 1-D latent space, the KL "
+            "per dimension of a prior that does not factorise) is left out and the "
+            "page says why."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  skvae fit                                   # digits: under 30 s on 2 CPU cores\n"
+            "  skvae fit --data fashion-mnist --n-train 5000 --n-components 8\n"
+            "  skvae fit --data cifar10 --grayscale --n-train 2000 --likelihood gaussian\n"
+            "  skvae fit --data mnist --architecture conv --epochs 10\n"
+            "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16"
+        ),
+        formatter_class=_HelpFormatter,
     )
     data = fit.add_argument_group("data")
     data.add_argument(
         "--data",
         default="digits",
-        help="'digits' (scikit-learn's digits scaled to [0, 1], with labels) or "
-        "a 2-D array in a .npy or .csv file (a non-numeric header row is skipped)",
+        metavar="NAME|FILE",
+        help=f"a data set ({', '.join(DATASETS)}) or a 2-D array in a .npy or .csv file "
+        "(a non-numeric header row is skipped). fashion-mnist, mnist and cifar10 are "
+        "found on disk or downloaded once (see --data-home); textures are patches of "
+        "sample photographs that ship with scikit-learn and matplotlib",
     )
     data.add_argument(
         "--test-size",
         type=_open_unit_float,
+        metavar="F",
         default=0.2,
-        help="share of the samples held out as the test set",
+        help="share of the samples held out as the test set (fashion-mnist, mnist and "
+        "cifar10 keep their own test split)",
+    )
+    data.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on a random subset of N samples (the test set shrinks in "
+        "proportion); default: every training sample",
+    )
+    _add_data_options(data)
+    data.add_argument(
+        "--image-shape",
+        type=_image_shape,
+        default=None,
+        metavar="H,W[,C]",
+        help="shape of one sample as an image, rows flattened channel first: passed to "
+        "architectures that take image_shape (conv, keras_conv, ...) and used to draw "
+        "the figures. Known for the named data sets; for files, a perfect-square number "
+        "of features is drawn as a square grey image and others as line plots",
     )
     model = fit.add_argument_group("model")
     model.add_argument(
-        "--architecture", default="mlp", help="registered architecture name (see `skvae plugins`)"
+        "--architecture",
+        default="mlp",
+        metavar="NAME",
+        help="registered architecture name (see `skvae plugins`)",
     )
     model.add_argument(
         "--likelihood",
         default="auto",
+        metavar="NAME",
         help="registered likelihood name, or 'auto': bernoulli for data in [0, 1], "
         "else gaussian",
     )
-    model.add_argument("--prior", default="normal", help="registered prior name")
     model.add_argument(
-        "--n-components", type=_positive_int, default=2, help="size of the latent space"
+        "--prior", default="normal", metavar="NAME", help="registered prior name"
+    )
+    model.add_argument(
+        "--n-components",
+        type=_positive_int,
+        default=2,
+        metavar="K",
+        help="size of the latent space",
     )
     model.add_argument(
         "--hidden-sizes",
         type=_hidden_sizes,
         default=None,
         metavar="N[,N...]",
-        help="hidden layer widths of the mlp architecture "
-        f"(default: {','.join(map(str, _DEFAULT_HIDDEN_SIZES))})",
+        help="hidden layer widths, for architectures that take hidden_sizes (mlp: "
+        "256,128 unless given; ladder)",
+    )
+    model.add_argument(
+        "--conditional",
+        action="store_true",
+        help="fit a ConditionalVAETransformer on the labels of a named data set "
+        "(adds class_conditional.png)",
     )
     training = fit.add_argument_group("training")
     training.add_argument(
-        "--epochs", type=_positive_int, default=50, help="number of epochs (max_iter)"
-    )
-    training.add_argument("--batch-size", type=_positive_int, default=128, help="minibatch size")
-    training.add_argument(
-        "--learning-rate", type=_positive_float, default=1e-3, help="Adam step size"
+        "--epochs", type=_positive_int, default=50, metavar="N", help="number of epochs (max_iter)"
     )
     training.add_argument(
-        "--beta", type=_non_negative_float, default=1.0, help="weight of the KL term"
+        "--batch-size", type=_positive_int, default=128, metavar="N", help="minibatch size"
+    )
+    training.add_argument(
+        "--learning-rate", type=_positive_float, default=1e-3, metavar="LR", help="Adam step size"
+    )
+    training.add_argument(
+        "--beta",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="BETA",
+        help="weight of the KL term",
     )
     training.add_argument(
         "--kl-warmup",
         type=_unit_float,
+        metavar="F",
         default=0.0,
         help="fraction of the epochs over which beta ramps up from 0",
     )
     training.add_argument(
-        "--random-state", type=int, default=0, help="seed of the split and of training"
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the split, the subsets, training and the figures",
     )
     training.add_argument(
-        "--device", default="auto", help="torch device: 'auto', 'cpu', 'cuda', 'cuda:1', ..."
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="torch device: 'auto', 'cpu', 'cuda', 'cuda:1', ...",
+    )
+    training.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of torch (default: torch's own choice, one per core); "
+        "on a machine shared with other busy processes, 1 avoids torch's "
+        "slowdown when it has more threads than free cores",
     )
     output = fit.add_argument_group("output")
     output.add_argument(
         "--out",
         type=Path,
         default=None,
+        metavar="DIR",
         help="output folder, created if needed (default: runs/<data name>, "
         "e.g. runs/digits)",
     )
     output.add_argument("--quiet", action="store_true", help="no progress bar and no report")
     fit.set_defaults(func=run_fit, parser=fit)
 
+    # --------------------------------------------------------------- sample
+    sample = subparsers.add_parser(
+        "sample",
+        help="write samples of a saved model (.npy, .csv or a PNG grid)",
+        description=_wrap(
+            "Load MODEL with skvae.load, draw --n samples z ~ p(z), decode them and "
+            "write them: one row per sample to a .npy or .csv file, or as a grid of "
+            "images (or line plots) to a .png file."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skvae sample runs/digits/model.skvae --n 64 --out samples.png\n"
+            "  skvae sample model.skvae --n 1000 --random-state 0 --out samples.csv\n"
+            "  skvae sample cvae.skvae --label 3 --out threes.png   # a conditional model"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    sample.add_argument("model", type=Path, metavar="MODEL", help="a .skvae file (skvae fit)")
+    sample.add_argument(
+        "--n", type=_positive_int, default=16, metavar="N", help="number of samples"
+    )
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=Path("samples.npy"),
+        metavar="FILE",
+        help="where to write: .npy, .csv (one sample per row) or .png (a grid)",
+    )
+    sample.add_argument(
+        "--random-state",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="seed of the draws (default: new draws at every run)",
+    )
+    sample.add_argument(
+        "--decode",
+        choices=("mean", "draw"),
+        default="mean",
+        help="write the mean of p(x | z), or one draw x ~ p(x | z)",
+    )
+    sample.add_argument(
+        "--label",
+        default=None,
+        help="for a conditional model: the class to generate (default: the unknown "
+        "condition)",
+    )
+    sample.add_argument(
+        "--image-shape",
+        type=_image_shape,
+        default=None,
+        metavar="H,W[,C]",
+        help=".png only: shape of one sample as an image (default: from the "
+        "architecture, else square grey images when the number of features is a "
+        "perfect square, else line plots)",
+    )
+    sample.set_defaults(func=run_sample, parser=sample)
+
+    # --------------------------------------------------------------- encode
+    encode = subparsers.add_parser(
+        "encode",
+        help="write the posterior means of data under a saved model",
+        description=_wrap(
+            "Load MODEL with skvae.load and DATA, and write the posterior means "
+            "transform(DATA), one row of n_components values per sample."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skvae encode runs/digits/model.skvae digits --out codes.npy\n"
+            "  skvae encode model.skvae X.csv --out codes.csv"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    encode.add_argument("model", type=Path, metavar="MODEL", help="a .skvae file (skvae fit)")
+    encode.add_argument(
+        "data",
+        metavar="DATA",
+        help="a .npy or .csv file with the model's number of features, or a data set "
+        f"name ({', '.join(DATASETS)}): all its samples (textures: "
+        f"{_TEXTURE_PATCHES} patches, seed 0)",
+    )
+    encode.add_argument(
+        "--out",
+        type=Path,
+        default=Path("codes.npy"),
+        metavar="FILE",
+        help="where to write: .npy or .csv",
+    )
+    _add_data_options(encode.add_argument_group("data sets"))
+    encode.set_defaults(func=run_encode, parser=encode)
+
+    # -------------------------------------------------------------- plugins
     plugins = subparsers.add_parser(
         "plugins",
-        help="list the registered plugins",
-        description="List every registered plugin: kind, name, class and provider.",
+        help="list the registered plugins and where they come from",
+        description=_wrap(
+            "List every registered plugin: its kind, its name (what --architecture, "
+            "--likelihood and --prior take), the distribution and version that "
+            "provides it, its entry point and its class."
+        ),
+        formatter_class=_HelpFormatter,
     )
     plugins.set_defaults(func=run_plugins, parser=plugins)
     return parser
@@ -223,22 +524,39 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 after an expected error (bad data, a parameter the
-        estimator rejects), which is printed as ``skvae: error: <message>``
-        on stderr without a traceback; 130 when interrupted.
+        0 on success, 2 after an expected error (a missing or unreadable
+        file, a model file that cannot be loaded, data that do not fit the
+        model, an unknown plugin or data set, a parameter the estimator
+        rejects), which is printed as ``skvae: error: <message>`` on stderr
+        without a traceback; 130 when interrupted.
 
     Raises
     ------
     SystemExit
         From argparse: status 2 with a usage message for bad arguments,
         status 0 for ``--help`` and ``--version``.
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["encode", "no-such-model.skvae", "digits"])  # doctest: +SKIP
+    skvae: error: model file not found: no-such-model.skvae
+    2
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "fit" and args.hidden_sizes is not None and args.architecture != "mlp":
-        args.parser.error(
-            f"--hidden-sizes applies to --architecture mlp only, not {args.architecture!r}"
-        )
+    args._command = "skvae " + shlex.join(argv)
+    if args.command == "fit":
+        if args.grayscale and args.data != "cifar10":
+            args.parser.error(f"--grayscale applies to --data cifar10 only, not {args.data!r}")
+        if args.conditional and args.data not in DATASETS:
+            args.parser.error(
+                "--conditional needs labels: use a data set name "
+                f"({', '.join(DATASETS)}), not a file"
+            )
+    elif args.command == "encode" and args.grayscale and args.data != "cifar10":
+        args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
     try:
         return args.func(args)
     except (CLIError, ValueError, OSError, FloatingPointError) as exc:
@@ -258,42 +576,88 @@ def _message(exc):
 
 
 # --------------------------------------------------------------------- data
-def load_data(spec):
-    """Load the data set named by ``--data``.
+class Dataset(NamedTuple):
+    """What :func:`load_data` returns.
+
+    ``X_test`` and ``y_test`` are None unless the data set has its own test
+    split (fashion-mnist, mnist, cifar10); ``y`` is None for files.
+    """
+
+    X: np.ndarray
+    y: object
+    name: str
+    image_shape: object  # (height, width, channels), or None: unknown
+    label_name: object
+    X_test: object = None
+    y_test: object = None
+
+
+def load_data(
+    spec,
+    *,
+    data_home=None,
+    grayscale=False,
+    download=True,
+    split=True,
+    n_patches=_TEXTURE_PATCHES,
+    random_state=0,
+):
+    """Load the data named by ``--data``: a data set of :mod:`skvae.datasets` or a file.
 
     Parameters
     ----------
     spec : str
-        ``"digits"`` for :func:`sklearn.datasets.load_digits` scaled to
-        [0, 1] (pixel values divided by 16), or the path of a ``.npy`` file
-        or of a comma-separated ``.csv`` file (its first row is skipped when
-        it is not numeric, i.e. a header) holding a 2-D numeric array.
+        ``"digits"``, ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``,
+        ``"textures"`` (see :mod:`skvae.datasets`; values in [0, 1]), or the
+        path of a ``.npy`` file or of a comma-separated ``.csv`` file (its
+        first row is skipped when it is not numeric, i.e. a header) holding a
+        2-D numeric array.
+    data_home : path-like, default=None
+        Passed to the loaders of fashion-mnist, mnist and cifar10.
+    grayscale : bool, default=False
+        CIFAR-10 in grey (1024 features).
+    download : bool, default=True
+        Download a data set that is not found on disk.
+    split : bool, default=True
+        Keep the own test split of fashion-mnist, mnist and cifar10 apart
+        (``X_test``); False returns all their samples in ``X``.
+    n_patches : int, default=1000
+        Number of texture patches.
+    random_state : int, default=0
+        Seed of the texture patches.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features), float32
-        The data.
-    y : ndarray of shape (n_samples,) or None
-        The labels of the digits; None for files.
-    name : str
-        A short name of the data set (``"digits"`` or the file stem).
+    data : Dataset
+        ``X`` (float32, samples x features), the labels ``y`` (class names
+        where the data set has them, else integers; None for files), a
+        short ``name``, the ``image_shape`` of a sample (None when unknown),
+        the ``label_name`` of the labels, and ``X_test``, ``y_test``.
 
     Raises
     ------
     CLIError
-        If the file does not exist, has another extension, cannot be read
-        or does not hold a 2-D numeric array.
+        If the name is no data set and no .npy or .csv path, the file does
+        not exist, cannot be read or does not hold a 2-D numeric array, or a
+        data set's files are missing (the loader's message says where it
+        looked and how to get them).
+
+    Examples
+    --------
+    >>> from skvae.cli import load_data
+    >>> data = load_data("digits")
+    >>> data.X.shape, data.image_shape, data.label_name
+    ((1797, 64), (8, 8, 1), 'digit')
     """
-    if spec == "digits":
-        from sklearn.datasets import load_digits
-
-        X, y = load_digits(return_X_y=True)
-        return (X / 16.0).astype(np.float32), y, "digits"
-
+    if spec in DATASETS:
+        return _load_dataset(spec, data_home, grayscale, download, split, n_patches, random_state)
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
-        raise CLIError(f"--data must be 'digits' or a path ending in .npy or .csv; got {spec!r}")
+        raise CLIError(
+            f"unknown data {spec!r}: use a data set name ({', '.join(DATASETS)}) or the "
+            "path of a .npy or .csv file"
+        )
     if not path.is_file():
         raise CLIError(f"data file not found: {spec}")
     try:
@@ -316,7 +680,48 @@ def load_data(spec):
         raise CLIError(
             f"{spec} must hold at least 2 samples and 1 feature; got shape {X.shape}"
         )
-    return X.astype(np.float32), None, path.stem
+    return Dataset(X.astype(np.float32), None, path.stem, None, None)
+
+
+def _load_dataset(name, data_home, grayscale, download, split, n_patches, random_state):
+    from . import datasets
+
+    files = {"data_home": data_home, "download_if_missing": download}
+    test = None
+    try:
+        if name == "digits":
+            bunch = datasets.load_digits()
+        elif name == "textures":
+            bunch = datasets.load_textures(n_patches=n_patches, random_state=random_state)
+        else:
+            loader = {
+                "fashion-mnist": datasets.load_fashion_mnist,
+                "mnist": datasets.load_mnist,
+                "cifar10": datasets.load_cifar10,
+            }[name]
+            if name == "cifar10":
+                files["grayscale"] = grayscale
+            bunch = loader("train" if split else "all", **files)
+            if split:
+                test = loader("test", **files)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc)) from None
+    shape = bunch.images.shape[1:]
+    image_shape = tuple(int(v) for v in shape) + ((1,) if len(shape) == 2 else ())
+    label_name = {"digits": "digit", "mnist": "digit", "textures": "source image"}.get(
+        name, "class"
+    )
+
+    def labels(b):
+        if name in ("digits", "mnist"):
+            return b.target
+        return np.asarray(b.target_names).astype(str)[b.target]
+
+    display_name = "cifar10-grayscale" if name == "cifar10" and grayscale else name
+    X_test, y_test = (None, None) if test is None else (test.data, labels(test))
+    return Dataset(
+        bunch.data, labels(bunch), display_name, image_shape, label_name, X_test, y_test
+    )
 
 
 def _load_csv(path):
@@ -332,32 +737,108 @@ def _load_csv(path):
     )
 
 
+def split_data(data, *, test_size=0.2, n_train=None, random_state=0):
+    """Split a :class:`Dataset` into training and test sets, optionally subsampled.
+
+    Parameters
+    ----------
+    data : Dataset
+        From :func:`load_data`. Its own test split (``X_test``) is kept;
+        otherwise ``test_size`` of the samples are held out at random.
+    test_size : float, default=0.2
+        Share of the samples held out.
+    n_train : int, default=None
+        Keep a random subset of ``n_train`` training samples (all when there
+        are fewer), and of the test set in proportion (at least one).
+    random_state : int, default=0
+        Seed of the split and of the subsets.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarray
+        The labels are None when ``data.y`` is.
+
+    Examples
+    --------
+    >>> from skvae.cli import load_data, split_data
+    >>> X_train, X_test, y_train, y_test = split_data(load_data("digits"), n_train=200)
+    >>> X_train.shape, X_test.shape
+    ((200, 64), (51, 64))
+    """
+    from sklearn.model_selection import train_test_split
+
+    X, y = data.X, data.y
+    if data.X_test is not None:
+        X_train, X_test, y_train, y_test = X, data.X_test, y, data.y_test
+    elif y is None:
+        X_train, X_test = train_test_split(X, test_size=test_size, random_state=random_state)
+        y_train = y_test = None
+    else:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=random_state
+        )
+    if n_train is not None and n_train < X_train.shape[0]:
+        rng = np.random.RandomState(random_state)
+        n_test = max(1, math.ceil(X_test.shape[0] * n_train / X_train.shape[0]))
+        train = np.sort(rng.choice(X_train.shape[0], n_train, replace=False))
+        test = np.sort(rng.choice(X_test.shape[0], n_test, replace=False))
+        X_train, X_test = X_train[train], X_test[test]
+        if y_train is not None:
+            y_train, y_test = y_train[train], y_test[test]
+    return X_train, X_test, y_train, y_test
+
+
 # ---------------------------------------------------------------------- fit
-def make_estimator(args):
-    """Build the :class:`~skvae.VAETransformer` that ``skvae fit`` trains.
+def make_estimator(args, image_shape=None):
+    """Build the estimator that ``skvae fit`` trains.
 
     Parameters
     ----------
     args : argparse.Namespace
         Parsed ``fit`` arguments.
+    image_shape : (int, int, int) or None, default=None
+        Shape of one sample, passed to architectures that take
+        ``image_shape`` (conv, keras_conv, ...).
 
     Returns
     -------
-    vae : VAETransformer
-        Unfitted. With ``--architecture mlp`` the architecture is
-        ``skvae_plugins.mlp.MLP(hidden_sizes=...)``; any other architecture
-        is passed by name.
+    vae : VAETransformer or ConditionalVAETransformer
+        Unfitted. The architecture is an instance of the registered class,
+        given ``hidden_sizes=args.hidden_sizes`` and ``image_shape`` when it
+        takes them.
+
+    Raises
+    ------
+    CLIError
+        If ``--hidden-sizes`` was given to an architecture that takes no
+        ``hidden_sizes``.
+
+    Examples
+    --------
+    >>> from skvae.cli import build_parser, make_estimator
+    >>> args = build_parser().parse_args(["fit", "--architecture", "conv"])
+    >>> make_estimator(args, image_shape=(8, 8, 1)).architecture
+    Conv(image_shape=(8, 8, 1))
     """
-    from . import VAETransformer
+    from . import ConditionalVAETransformer, VAETransformer
+    from ._registry import get_registry
 
-    architecture = args.architecture
-    if architecture == "mlp":
-        from skvae_plugins.mlp import MLP
-
-        architecture = MLP(hidden_sizes=args.hidden_sizes or _DEFAULT_HIDDEN_SIZES)
-    return VAETransformer(
+    cls = get_registry().get("architecture", args.architecture)
+    accepted = cls._get_param_names()
+    options = {}
+    if args.hidden_sizes is not None:
+        if "hidden_sizes" not in accepted:
+            raise CLIError(
+                f"--hidden-sizes does not apply to --architecture {args.architecture!r}, "
+                "which takes no hidden_sizes"
+            )
+        options["hidden_sizes"] = args.hidden_sizes
+    if image_shape is not None and "image_shape" in accepted:
+        options["image_shape"] = tuple(image_shape)
+    estimator = ConditionalVAETransformer if args.conditional else VAETransformer
+    return estimator(
         n_components=args.n_components,
-        architecture=architecture,
+        architecture=cls(**options),
         likelihood=args.likelihood,
         prior=args.prior,
         beta=args.beta,
@@ -384,16 +865,15 @@ def _check_plugin_names(args):
 def run_fit(args):
     """Run ``skvae fit``: fit, report and write the outputs.
 
-    Writes into ``args.out``:
+    Writes into ``args.out`` (default ``runs/<data name>``):
 
-    - ``metrics.json``: train and test ELBO, epochs run, fit time, the
-      resolved plugins and the per-epoch history;
-    - ``model.joblib``: the fitted estimator, saved with :func:`joblib.dump`
-      (a pickle: load only files you trust; a safe, shareable format is a
-      later addition);
-    - ``latent.png``, ``reconstructions.png``, ``samples.png`` and
-      ``loss.png``: see :func:`plot_latent`, :func:`plot_reconstructions`,
-      :func:`plot_samples` and :func:`plot_history`.
+    - ``model.skvae``: the fitted estimator, written by :func:`skvae.save`;
+    - ``metrics.json``: train and test ELBO, the test log-likelihood (IWAE
+      bound with :data:`IWAE_K` samples), the active units, the KL of each
+      latent dimension, epochs run, fit time, the resolved plugins, the
+      arguments, the figures drawn and skipped and the per-epoch history;
+    - the figures of :func:`write_figures`, as PNG;
+    - ``index.html``: see :func:`write_index`.
 
     Parameters
     ----------
@@ -404,82 +884,154 @@ def run_fit(args):
     -------
     status : int
         0.
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["fit", "--epochs", "2", "--out", "runs/quick", "--quiet"])  # doctest: +SKIP
+    0
     """
-    import joblib
-    from sklearn.model_selection import train_test_split
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads or previous)
+    try:
+        return _fit_and_write(args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_and_write(args):
+    from . import save
 
     _check_plugin_names(args)
-    X, y, name = load_data(args.data)
-    out = args.out if args.out is not None else Path("runs") / name
-    if y is None:
-        X_train, X_test = train_test_split(
-            X, test_size=args.test_size, random_state=args.random_state
-        )
-        y_test = None
-    else:
-        X_train, X_test, _, y_test = train_test_split(
-            X, y, test_size=args.test_size, random_state=args.random_state
-        )
+    n_patches = _TEXTURE_PATCHES
+    if args.n_train is not None:
+        n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
+    data = load_data(
+        args.data,
+        data_home=args.data_home,
+        grayscale=args.grayscale,
+        download=not args.no_download,
+        n_patches=n_patches,
+        random_state=args.random_state,
+    )
+    n_features = data.X.shape[1]
+    image_shape = data.image_shape
+    if args.image_shape is not None:
+        if math.prod(args.image_shape) != n_features:
+            raise CLIError(
+                f"--image-shape {','.join(map(str, args.image_shape))} holds "
+                f"{math.prod(args.image_shape)} values but the data have {n_features} "
+                "features per sample"
+            )
+        image_shape = args.image_shape
+    X_train, X_test, y_train, y_test = split_data(
+        data, test_size=args.test_size, n_train=args.n_train, random_state=args.random_state
+    )
+    out = args.out if args.out is not None else Path("runs") / data.name
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
 
-    vae = make_estimator(args)
+    vae = make_estimator(args, image_shape)
     start = time.perf_counter()
-    vae.fit(X_train)
+    if args.conditional:
+        vae.fit(X_train, y_train)
+    else:
+        vae.fit(X_train)
     fit_seconds = time.perf_counter() - start
-    train_elbo = vae.score(X_train)
-    test_elbo = vae.score(X_test)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"model": out / "model.skvae", "metrics": out / "metrics.json"}
+    save(vae, paths["model"])
 
-    paths = {
-        "metrics": out / "metrics.json",
-        "model": out / "model.joblib",
-        "latent": out / "latent.png",
-        "reconstructions": out / "reconstructions.png",
-        "samples": out / "samples.png",
-        "loss": out / "loss.png",
-    }
+    labelled = {"y": y_test} if args.conditional else {}
+    train_labels = {"y": y_train} if args.conditional else {}
+    train_elbo = vae.score(X_train, **train_labels)
+    test_elbo = vae.score(X_test, **labelled)
+    try:
+        test_iwae = float(
+            np.mean(vae.score_samples(X_test, **labelled, method="iwae", n_importance=IWAE_K))
+        )
+    except NotImplementedError:  # a plugin without the IWAE weights
+        test_iwae = None
+    Z_test = vae.transform(X_test)
+    variances = np.var(Z_test, axis=0)
+    active = variances > ACTIVE_THRESHOLD
+
+    lo, hi = float(X_train.min()), float(X_train.max())
+    value_range = None if (0.0 <= lo and hi <= 1.0) or not hi > lo else (lo, hi)
+    figures, skipped = write_figures(
+        vae,
+        out,
+        X_test,
+        y_test,
+        label_name=data.label_name,
+        image_shape=image_shape,
+        value_range=value_range,
+        random_state=args.random_state,
+        conditional=args.conditional,
+    )
+    kl = next((f.pop("kl") for f in figures if "kl" in f), None)
+
     metrics = {
         "train_elbo": train_elbo,
         "test_elbo": test_elbo,
+        "test_log_likelihood": test_iwae,
+        "iwae_k": IWAE_K,
+        "active_units": int(active.sum()),
+        "active_units_threshold": ACTIVE_THRESHOLD,
+        "latent_variance": variances.tolist(),
+        "kl_per_dimension": kl,
         "n_iter": vae.n_iter_,
+        "max_iter": args.epochs,
         "fit_seconds": fit_seconds,
+        "estimator": type(vae).__name__,
         "n_components": vae.n_components,
         "architecture": repr(vae.architecture_),
         "likelihood": repr(vae.likelihood_),
         "prior": repr(vae.prior_),
         "data": args.data,
+        "data_name": data.name,
+        "image_shape": image_shape,
         "n_train": int(X_train.shape[0]),
         "n_test": int(X_test.shape[0]),
-        "n_features": int(X.shape[1]),
+        "n_features": int(n_features),
         "skvae_version": _version(),
-        "args": {k: _jsonable(v) for k, v in vars(args).items() if k not in ("func", "parser")},
+        "command": args._command,
+        "args": {
+            k: _jsonable(v)
+            for k, v in vars(args).items()
+            if k not in ("func", "parser") and not k.startswith("_")
+        },
+        "figures": [f["file"] for f in figures],
+        "figures_skipped": {s["file"]: s["reason"] for s in skipped},
         "history": vae.history_,
     }
+    metrics = _jsonable(metrics)
     with open(paths["metrics"], "w", encoding="utf-8") as f:
-        json.dump(_jsonable(metrics), f, indent=2, allow_nan=False)
+        json.dump(metrics, f, indent=2, allow_nan=False)
         f.write("\n")
-    joblib.dump(vae, paths["model"])
+    paths["index"] = write_index(out, metrics, figures, skipped)
 
-    value_range = (float(X_train.min()), float(X_train.max()))
-    label_name = "digit" if name == "digits" else None
-    plot_latent(vae, X_test, y_test, paths["latent"], label_name=label_name)
-    plot_reconstructions(vae, X_test[:_N_RECONSTRUCTIONS], paths["reconstructions"], value_range)
-    plot_samples(vae, paths["samples"], value_range, random_state=args.random_state)
-    plot_history(vae.history_, paths["loss"])
-
+    for item in skipped:
+        print(f"{PROG}: note: {item['file']} not drawn: {item['reason']}", file=sys.stderr)
     if not args.quiet:
         stopped = "" if vae.n_iter_ == args.epochs else " (stopped early: no improvement)"
+        iwae = "n/a" if test_iwae is None else f"{test_iwae:10.3f}"
         print(
-            f"Fitted {type(vae).__name__} on {name}: {X_train.shape[0]} train / "
-            f"{X_test.shape[0]} test samples of {X.shape[1]} features\n"
+            f"Fitted {type(vae).__name__} on {data.name}: {X_train.shape[0]} train / "
+            f"{X_test.shape[0]} test samples of {n_features} features\n"
             f"  model       {vae.architecture_!r}, {vae.likelihood_!r} likelihood, "
             f"{vae.prior_!r} prior, n_components={vae.n_components}\n"
             f"  train ELBO  {train_elbo:10.3f} nats per sample\n"
             f"  test ELBO   {test_elbo:10.3f} nats per sample (higher is better)\n"
+            f"  test log p  {iwae} nats per sample (IWAE bound, k={IWAE_K})\n"
+            f"  active      {int(active.sum())} of {vae.n_components} latent units\n"
             f"  epochs      {vae.n_iter_} of {args.epochs}{stopped}\n"
             f"  fit time    {fit_seconds:.1f} s\n"
-            f"Wrote {', '.join(p.name for p in paths.values())} to {out}"
+            f"Wrote {', '.join(p.name for p in paths.values())} and "
+            f"{len(figures)} figures to {out}\n"
+            f"Open {paths['index']} in a browser to see them."
         )
     return 0
 
@@ -488,7 +1040,7 @@ def _jsonable(value):
     """Turn ``value`` into JSON data; non-finite floats become None."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -511,219 +1063,632 @@ def _pyplot():
     return plt
 
 
-def _image_side(n_features):
-    """Side of the square image with ``n_features`` pixels, or None."""
-    side = math.isqrt(n_features)
-    return side if side >= 2 and side * side == n_features else None
+def _save_display(display, path):
+    """Save a display's figure as PNG and close it."""
+    plt = _pyplot()
+    try:
+        display.figure_.savefig(path, dpi=_DPI)
+    finally:
+        plt.close(display.figure_)
 
 
-def plot_latent(vae, X, y, path, label_name=None):
-    """Save a scatter plot of the posterior means of ``X``.
+def _grid_shape(n):
+    """``(rows, cols)`` with rows * cols == n, as square as divisors allow."""
+    cols = next(c for c in range(math.isqrt(n), n + 1) if n % c == 0 and c * c >= n)
+    return n // cols, cols
+
+
+def write_figures(
+    vae,
+    out,
+    X_test,
+    y_test=None,
+    *,
+    label_name=None,
+    image_shape=None,
+    value_range=None,
+    random_state=0,
+    conditional=False,
+):
+    """Draw every figure of :mod:`skvae.plotting` that applies, as PNG files in ``out``.
+
+    - ``latent_scatter.png``: :class:`~skvae.plotting.LatentScatterDisplay`;
+    - ``latent_manifold.png``: :class:`~skvae.plotting.LatentManifoldDisplay`,
+      with two or more latent dimensions;
+    - ``samples.png``: :class:`~skvae.plotting.SamplesDisplay`;
+    - ``reconstructions.png``: :class:`~skvae.plotting.ReconstructionDisplay`;
+    - ``latent_traversal.png``: :class:`~skvae.plotting.LatentTraversalDisplay`;
+    - ``training_curves.png``: :class:`~skvae.plotting.TrainingCurvesDisplay`;
+    - ``kl_per_dimension.png``: :class:`~skvae.plotting.KLPerDimensionDisplay`,
+      for priors that factorise over dimensions;
+    - ``class_conditional.png``: :class:`~skvae.plotting.ClassConditionalDisplay`,
+      for a model fitted with labels.
+
+    With more than two latent dimensions, the manifold varies the two most
+    active ones (largest variance of the test-set posterior means) and the
+    traversal sweeps at most the 10 most active ones. The manifold's grid
+    spans the range that holds 99% of the test-set codes in its dimensions.
 
     Parameters
     ----------
-    vae : VAETransformer
+    vae : VAETransformer or ConditionalVAETransformer
         Fitted.
-    X : ndarray of shape (n_samples, n_features)
-        Data to encode (the test set).
-    y : ndarray of shape (n_samples,) or None
-        Labels that colour the points; without labels the points are
-        coloured by their ELBO (:meth:`~skvae.VAETransformer.score_samples`).
-    path : path-like
-        PNG file to write.
+    out : pathlib.Path
+        Existing folder.
+    X_test : ndarray of shape (n_samples, n_features)
+        Held-out data: encoded for the scatter plot and the KL, its first 10
+        rows reconstructed.
+    y_test : ndarray of shape (n_samples,), default=None
+        Labels that colour the scatter plot; without labels the points are
+        coloured by their ELBO.
     label_name : str, default=None
-        Title of the colour bar for labels (default "label").
-    """
-    plt = _pyplot()
-    Z = vae.transform(X)
-    k = Z.shape[1]
-    if k > 2 and Z.shape[0] >= 2:
-        from sklearn.decomposition import PCA
+        What the labels are ("digit").
+    image_shape : (int, int, int) or None, default=None
+        Shape of one sample; None lets the displays decide ("auto").
+    value_range : (float, float), default=None
+        Values shown black and white; None: [0, 1] for data in it.
+    random_state : int, default=0
+        Seed of the generated samples.
+    conditional : bool, default=False
+        Whether ``vae`` was fitted with ``y_test``'s labels (reconstructions
+        use them).
 
-        pca = PCA(n_components=2).fit(Z)
-        Z = pca.transform(Z)
-        ratio = pca.explained_variance_ratio_
-        xlabel = f"PC 1 of z ({ratio[0]:.0%} of variance)"
-        ylabel = f"PC 2 of z ({ratio[1]:.0%} of variance)"
-        title = f"Test-set posterior means, {k}-D latent space projected by PCA"
-    elif k >= 2:
-        xlabel, ylabel = "$z_1$", "$z_2$"
-        title = "Test-set posterior means"
-        Z = Z[:, :2]
+    A figure of :data:`FIGURE_FILES` that is not drawn is removed from
+    ``out`` if an earlier run left it there, so that the folder holds the
+    figures of this run only.
+
+    Returns
+    -------
+    figures : list of dict
+        Drawn: ``file``, ``title``, ``caption`` (and ``kl`` for the KL chart,
+        the values drawn).
+    skipped : list of dict
+        Not drawn: ``file``, ``title``, ``reason``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skvae import VAETransformer
+    >>> from skvae.cli import load_data, write_figures
+    >>> X = load_data("digits").X[:300]
+    >>> vae = VAETransformer(n_components=1, max_iter=2, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     figures, skipped = write_figures(vae, pathlib.Path(tmp), X[:50])
+    >>> [s["file"] for s in skipped]
+    ['latent_manifold.png']
+    """
+    from . import plotting
+
+    _pyplot()
+    k = vae.n_components
+    shape = "auto" if image_shape is None else tuple(image_shape)
+    look = {"image_shape": shape, "value_range": value_range}
+    Z = np.asarray(vae.transform(X_test), dtype=float)
+    by_activity = np.argsort(-np.var(Z, axis=0), kind="stable")
+    n_test = X_test.shape[0]
+    figures, skipped = [], []
+
+    def add(file, title, caption, make, axes_title=None, **extra):
+        display = make()
+        if axes_title is not None:
+            display.ax_.set_title(axes_title)
+        _save_display(display, out / file)
+        figures.append({"file": file, "title": title, "caption": caption, **extra})
+
+    def skip(file, title, reason):
+        skipped.append({"file": file, "title": title, "reason": reason})
+
+    # Latent scatter: labels, or each point's ELBO, colour the codes.
+    if y_test is not None:
+        colour, colour_name = y_test, label_name or "label"
+        coloured = f"coloured by {colour_name}"
     else:
-        xlabel, ylabel = "$z_1$", label_name or "label"
-        title = "Test-set posterior means (1-D latent space)"
-
-    fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
-    try:
-        if y is not None:
-            classes = np.unique(y)
-            codes = np.searchsorted(classes, y)
-            n = len(classes)
-            cmap = plt.get_cmap("tab10" if n <= 10 else "tab20" if n <= 20 else "viridis", n)
-            norm = _boundary_norm(n, cmap)
-            if k >= 2:
-                points = ax.scatter(
-                    Z[:, 0], Z[:, 1], c=codes, cmap=cmap, norm=norm, s=12, alpha=0.8
-                )
-            else:
-                jitter = np.random.RandomState(0).uniform(-0.3, 0.3, size=len(codes))
-                points = ax.scatter(Z[:, 0], codes + jitter, c=codes, cmap=cmap, norm=norm, s=12)
-                ax.set_yticks(range(n), [str(c) for c in classes])
-            bar = fig.colorbar(points, ax=ax, ticks=range(n))
-            bar.ax.set_yticklabels([str(c) for c in classes])
-            bar.set_label(label_name or "label")
-        else:
-            elbo = vae.score_samples(X)
-            if k >= 2:
-                points = ax.scatter(Z[:, 0], Z[:, 1], c=elbo, cmap="viridis", s=12, alpha=0.8)
-            else:
-                points = ax.scatter(Z[:, 0], elbo, c=elbo, cmap="viridis", s=12)
-                ylabel = "ELBO (nats)"
-            fig.colorbar(points, ax=ax).set_label("ELBO per sample (nats)")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
-
-
-def _boundary_norm(n, cmap):
-    from matplotlib.colors import BoundaryNorm
-
-    return BoundaryNorm(np.arange(-0.5, n), cmap.N)
-
-
-def plot_reconstructions(vae, X, path, value_range=None):
-    """Save originals (top row) above their reconstructions (bottom row).
-
-    Reconstructions are ``inverse_transform(transform(X))``: the decoded mean
-    of the posterior mean. Samples with a perfect-square number of features
-    are shown as grey-scale images, others as line plots.
-
-    Parameters
-    ----------
-    vae : VAETransformer
-        Fitted.
-    X : ndarray of shape (n_samples, n_features)
-        The samples to show (about 10).
-    path : path-like
-        PNG file to write.
-    value_range : (float, float), default=None
-        Colour range of the images and y range of the lines; default: the
-        range of ``X``.
-    """
-    plt = _pyplot()
-    X_hat = vae.inverse_transform(vae.transform(X))
-    n, n_features = X.shape
-    lo, hi = value_range if value_range is not None else (float(X.min()), float(X.max()))
-    side = _image_side(n_features)
-    fig, axes = plt.subplots(
-        2, n, figsize=(1.3 * n + 0.8, 3.2), squeeze=False, layout="constrained"
+        colour, colour_name = vae.score_samples(X_test), "ELBO per sample (nats)"
+        coloured = "coloured by their ELBO (nats; higher is better)"
+    projected = (
+        f"; the {k}-D codes projected on their first two principal components"
+        if k > 2
+        else ""
     )
-    try:
-        for j in range(n):
-            for i, (row, values) in enumerate((("original", X[j]), ("reconstruction", X_hat[j]))):
-                ax = axes[i, j]
-                _draw(ax, values, side, lo, hi)
-                if side is None and i == 1:
-                    ax.plot(X[j], color="0.7", lw=0.8, zorder=0)
-                if j == 0:
-                    ax.set_ylabel(row, fontsize=9)
-        fig.suptitle("Test samples (top) and their reconstructions (bottom)")
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
-
-
-def _draw(ax, values, side, lo, hi):
-    """Draw one sample: a square grey image when ``side`` is set, else a line."""
-    if side is None:
-        _line(ax, values, lo, hi)
-        return
-    ax.imshow(
-        values.reshape(side, side), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest"
+    add(
+        "latent_scatter.png",
+        "Latent space",
+        f"Posterior means of the {n_test} test samples, {coloured}{projected}.",
+        lambda: plotting.LatentScatterDisplay.from_estimator(
+            vae, X_test, colour, label_name=colour_name
+        ),
+        axes_title="Test-set posterior means",
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
 
+    # Manifold: a decoded grid over the two most active dimensions.
+    title = "Latent manifold"
+    if k < 2:
+        skip(
+            "latent_manifold.png",
+            title,
+            "a 1-D latent space has no 2-D grid (see the traversal)",
+        )
+    else:
+        dims = (0, 1) if k == 2 else tuple(sorted(int(d) for d in by_activity[:2]))
+        others = "" if k == 2 else (
+            f" (the two most active of {k} dimensions; the others stay at 0)"
+        )
+        grid = 15 if shape != "auto" or _is_square(X_test.shape[1]) else 8
+        # The range of 99% of the codes, rounded up to a multiple of 0.5.
+        extent = math.ceil(2 * float(np.quantile(np.abs(Z[:, list(dims)]), 0.99))) / 2
+        extent = max(extent, 0.5)
+        add(
+            "latent_manifold.png",
+            title,
+            f"Decoded means over a {grid} x {grid} grid of z_{dims[0]} (x) and z_{dims[1]} (y) "
+            f"in [{-extent:g}, {extent:g}], the range of 99% of the test-set codes{others}.",
+            lambda: plotting.LatentManifoldDisplay.from_estimator(
+                vae, grid_size=grid, extent=extent, dims=dims, pad=1, **look
+            ),
+            axes_title="Decoded latent grid",
+        )
 
-def _line(ax, values, lo, hi):
-    marker = "." if values.shape[0] <= 30 else None
-    ax.plot(values, lw=1, marker=marker)
-    pad = 0.05 * (hi - lo) if hi > lo else 0.5
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.tick_params(labelsize=6)
+    # Samples from the prior (the unknown condition for a conditional model).
+    grid = (8, 8) if shape != "auto" or _is_square(X_test.shape[1]) else (4, 6)
+    condition = " with the unknown condition" if conditional else ""
+    add(
+        "samples.png",
+        "Samples",
+        f"{grid[0] * grid[1]} samples from the model: decoded means of z ~ p(z){condition}.",
+        lambda: plotting.SamplesDisplay.from_estimator(
+            vae, grid_size=grid, random_state=random_state, **look
+        ),
+    )
 
+    n_shown = min(10, n_test)
+    add(
+        "reconstructions.png",
+        "Reconstructions",
+        f"The first {n_shown} test samples (upper row) and their reconstructions, the "
+        "decoded posterior means (lower row)"
+        + (", both given the labels." if conditional else "."),
+        lambda: plotting.ReconstructionDisplay.from_estimator(
+            vae, X_test, y_test if conditional else None, n_samples=n_shown, **look
+        ),
+    )
 
-def plot_samples(vae, path, value_range=None, random_state=0):
-    """Save a grid of samples generated by ``vae.sample`` (decoded means).
+    swept = sorted(int(d) for d in by_activity[:_MAX_TRAVERSAL_DIMS])
+    which = (
+        "each latent dimension"
+        if len(swept) == k
+        else f"the {len(swept)} most active of the {k} latent dimensions"
+    )
+    add(
+        "latent_traversal.png",
+        "Latent traversal",
+        f"Each row sweeps one latent dimension from -3 to 3 ({which}); the others stay "
+        "at 0, the prior mean.",
+        lambda: plotting.LatentTraversalDisplay.from_estimator(vae, dims=swept, **look),
+    )
 
-    Parameters
-    ----------
-    vae : VAETransformer
-        Fitted.
-    path : path-like
-        PNG file to write.
-    value_range : (float, float), default=None
-        Colour range of the images and y range of the lines; default: the
-        range of the samples.
-    random_state : int or None, default=0
-        Seed of the draws from the prior.
-    """
-    plt = _pyplot()
-    side = _image_side(vae.n_features_in_)
-    rows, cols = _SAMPLE_GRID_IMAGES if side is not None else _SAMPLE_GRID_LINES
-    S = vae.sample(rows * cols, random_state=random_state)
-    lo, hi = value_range if value_range is not None else (float(S.min()), float(S.max()))
-    size = (1.0 * cols + 0.4, 1.0 * rows + 0.6) if side else (2.0 * cols, 1.5 * rows + 0.5)
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, layout="constrained")
-    try:
-        for ax, values in zip(axes.flat, S):
-            _draw(ax, values, side, lo, hi)
-        fig.suptitle("Samples: decoded means of z ~ p(z)")
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
-
-
-def plot_history(history, path):
-    """Save the training curves: loss, reconstruction term and KL per epoch.
-
-    Parameters
-    ----------
-    history : list of dict
-        ``VAETransformer.history_``.
-    path : path-like
-        PNG file to write.
-    """
-    plt = _pyplot()
-    epochs = [h["epoch"] for h in history]
-    marker = "o" if len(epochs) <= 20 else None
-    panels = [
-        ("loss", "loss = reconstruction + beta * KL"),
-        ("reconstruction", "reconstruction, -log p(x | z)"),
-        ("kl", "KL(q(z | x) || p(z))"),
+    # Beta and the learning rate get a panel only when they change.
+    history = vae.history_
+    keys = [
+        key
+        for key in dict.fromkeys(k for record in history for k in record)
+        if key not in ("epoch", "seconds", "val_loss")
+        and any(isinstance(r.get(key), (int, float)) for r in history)
+        and not (key in ("beta", "learning_rate") and len({r.get(key) for r in history}) == 1)
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    add(
+        "training_curves.png",
+        "Training curves",
+        "Per-epoch training loss (the negative ELBO, its KL term weighted by beta) "
+        "and its terms: reconstruction, -log p(x | z), and KL(q(z | x) || p(z)), in nats "
+        "per sample"
+        + ("; beta and the learning rate when they change." if len(keys) > 3 else "."),
+        lambda: plotting.TrainingCurvesDisplay.from_estimator(vae, keys=keys),
+    )
+
+    title = "KL per latent dimension"
     try:
-        for ax, (key, title) in zip(axes, panels):
-            ax.plot(epochs, [h[key] for h in history], marker=marker, label="train")
-            if key == "loss" and any(h.get("val_loss") is not None for h in history):
-                val_loss = [h["val_loss"] for h in history]
-                ax.plot(epochs, val_loss, marker=marker, label="validation")
-                ax.legend()
-            ax.set_title(title, fontsize=10)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("nats per sample")
-            ax.grid(alpha=0.3)
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
+        kl_display = plotting.KLPerDimensionDisplay.from_estimator(
+            vae, X_test, threshold=ACTIVE_THRESHOLD
+        )
+    except NotImplementedError:
+        skip(
+            "kl_per_dimension.png",
+            title,
+            f"the {vae.prior_!r} prior gives no KL per dimension (it does not factorise)",
+        )
+    else:
+        add(
+            "kl_per_dimension.png",
+            title,
+            "Mean KL(q(z_j | x) || p(z_j)) of each latent dimension over the test set, in "
+            f"nats; active units (variance of the posterior mean > {ACTIVE_THRESHOLD:g}) "
+            "are coloured, inactive ones grey.",
+            lambda: kl_display,
+            kl=np.asarray(kl_display.kl, dtype=float).tolist(),
+        )
+
+    if hasattr(vae, "classes_"):
+        n_classes = len(vae.classes_)
+        add(
+            "class_conditional.png",
+            "Samples of each class",
+            f"Each row is one of the {n_classes} classes; each column decodes one "
+            "z ~ p(z) with every class, so a column keeps one style.",
+            lambda: plotting.ClassConditionalDisplay.from_estimator(
+                vae, n_samples=8, random_state=random_state, **look
+            ),
+        )
+    drawn = {figure["file"] for figure in figures}
+    for name in FIGURE_FILES:
+        if name not in drawn and (out / name).is_file():
+            (out / name).unlink()  # left by an earlier run into the same folder
+    return figures, skipped
+
+
+def _is_square(n):
+    side = math.isqrt(n)
+    return side >= 2 and side * side == n
+
+
+# --------------------------------------------------------------------- page
+_CSS = """\
+body { font-family: system-ui, sans-serif; max-width: 62em; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+table { border-collapse: collapse; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
+td.value { font-variant-numeric: tabular-nums; }
+figure { margin: 2.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { margin-top: 0.4em; color: #444; }
+code { font-size: 0.95em; }
+footer { margin-top: 3em; color: #777; font-size: 0.9em; }
+"""
+
+
+def _metric_rows(metrics):
+    def number(value, fmt="{:.3f}"):
+        return "n/a" if value is None else fmt.format(value)
+
+    n_iter, max_iter = metrics["n_iter"], metrics["max_iter"]
+    epochs = f"{n_iter} of {max_iter}" + ("" if n_iter == max_iter else " (stopped early)")
+    return [
+        ("Data", f"{metrics['data_name']} ({metrics['n_features']} features)"),
+        ("Training samples", str(metrics["n_train"])),
+        ("Test samples", str(metrics["n_test"])),
+        ("Estimator", metrics["estimator"]),
+        ("Architecture", metrics["architecture"]),
+        ("Likelihood", metrics["likelihood"]),
+        ("Prior", metrics["prior"]),
+        ("Latent dimensions", str(metrics["n_components"])),
+        ("Epochs", epochs),
+        ("Fit time", f"{metrics['fit_seconds']:.1f} s"),
+        ("Train ELBO (nats per sample)", number(metrics["train_elbo"])),
+        ("Test ELBO (nats per sample)", number(metrics["test_elbo"])),
+        (
+            f"Test log-likelihood, IWAE bound with k={metrics['iwae_k']} (nats per sample)",
+            number(metrics["test_log_likelihood"]),
+        ),
+        (
+            "Active latent units",
+            f"{metrics['active_units']} of {metrics['n_components']} (variance of the "
+            f"posterior mean > {metrics['active_units_threshold']:g})",
+        ),
+    ]
+
+
+def write_index(out, metrics, figures, skipped=()):
+    """Write ``index.html``: the metrics as a table and each figure with its caption.
+
+    A static page with relative links only (the folder can be moved or
+    served as it is); every text from the run is HTML-escaped.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The output folder, holding the figures.
+    metrics : dict
+        The contents of ``metrics.json``.
+    figures : list of dict
+        ``file``, ``title`` and ``caption`` of each figure, in page order.
+    skipped : list of dict, default=()
+        ``file``, ``title`` and ``reason`` of figures not drawn.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``out / "index.html"``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from skvae.cli import write_index
+    >>> metrics = dict(data_name="a<b", n_features=3, n_train=8, n_test=2,
+    ...     estimator="VAETransformer", architecture="MLP()", likelihood="Gaussian()",
+    ...     prior="Normal()", n_components=2, n_iter=1, max_iter=1, fit_seconds=0.1,
+    ...     train_elbo=-1.0, test_elbo=-2.0, test_log_likelihood=None, iwae_k=100,
+    ...     active_units=1, active_units_threshold=0.01, skvae_version="0", command="skvae fit")
+    >>> figures = [{"file": "samples.png", "title": "Samples", "caption": "z ~ p(z)"}]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     page = write_index(pathlib.Path(tmp), metrics, figures).read_text()
+    >>> "a&lt;b" in page, 'src="samples.png"' in page
+    (True, True)
+    """
+    from urllib.parse import quote
+
+    esc = html.escape
+    title = f"skvae fit: {metrics['data_name']}"
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title>",
+        f"<style>\n{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p>{esc(metrics['estimator'])} with {esc(str(metrics['n_components']))} latent "
+        f"dimensions, fitted on {esc(str(metrics['n_train']))} samples of "
+        f"{esc(metrics['data_name'])}. Files: "
+        '<a href="model.skvae">model.skvae</a> (read it with <code>skvae.load</code>), '
+        '<a href="metrics.json">metrics.json</a>.</p>',
+        "<h2>Metrics</h2>",
+        '<table id="metrics">',
+    ]
+    for name, value in _metric_rows(metrics):
+        lines.append(
+            f'<tr><th scope="row">{esc(name)}</th><td class="value">{esc(value)}</td></tr>'
+        )
+    lines += ["</table>", "<h2>Figures</h2>"]
+    for number, figure in enumerate(figures, 1):
+        stem = figure["file"].rsplit(".", 1)[0]
+        lines += [
+            f'<figure id="{esc(stem)}">',
+            f'<img src="{esc(quote(figure["file"]))}" alt="{esc(figure["title"])}">',
+            f"<figcaption><strong>Figure {number}. {esc(figure['title'])}.</strong> "
+            f"{esc(figure['caption'])}</figcaption>",
+            "</figure>",
+        ]
+    if skipped:
+        lines += ["<h2>Not drawn</h2>", "<ul>"]
+        lines += [
+            f"<li>{esc(item['title'])} ({esc(item['file'])}): {esc(item['reason'])}.</li>"
+            for item in skipped
+        ]
+        lines.append("</ul>")
+    lines += [
+        f"<footer>Made by <code>{esc(metrics['command'])}</code> with skvae "
+        f"{esc(metrics['skvae_version'])}.</footer>",
+        "</body>",
+        "</html>",
+        "",
+    ]
+    path = out / "index.html"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------ sample, encode
+def load_model(path):
+    """Load a ``.skvae`` model file for ``skvae sample`` and ``skvae encode``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file written by :func:`skvae.save` (``skvae fit`` writes
+        ``model.skvae``).
+
+    Returns
+    -------
+    estimator : VAETransformer or ConditionalVAETransformer
+        Loaded on the CPU.
+
+    Raises
+    ------
+    CLIError
+        If the file does not exist or is a folder.
+    skvae.ModelFileError
+        If it is no model file or cannot be loaded (a ValueError).
+
+    Examples
+    --------
+    >>> from skvae.cli import CLIError, load_model
+    >>> try:
+    ...     load_model("missing.skvae")
+    ... except CLIError as exc:
+    ...     print(exc)
+    model file not found: missing.skvae
+    """
+    from . import load
+
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"model file not found: {path}")
+    if not path.is_file():
+        raise CLIError(f"model file {path} is not a file")
+    return load(path)
+
+
+def _check_out_suffix(path, suffixes, option="--out"):
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise CLIError(
+            f"{option} must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}; got {str(path)!r}"
+        )
+    if path.exists() and path.is_dir():
+        raise CLIError(f"{option} {path} is a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return suffix
+
+
+def _write_rows(path, suffix, array):
+    """Write a 2-D float array to ``.npy`` or ``.csv`` (exact float32 round trip)."""
+    if suffix == ".npy":
+        np.save(path, array)
+    else:
+        np.savetxt(path, array, delimiter=",", fmt="%.9g")
+
+
+def _label_of(vae, text):
+    """The class of ``vae.classes_`` whose text is ``text``."""
+    classes = getattr(vae, "classes_", None)
+    if classes is None:
+        raise CLIError(
+            f"--label is for conditional models; this {type(vae).__name__} takes no labels"
+        )
+    for value in classes:
+        if str(value) == text:
+            return value
+    raise CLIError(
+        f"--label {text!r} is not a class of the model; its classes are "
+        + ", ".join(repr(str(c)) for c in classes)
+    )
+
+
+def run_sample(args):
+    """Run ``skvae sample``: write samples of a saved model.
+
+    ``.npy`` and ``.csv`` files get ``vae.sample(n, random_state, decode=...)``
+    (float32; the CSV with 9 significant digits, which reads back exactly);
+    a ``.png`` gets the same samples drawn by
+    :class:`~skvae.plotting.SamplesDisplay` on a grid of ``rows x cols == n``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``sample`` arguments.
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["sample", "runs/digits/model.skvae", "--out", "s.png"])  # doctest: +SKIP
+    0
+    """
+    suffix = _check_out_suffix(args.out, _SAMPLE_SUFFIXES)
+    if args.image_shape is not None and suffix != ".png":
+        raise CLIError("--image-shape applies to a .png --out only")
+    vae = load_model(args.model)
+    extra = {} if args.label is None else {"y": _label_of(vae, args.label)}
+    if args.image_shape is not None and math.prod(args.image_shape) != vae.n_features_in_:
+        raise CLIError(
+            f"--image-shape {','.join(map(str, args.image_shape))} holds "
+            f"{math.prod(args.image_shape)} values but the model's samples have "
+            f"{vae.n_features_in_} features"
+        )
+    if suffix == ".png":
+        from .plotting import SamplesDisplay
+
+        _pyplot()
+        display = SamplesDisplay.from_estimator(
+            vae,
+            grid_size=_grid_shape(args.n),
+            random_state=args.random_state,
+            decode=args.decode,
+            image_shape="auto" if args.image_shape is None else args.image_shape,
+            **extra,
+        )
+        _save_display(display, args.out)
+    else:
+        samples = vae.sample(args.n, random_state=args.random_state, decode=args.decode, **extra)
+        _write_rows(args.out, suffix, samples)
+    print(f"Wrote {args.n} samples to {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_encode(args):
+    """Run ``skvae encode``: write the posterior means of data under a saved model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``encode`` arguments.
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Raises
+    ------
+    CLIError
+        If the data do not have the model's number of features.
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["encode", "runs/digits/model.skvae", "digits"])  # doctest: +SKIP
+    0
+    """
+    suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
+    vae = load_model(args.model)
+    data = load_data(
+        args.data,
+        data_home=args.data_home,
+        grayscale=args.grayscale,
+        download=not args.no_download,
+        split=False,
+    )
+    if data.X.shape[1] != vae.n_features_in_:
+        raise CLIError(
+            f"{args.data} has {data.X.shape[1]} features per sample but the model "
+            f"{args.model} was fitted on {vae.n_features_in_}"
+        )
+    codes = np.asarray(vae.transform(data.X), dtype=np.float32)
+    _write_rows(args.out, suffix, codes)
+    print(
+        f"Wrote the {codes.shape[1]}-D posterior means of {codes.shape[0]} samples to {args.out}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 # ------------------------------------------------------------------ plugins
+def plugin_table():
+    """Rows of ``skvae plugins``: every registered plugin and where it comes from.
+
+    Returns
+    -------
+    rows : list of tuple of str
+        ``(kind, name, distribution, entry point, class)``; the distribution
+        is ``"name version"``, or ``"(run time)"`` for a plugin registered
+        with :func:`skvae.register_plugin`.
+
+    Examples
+    --------
+    >>> from skvae.cli import plugin_table
+    >>> [row for row in plugin_table() if row[1] == "mlp"][0][:2]
+    ('architecture', 'mlp')
+    """
+    from . import list_plugins
+    from ._registry import get_registry
+
+    registry = get_registry()
+    rows = []
+    for plugin in list_plugins():
+        origin = registry.origin(plugin["kind"], plugin["name"])
+        if origin["distribution"]:
+            distribution = f"{origin['distribution']} {origin['version'] or ''}".strip()
+        else:
+            distribution = "(run time)"
+        cls = plugin["class"]
+        rows.append(
+            (
+                plugin["kind"],
+                plugin["name"],
+                distribution,
+                origin["entry_point"] or "-",
+                f"{cls.__module__}.{cls.__qualname__}",
+            )
+        )
+    return rows
+
+
 def run_plugins(args):
     """Run ``skvae plugins``: print every registered plugin as a table.
 
@@ -736,13 +1701,18 @@ def run_plugins(args):
     -------
     status : int
         0.
-    """
-    from . import list_plugins
 
-    rows = [
-        (p["kind"], p["name"], f"{p['class'].__module__}.{p['class'].__qualname__}", p["provider"])
-        for p in list_plugins()
-    ]
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["plugins"])  # doctest: +ELLIPSIS
+    KIND  NAME  DISTRIBUTION  ENTRY-POINT  CLASS
+    ...
+    architecture  mlp  skvae ...  mlp  skvae_plugins.mlp.MLP
+    ...
+    0
+    """
+    rows = plugin_table()
     if not rows:
         print(
             "No plugins are registered: install skvae (`pip install -e .` in a "
@@ -750,10 +1720,10 @@ def run_plugins(args):
             file=sys.stderr,
         )
         return 0
-    header = ("KIND", "NAME", "CLASS", "PROVIDER")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    header = ("KIND", "NAME", "DISTRIBUTION", "ENTRY-POINT", "CLASS")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
     return 0
 
 

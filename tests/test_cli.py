@@ -1,71 +1,117 @@
 """Tests of the ``skvae`` command (skvae.cli)."""
 
+import importlib.metadata
 import json
 import math
+import re
 import subprocess
 import sys
 
-import joblib
 import numpy as np
 import pytest
+import torch
 
 import skvae
+import skvae.datasets
 from skvae.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-OUTPUTS = [
-    "metrics.json",
-    "model.joblib",
-    "latent.png",
-    "reconstructions.png",
+FIGURES = [
+    "latent_scatter.png",
+    "latent_manifold.png",
     "samples.png",
-    "loss.png",
+    "reconstructions.png",
+    "latent_traversal.png",
+    "training_curves.png",
+    "kl_per_dimension.png",
 ]
-FAST = ["--epochs", "2", "--hidden-sizes", "32", "--quiet"]
+FAST = ["--epochs", "1", "--hidden-sizes", "32", "--quiet"]
 
 
-def _check_outputs(out, n_iter=2):
-    for name in OUTPUTS:
-        assert (out / name).is_file(), name
-        assert (out / name).stat().st_size > 0, name
-    for name in OUTPUTS:
-        if name.endswith(".png"):
-            assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+def _check_run(out, n_iter=1, figures=FIGURES):
+    """The files of a `skvae fit` run: model, metrics, figures and the page."""
+    assert not (out / "model.joblib").exists()
+    assert (out / "model.skvae").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert math.isfinite(metrics["train_elbo"])
-    assert math.isfinite(metrics["test_elbo"])
-    assert metrics["train_elbo"] < 0 or metrics["likelihood"].startswith("Gaussian")
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == sorted(figures)
+    assert metrics["figures"] == list(figures)
+    for name in pngs:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    for key in ("train_elbo", "test_elbo", "test_log_likelihood"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["iwae_k"] == 100
+    # The IWAE bound with k=100 is at least about the ELBO (both estimated).
+    assert metrics["test_log_likelihood"] > metrics["test_elbo"] - 1.0
+    assert isinstance(metrics["active_units"], int)
+    assert 0 <= metrics["active_units"] <= metrics["n_components"]
+    assert len(metrics["latent_variance"]) == metrics["n_components"]
     assert metrics["n_iter"] == n_iter
     assert len(metrics["history"]) == n_iter
     assert {"loss", "reconstruction", "kl"} <= set(metrics["history"][0])
     assert metrics["fit_seconds"] > 0
-    for key in ("architecture", "likelihood", "prior", "n_components"):
+    for key in ("architecture", "likelihood", "prior", "n_components", "command"):
         assert key in metrics
+
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    linked = re.findall(r'<img src="([^"]+)"', page)
+    assert sorted(linked) == pngs  # every PNG that exists, and only those
+    assert page.count("<figcaption>") == len(pngs)
+    assert f"{metrics['test_elbo']:.3f}" in page
+    assert f"{metrics['test_log_likelihood']:.3f}" in page
+    assert f"{metrics['active_units']} of {metrics['n_components']}" in page
+    assert 'href="metrics.json"' in page and 'href="model.skvae"' in page
+    assert "/" not in "".join(linked)  # relative links, next to the page
     return metrics
 
 
-def test_fit_digits_writes_every_output(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["fit", "--epochs", "2", "--out", str(out)]) == 0
-    captured = capsys.readouterr()
-    metrics = _check_outputs(out)
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A quick fit on digits: 3 latent dimensions, 300 training samples."""
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    argv = ["fit", "--epochs", "2", "--n-train", "300", "--n-components", "3", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    return out
+
+
+# ---------------------------------------------------------------------- fit
+def test_fit_digits_writes_every_output(digits_run):
+    metrics = _check_run(digits_run, n_iter=2)
     assert metrics["likelihood"] == "Bernoulli()"
     assert metrics["architecture"] == "MLP()"
     assert metrics["prior"] == "Normal()"
-    assert metrics["n_components"] == 2
-    assert metrics["n_train"] + metrics["n_test"] == 1797
-    # The report: ELBOs, epochs, where the files went; the bar is on stderr.
-    assert "train ELBO" in captured.out and "test ELBO" in captured.out
-    assert f"{metrics['test_elbo']:.3f}" in captured.out
-    assert "2 of 2" in captured.out
-    assert str(out) in captured.out
-    assert "skvae fit" in captured.err  # tqdm progress bar
-    assert "Traceback" not in captured.err
-    # The saved model is the fitted estimator.
-    vae = joblib.load(out / "model.joblib")
+    assert metrics["estimator"] == "VAETransformer"
+    assert metrics["image_shape"] == [8, 8, 1]
+    assert (metrics["n_train"], metrics["n_test"]) == (300, math.ceil(360 * 300 / 1437))
+    assert metrics["figures_skipped"] == {}
+    assert len(metrics["kl_per_dimension"]) == 3
+    # The saved model is the fitted estimator, in the safe format.
+    vae = skvae.load(digits_run / "model.skvae")
     assert isinstance(vae, skvae.VAETransformer)
     assert vae.n_iter_ == 2
     assert vae.sample(3, random_state=0).shape == (3, 64)
+    # Three latent dimensions: the manifold varies the two most active ones.
+    page = (digits_run / "index.html").read_text()
+    assert "the two most active of 3 dimensions" in page
+    assert "<title>skvae fit: digits</title>" in page
+
+
+def test_fit_reports_with_a_progress_bar(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["fit", "--epochs", "1", "--n-train", "100", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    metrics = _check_run(out)
+    assert metrics["n_components"] == 2
+    assert "train ELBO" in captured.out and "test ELBO" in captured.out
+    assert f"{metrics['test_elbo']:.3f}" in captured.out
+    assert f"{metrics['test_log_likelihood']:.3f}" in captured.out
+    assert "IWAE bound, k=100" in captured.out
+    assert f"{metrics['active_units']} of 2 latent units" in captured.out
+    assert "1 of 1" in captured.out
+    assert str(out / "index.html") in captured.out
+    assert "skvae fit" in captured.err  # tqdm progress bar
+    assert "Traceback" not in captured.err
 
 
 def test_fit_options_reach_the_estimator(tmp_path, capsys):
@@ -81,20 +127,26 @@ def test_fit_options_reach_the_estimator(tmp_path, capsys):
         "--kl-warmup", "0.5",
         "--likelihood", "gaussian",
         "--test-size", "0.25",
+        "--n-train", "200",
         "--random-state", "3",
         "--device", "cpu",
+        "--threads", "2",
         "--out", str(out),
         "--quiet",
     ]  # fmt: skip
+    threads = torch.get_num_threads()
     assert main(argv) == 0
+    assert torch.get_num_threads() == threads  # restored after the fit
     assert capsys.readouterr().out == ""  # --quiet
-    metrics = _check_outputs(out)
+    metrics = _check_run(out, n_iter=2)
     assert metrics["n_components"] == 3
-    assert metrics["n_test"] == math.ceil(0.25 * 1797)
+    assert metrics["n_train"] == 200
+    assert metrics["args"]["threads"] == 2
     assert metrics["architecture"] == "MLP(hidden_sizes=(16, 8))"
     assert metrics["likelihood"] == "Gaussian()"
     assert [h["beta"] for h in metrics["history"]] == [0.0, 0.5]
-    vae = joblib.load(out / "model.joblib")
+    assert "beta and the learning rate" in (out / "index.html").read_text()
+    vae = skvae.load(out / "model.skvae")
     assert vae.get_params()["batch_size"] == 64
     assert vae.get_params()["learning_rate"] == 2e-3
     assert vae.get_params()["random_state"] == 3
@@ -106,9 +158,12 @@ def test_fit_npy(tmp_path):
     np.save(path, X)
     out = tmp_path / "run"
     assert main(["fit", "--data", str(path), "--out", str(out), *FAST]) == 0
-    metrics = _check_outputs(out)
+    metrics = _check_run(out)
     assert metrics["likelihood"] == "Gaussian()"  # auto: data outside [0, 1]
     assert (metrics["n_train"], metrics["n_test"], metrics["n_features"]) == (96, 24, 5)
+    assert metrics["image_shape"] is None  # 5 features: drawn as lines
+    # No labels: the points are coloured by their ELBO.
+    assert "coloured by their ELBO" in (out / "index.html").read_text()
 
 
 @pytest.mark.parametrize("header", [True, False])
@@ -121,32 +176,123 @@ def test_fit_csv(tmp_path, header):
     assert (path.read_text().splitlines()[0] == names) is header
     out = tmp_path / "run"
     assert main(["fit", "--data", str(path), "--out", str(out), *FAST]) == 0
-    metrics = _check_outputs(out)
+    metrics = _check_run(out)
     assert metrics["n_train"] + metrics["n_test"] == 50
     assert metrics["n_features"] == 16
     assert metrics["likelihood"] == "Bernoulli()"
+
+
+def test_fit_textures_with_n_train(tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "--data", "textures", "--n-train", "60", "--n-components", "1"]
+    assert main([*argv, "--out", str(out), *FAST]) == 0
+    # A 1-D latent space has no manifold; the page says why.
+    figures = [f for f in FIGURES if f != "latent_manifold.png"]
+    metrics = _check_run(out, figures=figures)
+    assert metrics["n_train"] == 60
+    assert metrics["n_features"] == 784
+    assert metrics["image_shape"] == [28, 28, 1]
+    assert "latent_manifold.png" in metrics["figures_skipped"]
+    page = (out / "index.html").read_text()
+    assert "Not drawn" in page and "1-D latent space" in page
+    assert "coloured by source image" in page
+
+
+def test_fit_conditional_draws_the_class_grid(tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "--conditional", "--n-train", "200", "--out", str(out), *FAST]
+    assert main(argv) == 0
+    metrics = _check_run(out, figures=[*FIGURES, "class_conditional.png"])
+    assert metrics["estimator"] == "ConditionalVAETransformer"
+    vae = skvae.load(out / "model.skvae")
+    assert isinstance(vae, skvae.ConditionalVAETransformer)
+    # Samples of one class.
+    samples = tmp_path / "threes.npy"
+    argv = ["sample", str(out / "model.skvae"), "--label", "3", "--n", "5", "--random-state", "1"]
+    assert main([*argv, "--out", str(samples)]) == 0
+    expected = vae.sample(5, random_state=1, y=3)
+    np.testing.assert_array_equal(np.load(samples), expected)
+    # A plain fit into the same folder leaves no stale class grid behind.
+    assert main(["fit", "--n-train", "100", "--out", str(out), *FAST]) == 0
+    metrics = _check_run(out)
+    assert metrics["estimator"] == "VAETransformer"
+
+
+def test_fit_passes_the_image_shape_to_conv(tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "--architecture", "conv", "--image-shape", "8,8", "--n-train", "100"]
+    assert main([*argv, "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    metrics = _check_run(out)
+    assert metrics["architecture"] == "Conv(image_shape=(8, 8, 1))"
 
 
 def test_fit_default_out_is_named_after_the_data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "mydata.npy", np.random.RandomState(0).uniform(size=(30, 3)))
     assert main(["fit", "--data", "mydata.npy", *FAST]) == 0
-    _check_outputs(tmp_path / "runs" / "mydata")
+    _check_run(tmp_path / "runs" / "mydata")
 
 
-def test_plugins_lists_builtins(capsys):
+# ----------------------------------------------------------- sample, encode
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+@pytest.mark.parametrize("decode", ["mean", "draw"])
+def test_sample_round_trip(digits_run, tmp_path, suffix, decode, capsys):
+    model = digits_run / "model.skvae"
+    out = tmp_path / f"samples{suffix}"
+    argv = ["sample", str(model), "--n", "7", "--random-state", "5", "--decode", decode]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert f"Wrote 7 samples to {out}" in capsys.readouterr().err
+    expected = skvae.load(model).sample(7, random_state=5, decode=decode)
+    if suffix == ".npy":
+        written = np.load(out)
+        assert written.dtype == np.float32
+    else:
+        written = np.loadtxt(out, delimiter=",", dtype=np.float32)
+    np.testing.assert_array_equal(written, expected)  # exact, the CSV too
+
+
+def test_sample_png_and_default_out(digits_run, tmp_path, monkeypatch):
+    model = digits_run / "model.skvae"
+    out = tmp_path / "grid" / "samples.png"  # the folder is made
+    assert main(["sample", str(model), "--n", "12", "--random-state", "0", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    monkeypatch.chdir(tmp_path)
+    assert main(["sample", str(model), "--random-state", "0"]) == 0
+    assert np.load(tmp_path / "samples.npy").shape == (16, 64)  # --n 16 by default
+
+
+def test_encode_round_trip(digits_run, tmp_path):
+    model = digits_run / "model.skvae"
+    vae = skvae.load(model)
+    X = np.random.RandomState(0).uniform(size=(20, 64)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "codes.csv"
+    assert main(["encode", str(model), str(tmp_path / "X.npy"), "--out", str(out)]) == 0
+    codes = np.loadtxt(out, delimiter=",", ndmin=2, dtype=np.float32)
+    np.testing.assert_array_equal(codes, vae.transform(X))
+    # A data set name: all its samples.
+    out = tmp_path / "digits.npy"
+    assert main(["encode", str(model), "digits", "--out", str(out)]) == 0
+    codes = np.load(out)
+    assert codes.shape == (1797, 3)
+    np.testing.assert_array_equal(codes, vae.transform(skvae.datasets.load_digits().data))
+
+
+# ------------------------------------------------------------------ plugins
+def test_plugins_lists_distributions(capsys):
     assert main(["plugins"]) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].split() == ["KIND", "NAME", "CLASS", "PROVIDER"]
-    for kind, name, cls in [
-        ("architecture", "mlp", "skvae_plugins.mlp.MLP"),
-        ("likelihood", "bernoulli", "skvae_plugins.bernoulli.Bernoulli"),
-        ("likelihood", "gaussian", "skvae_plugins.gaussian.Gaussian"),
-        ("prior", "normal", "skvae_plugins.normal.Normal"),
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "ENTRY-POINT", "CLASS"]
+    version = importlib.metadata.version("skvae")
+    for kind, name, entry_point, cls in [
+        ("architecture", "mlp", "mlp", "skvae_plugins.mlp.MLP"),
+        ("architecture", "keras_conv", "presets", "skvae_plugins.presets.KerasConv"),
+        ("likelihood", "bernoulli", "bernoulli", "skvae_plugins.bernoulli.Bernoulli"),
+        ("likelihood", "gaussian", "gaussian", "skvae_plugins.gaussian.Gaussian"),
+        ("prior", "normal", "normal", "skvae_plugins.normal.Normal"),
     ]:
-        assert any(line.split()[:3] == [kind, name, cls] for line in lines), (kind, name)
-    assert "entry point 'mlp'" in out
+        expected = [kind, name, "skvae", version, entry_point, cls]
+        assert any(line.split() == expected for line in lines), (kind, name)
 
 
 def test_version(capsys):
@@ -156,17 +302,43 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"skvae {skvae.__version__}"
 
 
+@pytest.mark.parametrize("command", [[], ["fit"], ["sample"], ["encode"], ["plugins"]])
+def test_help_reads_well(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: skvae {' '.join(command)}".rstrip())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    if command == []:
+        for name in ("fit", "sample", "encode", "plugins"):
+            assert re.search(rf"^\s+{name}\s+\S", text, re.M), name
+    if command == ["fit"]:
+        for option in ("--data", "--n-train", "--data-home", "--grayscale", "--image-shape"):
+            assert option in text
+        for name in ("model.skvae", "index.html", "fashion-mnist", "cifar10", "textures"):
+            assert name in text
+
+
+# ------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "argv, expected",
     [
         (["fit", "--epochs", "0"], "--epochs: must be a positive integer, got '0'"),
         (["fit", "--n-components", "two"], "--n-components"),
+        (["fit", "--n-train", "0"], "--n-train"),
         (["fit", "--test-size", "1.5"], "--test-size"),
         (["fit", "--kl-warmup", "2"], "--kl-warmup"),
         (["fit", "--learning-rate", "-1"], "--learning-rate"),
         (["fit", "--hidden-sizes", "64,x"], "--hidden-sizes"),
-        (["fit", "--architecture", "other", "--hidden-sizes", "8"], "--hidden-sizes"),
+        (["fit", "--image-shape", "1,2,3,4"], "--image-shape"),
+        (["fit", "--grayscale"], "--grayscale applies to --data cifar10 only"),
+        (["fit", "--data", "x.npy", "--conditional"], "--conditional needs labels"),
         (["fit", "--no-such-option"], "--no-such-option"),
+        (["sample"], "MODEL"),
+        (["sample", "m.skvae", "--n", "0"], "--n"),
+        (["sample", "m.skvae", "--decode", "median"], "invalid choice: 'median'"),
+        (["encode", "m.skvae"], "DATA"),
         (["nope"], "invalid choice: 'nope'"),
         ([], "required"),
     ],
@@ -181,24 +353,40 @@ def test_bad_arguments_give_a_usage_error(argv, expected, capsys):
     assert "Traceback" not in err
 
 
+def _assert_error(code, capsys, expected):
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("skvae: error: "), err
+    assert expected in err, err
+    assert "Traceback" not in err
+    return err
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["fit", "--data", "missing.npy"], "data file not found: missing.npy"),
-        (["fit", "--data", "data.txt"], "--data must be 'digits' or a path ending in .npy"),
-        (["fit", "--likelihood", "nope"], "Unknown likelihood 'nope'"),
-        (["fit", "--architecture", "nope"], "Unknown architecture 'nope'"),
-        (["fit", "--prior", "nope"], "Unknown prior 'nope'"),
+        (["--data", "missing.npy"], "data file not found: missing.npy"),
+        (["--data", "data.txt"], "unknown data 'data.txt'"),
+        (["--data", "imagenet"], "unknown data 'imagenet': use a data set name (digits, "),
+        (["--likelihood", "nope"], "Unknown likelihood 'nope'"),
+        (["--architecture", "nope"], "Unknown architecture 'nope'"),
+        (["--prior", "nope"], "Unknown prior 'nope'"),
+        (["--architecture", "conv", "--hidden-sizes", "8"], "--hidden-sizes does not apply"),
+        (["--image-shape", "8,9"], "--image-shape 8,9,1 holds 72 values but the data have 64"),
     ],
 )
-def test_expected_errors_return_2(argv, expected, tmp_path, monkeypatch, capsys):
+def test_fit_errors_return_2(argv, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main([*argv, "--epochs", "1", "--quiet"]) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("skvae: error: ")
-    assert expected in captured.err
-    assert "Traceback" not in captured.err
+    _assert_error(main(["fit", *argv, "--epochs", "1", "--quiet"]), capsys, expected)
     assert not (tmp_path / "runs").exists()  # failed before writing anything
+
+
+def test_missing_downloaded_data_returns_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SKVAE_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    argv = ["fit", "--data", "mnist", "--data-home", str(tmp_path / "dh"), "--no-download"]
+    err = _assert_error(main([*argv, "--quiet"]), capsys, "MNIST: ")
+    assert "not found. Looked in:" in err and str(tmp_path / "dh" / "mnist") in err
 
 
 def test_bad_data_files_return_2(tmp_path, capsys):
@@ -212,10 +400,7 @@ def test_bad_data_files_return_2(tmp_path, capsys):
         if content is not None:
             (tmp_path / name).write_bytes(content)
         code = main(["fit", "--data", str(tmp_path / name), "--out", str(tmp_path / "o")])
-        err = capsys.readouterr().err
-        assert code == 2, name
-        assert err.startswith("skvae: error: ") and expected in err, err
-        assert "Traceback" not in err
+        _assert_error(code, capsys, expected)
 
 
 def test_estimator_errors_return_2(tmp_path, capsys):
@@ -223,32 +408,53 @@ def test_estimator_errors_return_2(tmp_path, capsys):
     path = tmp_path / "wide.npy"
     np.save(path, np.linspace(-5, 5, 40).reshape(20, 2))
     argv = ["fit", "--data", str(path), "--likelihood", "bernoulli", "--out", str(tmp_path / "o")]
-    code = main([*argv, *FAST])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("skvae: error: ")
-    assert "'bernoulli' likelihood needs data in [0, 1]" in err
-    assert "Traceback" not in err
+    _assert_error(main([*argv, *FAST]), capsys, "'bernoulli' likelihood needs data in [0, 1]")
+
+
+def test_sample_and_encode_errors_return_2(digits_run, tmp_path, capsys):
+    model = str(digits_run / "model.skvae")
+    np.save(tmp_path / "five.npy", np.zeros((4, 5), dtype=np.float32))
+    (tmp_path / "fake.skvae").write_bytes(b"not a zip file")
+    out = str(tmp_path / "o.npy")
+    cases = [
+        (["sample", "missing.skvae", "--out", out], "model file not found: missing.skvae"),
+        (["sample", str(tmp_path), "--out", out], "is not a file"),
+        (["sample", str(tmp_path / "fake.skvae"), "--out", out], "is not a .skvae model file"),
+        (["sample", model, "--out", str(tmp_path / "s.txt")], "--out must end in .npy, .csv or"),
+        (["sample", model, "--label", "3", "--out", out], "--label is for conditional models"),
+        (["sample", model, "--image-shape", "8,8", "--out", out], "applies to a .png --out"),
+        (
+            ["sample", model, "--image-shape", "4,4", "--out", str(tmp_path / "s.png")],
+            "holds 16 values but the model's samples have 64 features",
+        ),
+        (["encode", "missing.skvae", "digits", "--out", out], "model file not found"),
+        (
+            ["encode", model, str(tmp_path / "five.npy"), "--out", out],
+            "has 5 features per sample but the model",
+        ),
+        (["encode", model, "nope", "--out", out], "unknown data 'nope'"),
+        (["encode", model, str(tmp_path / "none.csv"), "--out", out], "data file not found"),
+        (["encode", model, "digits", "--out", str(tmp_path / "c.png")], "--out must end in"),
+    ]
+    for argv, expected in cases:
+        _assert_error(main(argv), capsys, expected)
+    assert not (tmp_path / "o.npy").exists()
+
+
+# ------------------------------------------------------------- the program
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "skvae.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_console_script_runs_as_a_module():
-    result = subprocess.run(
-        [sys.executable, "-m", "skvae.cli", "plugins"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run("--help")
     assert result.returncode == 0, result.stderr
-    for name in ("mlp", "bernoulli", "gaussian", "normal"):
+    assert result.stdout.startswith("usage: skvae")
+    for name in ("fit", "sample", "encode", "plugins"):
         assert name in result.stdout
-    assert "Traceback" not in result.stderr
 
-    result = subprocess.run(
-        [sys.executable, "-m", "skvae.cli", "fit", "--epochs", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run("sample", "no-such-model.skvae")
     assert result.returncode == 2
-    assert "--epochs" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr == "skvae: error: model file not found: no-such-model.skvae\n"
