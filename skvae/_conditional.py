@@ -22,9 +22,9 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._estimator import VAETransformer
+from ._estimator import VAETransformer, validate_data
 from ._model import VAEModule
 from .base import ACTIVATIONS, check_layer_sizes, dense_stack
 
@@ -263,6 +263,8 @@ class ConditionalVAETransformer(_LabelledVAE):
         random_state=None,
         verbose=0,
         warm_start=False,
+        on_divergence="raise",
+        checkpoint_path=None,
         label_dropout=0.2,
     ):
         super().__init__(
@@ -289,6 +291,8 @@ class ConditionalVAETransformer(_LabelledVAE):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            on_divergence=on_divergence,
+            checkpoint_path=checkpoint_path,
         )
         self.label_dropout = label_dropout
 
@@ -655,6 +659,8 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         random_state=None,
         verbose=0,
         warm_start=False,
+        on_divergence="raise",
+        checkpoint_path=None,
         classifier_weight=10.0,
         classifier_hidden_sizes=(128,),
         classifier_activation="sigmoid",
@@ -683,6 +689,8 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            on_divergence=on_divergence,
+            checkpoint_path=checkpoint_path,
         )
         self.classifier_weight = classifier_weight
         self.classifier_hidden_sizes = classifier_hidden_sizes

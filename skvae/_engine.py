@@ -4,11 +4,19 @@ The whole training set is moved to the device once. Each epoch draws a
 permutation from a seeded :class:`torch.Generator` and takes batches by index;
 there is no DataLoader and no host synchronisation inside the step: the
 losses of each step are added into a small device tensor that is read once per
-epoch.
+epoch, together with one flag saying whether the weights are still finite.
+
+After every completed epoch, :func:`run` keeps a device-side copy of the
+weights, the optimizer's state and the generator's state (a
+:class:`Snapshot`): a divergence (``on_divergence="restore"``) or a
+KeyboardInterrupt goes back to it, so that the model is never left half-way
+through an epoch. It costs one copy of the parameters and of the optimizer's
+state in device memory, and no host synchronisation.
 """
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +31,12 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
     "sgd": torch.optim.SGD,
 }
+
+
+#: How many times ``on_divergence="restore"`` may halve the learning rate in
+#: one call of :func:`run` before it gives up with a FloatingPointError.
+MAX_LR_HALVINGS = 5
+DIVERGENCE_OPTIONS = ("raise", "restore")
 
 
 def make_optimizer(name, parameters, learning_rate):
@@ -202,6 +216,9 @@ class Trainer:
         Mean per sample, over the last training epoch, of each extra term
         the module's ``loss`` returned (as a fourth element, a dict of
         per-sample tensors); empty when it returned none.
+    weights_finite : bool
+        Whether every floating-point tensor of the module's state was finite
+        at the end of the last training epoch.
     """
 
     def __init__(
@@ -224,6 +241,7 @@ class Trainer:
         self.clip_grad_norm = clip_grad_norm
         self.condition_dropout = condition_dropout
         self.epoch_extras = {}
+        self.weights_finite = True
 
     def _loss(self, x, noise, beta, c=None):
         kwargs = {} if c is None else {"c": c}
@@ -250,8 +268,11 @@ class Trainer:
 
         ``C`` is an optional device tensor of per-row conditions, batched
         with the same permutation as ``X``. The single host synchronisation
-        is the final ``tolist()``. nll and kl are None under the IWAE
-        objective, which does not split into them.
+        is the final ``tolist()``, which also reads whether every weight is
+        still finite (:attr:`weights_finite`): a non-finite gradient makes
+        the weights non-finite at the step that follows, so that one check
+        per epoch catches it without a per-step synchronisation. nll and kl
+        are None under the IWAE objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
         module.train()
@@ -283,7 +304,11 @@ class Trainer:
                 for i, name in enumerate(extra_names):
                     sums[3 + i] += extras[name].detach().sum()
         module.eval()
-        values = (sums / n).tolist()
+        with torch.no_grad():
+            tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
+            finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+            values = torch.cat([sums / n, finite.to(sums.dtype).reshape(1)]).tolist()
+        self.weights_finite = bool(values.pop())
         loss, nll, kl = values[:3]
         self.epoch_extras = dict(zip(extra_names, values[3:]))
         if self.n_importance > 1:
@@ -307,6 +332,116 @@ class Trainer:
         return total.item() / X.shape[0]
 
 
+def clone_state(obj):
+    """Deep-copy the tensors of a (nested) state dict, on their devices."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: clone_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(clone_state(v) for v in obj)
+    return obj
+
+
+class Snapshot:
+    """The training state after a completed epoch: weights, optimizer and generator.
+
+    Device-side copies (no host synchronisation), taken by :meth:`take` and
+    put back by :meth:`restore`. ``n_records`` is the number of history
+    records of the run at the time of the copy.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        Whose module, optimizer and generator are copied; a first copy is
+        taken at once, with ``n_records`` 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> module = torch.nn.Linear(2, 1)
+    >>> optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    >>> trainer = Trainer(module, optimizer, torch.Generator(), batch_size=4)
+    >>> snapshot = Snapshot(trainer)
+    >>> before = module.weight.detach().clone()
+    >>> with torch.no_grad():
+    ...     _ = module.weight.fill_(float("nan"))
+    >>> snapshot.restore()
+    >>> bool(torch.equal(module.weight, before)), snapshot.n_records
+    (True, 0)
+    """
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.state = None
+        self.take(0)
+
+    @property
+    def n_records(self):
+        """History records of the run when the copy was taken."""
+        return self.state[0]
+
+    def take(self, n_records):
+        """Copy the current state, after ``n_records`` history records."""
+        trainer = self.trainer
+        state = (
+            n_records,
+            {k: v.detach().clone() for k, v in trainer.module.state_dict().items()},
+            clone_state(trainer.optimizer.state_dict()),
+            trainer.generator.get_state(),
+        )
+        self.state = state  # one assignment: an interrupt sees the old or the new copy
+
+    def restore(self):
+        """Put the copied weights, optimizer state and generator state back."""
+        _, module_state, optimizer_state, generator_state = self.state
+        trainer = self.trainer
+        trainer.module.load_state_dict(module_state)
+        # load_state_dict may keep the tensors it is given: give it copies.
+        trainer.optimizer.load_state_dict(clone_state(optimizer_state))
+        trainer.generator.set_state(generator_state)
+        trainer.module.eval()
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` did.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per completed epoch.
+    lr_scale : float
+        Factor applied to the scheduled learning rate at the end (halved at
+        each divergence under ``on_divergence="restore"``).
+    halvings : int
+        Number of such halvings so far.
+    interrupted : bool
+        Whether a KeyboardInterrupt ended the run (after at least one
+        completed epoch; the model is that of the last completed epoch, or
+        the best one with early stopping on validation data).
+    stopped : bool
+        Whether early stopping ended the run.
+    """
+
+    history: list = field(default_factory=list)
+    lr_scale: float = 1.0
+    halvings: int = 0
+    interrupted: bool = False
+    stopped: bool = False
+
+
+def _divergence(loss, val_loss, weights_finite):
+    """Describe what became non-finite in an epoch, or return None."""
+    if not math.isfinite(loss):
+        return f"The training loss became {loss}"
+    if not weights_finite:
+        return "The model's weights became non-finite (a non-finite gradient)"
+    if val_loss is not None and not math.isfinite(val_loss):
+        return f"The validation loss became {val_loss}"
+    return None
+
+
 def run(
     trainer,
     X_train,
@@ -322,8 +457,12 @@ def run(
     verbose,
     C_train=None,
     C_val=None,
+    on_divergence="raise",
+    lr_scale=1.0,
+    halvings=0,
+    on_epoch_end=None,
 ):
-    """Train for up to ``n_epochs`` epochs; return the per-epoch history.
+    """Train for up to ``n_epochs`` epochs; return a :class:`RunResult`.
 
     Parameters
     ----------
@@ -349,21 +488,63 @@ def run(
     C_train, C_val : Tensor or None, default=None
         Device-resident per-row conditions of ``X_train`` and ``X_val``
         (conditional models), batched with the same permutation.
+    on_divergence : {"raise", "restore"}, default="raise"
+        When the training loss, the weights or the validation loss of an
+        epoch are not finite: "raise" a FloatingPointError naming the epoch;
+        or "restore" the state of the last completed epoch (weights,
+        optimizer and generator), halve the learning rate for the rest of
+        the run and train that epoch again, at most :data:`MAX_LR_HALVINGS`
+        times in all (then a FloatingPointError). Each restore is a
+        warning and is listed under ``"divergences"`` in the record of the
+        epoch trained again.
+    lr_scale : float, default=1.0
+        Initial factor on the scheduled learning rate (a resumed run).
+    halvings : int, default=0
+        Halvings already done (a resumed run).
+    on_epoch_end : callable or None, default=None
+        Called as ``on_epoch_end(result, finished)`` after each completed
+        epoch, with the :class:`RunResult` so far and whether that epoch is
+        the last one (early stop or ``n_epochs`` reached); used to write
+        checkpoints.
 
     Returns
     -------
-    history : list of dict
-        One dict per epoch: epoch, loss, reconstruction, kl, beta, val_loss,
-        seconds, and the trainer's :attr:`Trainer.epoch_extras`.
+    result : RunResult
+        ``result.history`` holds one dict per epoch: epoch, loss,
+        reconstruction, kl, beta, learning_rate, val_loss, seconds, the
+        trainer's :attr:`Trainer.epoch_extras`, and ``divergences`` (a list
+        of str) for an epoch trained again after a divergence.
+
+    Raises
+    ------
+    FloatingPointError
+        On a non-finite loss or weights, unless restored (see
+        ``on_divergence``).
+    KeyboardInterrupt
+        When interrupted before the first epoch completed. After that, an
+        interrupt ends the run with the state of the last completed epoch
+        (``result.interrupted``).
     """
-    history = []
+    if on_divergence not in DIVERGENCE_OPTIONS:
+        raise ValueError(
+            f"on_divergence must be one of {DIVERGENCE_OPTIONS}, got {on_divergence!r}."
+        )
+    result = RunResult(lr_scale=lr_scale, halvings=halvings)
+    history = result.history
+    stop_epoch = first_epoch + n_epochs
     bar = tqdm(total=n_epochs, disable=not verbose, desc="skvae fit", unit="epoch")
+    snapshot = None
     try:
-        for epoch in range(first_epoch, first_epoch + n_epochs):
+        snapshot = Snapshot(trainer)
+        notes = []
+        epoch = first_epoch
+        while epoch < stop_epoch:
             t0 = time.perf_counter()
             beta = beta_schedule(epoch)
+            learning_rate = lr_schedule(epoch) * result.lr_scale
             for group in trainer.optimizer.param_groups:
-                group["lr"] = lr_schedule(epoch)
+                group["lr"] = learning_rate
+            trainer.weights_finite = True
             if C_train is None:
                 loss, nll, kl = trainer.train_epoch(X_train, beta)
             else:
@@ -374,34 +555,91 @@ def run(
                     val_loss = trainer.validation_loss(X_val, beta, val_seed)
                 else:
                     val_loss = trainer.validation_loss(X_val, beta, val_seed, C_val)
+            problem = _divergence(loss, val_loss, getattr(trainer, "weights_finite", True))
+            if problem is not None:
+                _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence, result)
+                snapshot.restore()
+                del history[snapshot.n_records :]
+                notes.append(
+                    f"{problem} at learning_rate {learning_rate:.4g}; restored "
+                    f"{_state_name(epoch, first_epoch)} and halved the learning rate"
+                )
+                continue
             record = {
                 "epoch": epoch + 1,
                 "loss": loss,
                 "reconstruction": nll,
                 "kl": kl,
                 "beta": beta,
-                "learning_rate": lr_schedule(epoch),
+                "learning_rate": learning_rate,
                 "val_loss": val_loss,
                 "seconds": time.perf_counter() - t0,
                 **getattr(trainer, "epoch_extras", {}),
             }
+            if notes:
+                record["divergences"], notes = notes, []
             history.append(record)
+            stop = False
+            if stopper is not None:
+                if epoch < warmup_epochs:
+                    stopper.reset()
+                else:
+                    stop = stopper.update(val_loss if val_loss is not None else loss, trainer.module)
+            snapshot.take(len(history))
             bar.update(1)
             bar.set_postfix(
                 {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss") and v is not None}
             )
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"The training loss became {loss} at epoch {epoch + 1}. "
-                    "Lower learning_rate, or scale the data (e.g. StandardScaler)."
-                )
-            if stopper is not None:
-                if epoch < warmup_epochs:
-                    stopper.reset()
-                elif stopper.update(val_loss if val_loss is not None else loss, trainer.module):
-                    break
+            epoch += 1
+            if on_epoch_end is not None:
+                on_epoch_end(result, stop or epoch >= stop_epoch)
+            if stop:
+                result.stopped = True
+                break
+    except KeyboardInterrupt:
+        if snapshot is None or snapshot.n_records == 0:
+            raise
+        # Back to the end of the last completed epoch: never half an epoch.
+        snapshot.restore()
+        del history[snapshot.n_records :]
+        result.interrupted = True
     finally:
         bar.close()
     if stopper is not None and stopper.best_state is not None:
         trainer.module.load_state_dict(stopper.best_state)
-    return history
+    return result
+
+
+def _state_name(epoch, first_epoch):
+    """The state a divergence at (0-based) ``epoch`` goes back to, in words."""
+    if epoch == first_epoch:
+        return "the weights this fit started from" if epoch else "the initial weights"
+    return f"the weights of epoch {epoch}"
+
+
+def _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence, result):
+    """Raise FloatingPointError, or halve ``result.lr_scale`` and warn."""
+    where = f"{problem} at epoch {epoch + 1}"
+    if on_divergence != "restore":
+        raise FloatingPointError(
+            f"{where}. Lower learning_rate (it was {learning_rate:.4g}), set "
+            "clip_grad_norm, or scale the data (e.g. StandardScaler); or set "
+            "on_divergence='restore' to go back to the last good epoch and halve "
+            "the learning rate."
+        )
+    if result.halvings >= MAX_LR_HALVINGS:
+        raise FloatingPointError(
+            f"{where}, although on_divergence='restore' already halved the learning "
+            f"rate {result.halvings} times (to {learning_rate:.4g}). Lower learning_rate, "
+            "set clip_grad_norm, or scale the data (e.g. StandardScaler)."
+        )
+    result.lr_scale *= 0.5
+    result.halvings += 1
+    warnings.warn(
+        f"{where} (learning_rate {learning_rate:.4g}); on_divergence='restore': "
+        f"restored {_state_name(epoch, first_epoch)} and halved the learning rate to "
+        f"{learning_rate * 0.5:.4g} (halving {result.halvings} of at most "
+        f"{MAX_LR_HALVINGS}).",
+        RuntimeWarning,
+        stacklevel=6,  # the caller of the estimator's fit
+    )

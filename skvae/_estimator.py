@@ -1,6 +1,9 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
+import hashlib
 import math
+import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,8 +14,9 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from . import _engine
 from ._model import CommonNoise, VAEModule
@@ -29,6 +33,39 @@ _SCORE_DRAWS = 16
 _IWAE_DRAWS = 1000
 _SCORE_SEED = 0
 _PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
+# Parameters that do not change what a fit computes: a checkpoint written
+# with other values of these resumes all the same.
+_CHECKPOINT_NEUTRAL_PARAMS = ("verbose", "checkpoint_path", "warm_start")
+
+
+def validate_data(estimator, *args, **kwargs):
+    """:func:`sklearn.utils.validation.validate_data`, with a clearer message for text.
+
+    Non-numeric values (strings, categories) are a ValueError that says to
+    encode them first, and sparse matrices a TypeError that says to densify
+    them (scikit-learn's own message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAETransformer
+    >>> validate_data(VAETransformer(), np.array([["a", "b"]]), dtype=np.float32)
+    Traceback (most recent call last):
+    ...
+    ValueError: VAETransformer needs numeric data, but X holds values that are not numbers
+    (could not convert string to float: ...). Encode text or categorical columns as numbers
+    first, e.g. with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder.
+    """
+    try:
+        return _sklearn_validate_data(estimator, *args, **kwargs)
+    except ValueError as exc:
+        if not str(exc).startswith(("could not convert", "dtype='numeric' is not compatible")):
+            raise
+        raise ValueError(
+            f"{type(estimator).__name__} needs numeric data, but X holds values that are "
+            f"not numbers ({exc}). Encode text or categorical columns as numbers first, "
+            "e.g. with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder."
+        ) from None
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -119,6 +156,41 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Show a progress bar over epochs when positive.
     warm_start : bool, default=False
         Continue training the fitted model when ``fit`` is called again.
+    on_divergence : {"raise", "restore"}, default="raise"
+        What to do when an epoch's training loss, weights (after a
+        non-finite gradient) or validation loss are NaN or infinite; they
+        are checked once per epoch, without a per-step synchronisation.
+        "raise": a FloatingPointError names the epoch and suggests a lower
+        ``learning_rate``, and the estimator is left as it was before
+        ``fit``. "restore": go back to the last completed epoch (weights,
+        optimizer and random state), halve the learning rate for the rest of
+        this ``fit`` and train that epoch again, at most 5 times per ``fit``
+        (then the FloatingPointError). Each restore gives a RuntimeWarning
+        and is listed under ``"divergences"`` in that epoch's ``history_``
+        record, whose ``learning_rate`` is the halved rate.
+    checkpoint_path : str, path-like or None, default=None
+        When set, ``fit`` writes a checkpoint to this file after every epoch
+        (and at the end): a ``.skvae`` model file (see :func:`skvae.save`)
+        holding the weights, the optimizer's state, the training random
+        state, ``history_`` and early stopping's state, written atomically
+        (a temporary file in the same folder, fsync, rename), so that the
+        file is always a whole checkpoint. :func:`skvae.load` reads it as
+        the model of its last epoch. When the file exists, ``fit`` resumes
+        from it: it continues the epoch count and the random stream, so
+        that a resumed fit gives the same model as an uninterrupted one with
+        the same seed (bit for bit on the CPU); at most the epoch in
+        progress is lost. A checkpoint of a finished fit is taken as it is.
+        The checkpoint must come from the same estimator class, the same
+        parameters (``verbose``, ``checkpoint_path`` and ``warm_start``
+        aside) and the same training data (checked by a SHA-256 digest),
+        else ``fit`` raises a ValueError that names the difference and
+        leaves the file alone: delete it, or choose another path, to start
+        afresh (one path per training run; not one path for all the fits of
+        a cross-validation). A file at the path that is not a checkpoint is
+        never overwritten. ``partial_fit`` neither reads nor writes
+        checkpoints; a ``warm_start`` continuation of a fitted estimator
+        writes them but does not read them. Needs ``random_state`` to be an
+        int or None.
 
     Attributes
     ----------
@@ -132,13 +204,41 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         One dict per epoch with keys ``epoch``, ``loss``, ``reconstruction``
         (-log p(x|z)), ``kl``, ``beta``, ``learning_rate``, ``val_loss``
         (None without validation) and ``seconds``; ``reconstruction`` and
-        ``kl`` are None under the IWAE objective.
+        ``kl`` are None under the IWAE objective. An epoch trained again
+        after a divergence (``on_divergence="restore"``) also has
+        ``divergences``, a list of str.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (completed epochs, after an interruption).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when X has string column names.
+
+    Notes
+    -----
+    **Interruptions.** A KeyboardInterrupt (Ctrl-C) during ``fit`` after at
+    least one completed epoch ends training with a warning and returns the
+    estimator fitted with the best epoch so far (early stopping on
+    validation data) or the last completed one, ``n_iter_`` being the
+    completed epochs; the epoch in progress is dropped, never half-applied.
+    Before the first epoch completes, the KeyboardInterrupt propagates and
+    the estimator is left as it was. Any exception (bad input, divergence)
+    also leaves the estimator exactly as it was before the call.
+
+    **Reproducibility.** On the CPU, the same ``random_state`` (an int) gives
+    bit-identical weights, ``history_`` losses, ``transform``,
+    ``inverse_transform``, ``score_samples`` and ``sample(random_state=...)``
+    results, in any process, for the same data, versions of torch and
+    skvae, and number of torch threads. On a GPU, some CUDA kernels (such as
+    atomic-add reductions in backward passes) are not deterministic: two
+    fits with the same seed give models that are equal in distribution but
+    not bit for bit. For bit-identical GPU runs call
+    ``torch.use_deterministic_algorithms(True)`` before ``fit`` and set the
+    environment variable ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (or ``:16:8``)
+    before CUDA starts; this is slower, and an operation with no
+    deterministic kernel then raises a RuntimeError. ``transform`` and
+    ``score_samples`` need no such setting: they run in padded batches of a
+    fixed shape and give the same result for a row whatever the other rows.
 
     See Also
     --------
@@ -183,6 +283,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "on_divergence": [StrOptions(set(_engine.DIVERGENCE_OPTIONS))],
+        "checkpoint_path": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -211,6 +313,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         random_state=None,
         verbose=0,
         warm_start=False,
+        on_divergence="raise",
+        checkpoint_path=None,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -235,8 +339,31 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.on_divergence = on_divergence
+        self.checkpoint_path = checkpoint_path
 
     # ------------------------------------------------------------------ params
+    def _validate_params(self):
+        """scikit-learn's parameter validation, and no booleans for numbers.
+
+        ``True`` is an int to Python, so that ``Interval`` constraints would
+        take ``n_components=True``; it is refused here with the same message.
+        """
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            if not isinstance(value, (bool, np.bool_)) or "boolean" in constraints:
+                continue
+            if any(isinstance(c, Interval) for c in constraints):
+                allowed = [str(c) if c is not None else "None" for c in constraints]
+                allowed = allowed[0] if len(allowed) == 1 else (
+                    f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+                )
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be {allowed}. "
+                    f"Got {value!r} instead."
+                )
+
     def set_params(self, **params):
         """Set parameters, including nested plugin parameters.
 
@@ -315,8 +442,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._fit(X, n_epochs=1, incremental=True)
 
     def _fit(self, X, n_epochs, incremental, **fit_args):
-        # All or nothing: whatever fails (bad input, divergence, Ctrl-C), the
-        # estimator is left exactly as it was before the call.
+        # All or nothing: whatever fails (bad input, divergence, a Ctrl-C
+        # before the first epoch completes), the estimator is left exactly as
+        # it was before the call. A Ctrl-C after that is handled in
+        # _engine.run: training ends at the last completed epoch.
         saved_attrs = dict(self.__dict__)
         saved_weights = None
         if hasattr(self, "module_"):
@@ -348,6 +477,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
         X, C = self._validate_training_data(X, reset=not continuing, **fit_args)
+        # partial_fit neither reads nor writes checkpoints.
+        checkpoint = None
+        if self.checkpoint_path is not None and not incremental:
+            checkpoint = _CheckpointFile(self, X, C)
+        resumed = None
         if continuing:
             if self.module_.n_components != self.n_components:
                 raise ValueError(
@@ -356,9 +490,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     "to fit a new model."
                 )
             self.likelihood_.check_data(X)
+            if checkpoint is not None:
+                checkpoint.check_overwritable()
             module, optimizer, generator = self.module_, self.optimizer_, self._generator
+            architecture, likelihood, prior = self.architecture_, self.likelihood_, self.prior_
             device, seed = self._device, self._seed
             history, first_epoch = list(self.history_), self.n_iter_
+        elif checkpoint is not None and (resumed := checkpoint.resume()) is not None:
+            fitted = resumed.estimator
+            architecture, likelihood, prior = fitted.architecture_, fitted.likelihood_, fitted.prior_
+            likelihood.check_data(X)
+            module, optimizer, generator = fitted.module_, fitted.optimizer_, fitted._generator
+            device, seed = fitted._device, fitted._seed
+            history, first_epoch = list(fitted.history_), fitted.n_iter_
         else:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             device = _resolve_device(self.device)
@@ -380,6 +524,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
             generator = torch.Generator(device=device).manual_seed(seed)
             history, first_epoch = [], 0
+        stop_epoch = first_epoch + (n_epochs or self.max_iter)
+        if resumed is not None:
+            stop_epoch = resumed.state["stop_epoch"]
 
         self._prepare_module(module)
         X_train, X_val, C_train, C_val = X, None, C, None
@@ -399,6 +546,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 patience=self.n_iter_no_change,
                 restore_best=X_val is not None,
             )
+            if resumed is not None:
+                resumed.restore_stopper(stopper, device)
         trainer = _engine.Trainer(
             module,
             optimizer,
@@ -409,32 +558,86 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             clip_grad_norm=self.clip_grad_norm,
             **self._trainer_options(),
         )
-        new_history = _engine.run(
-            trainer,
-            X_train,
-            X_val,
-            first_epoch=first_epoch,
-            n_epochs=n_epochs or self.max_iter,
-            beta_schedule=lambda e: _engine.beta_at(
-                e, self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
-            ),
-            lr_schedule=lambda e: _engine.lr_at(
-                e, self.learning_rate, self.lr_schedule, self.max_iter
-            ),
-            stopper=stopper,
-            warmup_epochs=_engine.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
-            val_seed=seed + 1,
-            verbose=self.verbose,
-            C_train=C_train,
-            C_val=C_val,
+        fitted = dict(
+            architecture_=architecture,
+            likelihood_=likelihood,
+            prior_=prior,
+            module_=module,
+            optimizer_=optimizer,
+            _generator=generator,
+            _device=device,
+            _seed=seed,
         )
 
+        def write_checkpoint(result, finished, with_stopper=True):
+            checkpoint.write(
+                fitted,
+                history + result.history,
+                stop_epoch=stop_epoch,
+                finished=finished,
+                result=result,
+                stopper=stopper if with_stopper else None,
+            )
+
+        if resumed is not None and resumed.state["finished"]:
+            # A finished fit: take it as it is.
+            result = _engine.RunResult(
+                lr_scale=resumed.state["lr_scale"], halvings=resumed.state["halvings"]
+            )
+            if stopper is not None and stopper.best_state is not None:
+                module.load_state_dict(stopper.best_state)
+            module.eval()
+        else:
+            result = _engine.run(
+                trainer,
+                X_train,
+                X_val,
+                first_epoch=first_epoch,
+                n_epochs=stop_epoch - first_epoch,
+                beta_schedule=lambda e: _engine.beta_at(
+                    e, self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
+                ),
+                lr_schedule=lambda e: _engine.lr_at(
+                    e, self.learning_rate, self.lr_schedule, self.max_iter
+                ),
+                stopper=stopper,
+                warmup_epochs=_engine.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
+                val_seed=seed + 1,
+                verbose=self.verbose,
+                C_train=C_train,
+                C_val=C_val,
+                on_divergence=self.on_divergence,
+                lr_scale=1.0 if resumed is None else resumed.state["lr_scale"],
+                halvings=0 if resumed is None else resumed.state["halvings"],
+                on_epoch_end=None if checkpoint is None else write_checkpoint,
+            )
+            if checkpoint is not None and not result.interrupted and result.history:
+                # The final model (best weights restored), as skvae.load reads it.
+                write_checkpoint(result, True, with_stopper=False)
+
         if not continuing:
-            self.architecture_, self.likelihood_, self.prior_ = architecture, likelihood, prior
-            self.module_, self.optimizer_, self._generator = module, optimizer, generator
-            self._device, self._seed = device, seed
-        self.history_ = history + new_history
-        self.n_iter_ = first_epoch + len(new_history)
+            for name, value in fitted.items():
+                setattr(self, name, value)
+        self.history_ = history + result.history
+        self.n_iter_ = first_epoch + len(result.history)
+        if result.interrupted:
+            kept = (
+                "the best epoch's weights (early stopping)"
+                if stopper is not None and stopper.best_state is not None
+                else "the weights of the last completed epoch"
+            )
+            then = (
+                "fit again to resume from the checkpoint"
+                if checkpoint is not None
+                else "set warm_start=True and fit again to train on"
+            )
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) during epoch {self.n_iter_ + 1}; "
+                f"{type(self).__name__} keeps {kept} after {self.n_iter_} completed epochs "
+                f"(n_iter_={self.n_iter_}); {then}.",
+                UserWarning,
+                stacklevel=4,
+            )
         return self
 
     # ------------------------------------------------- hooks for subclasses
@@ -895,3 +1098,155 @@ def _clone_state(obj, device=None):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_clone_state(v, device) for v in obj)
     return obj
+
+
+def _data_digest(*arrays):
+    """SHA-256 of arrays (dtype, shape and bytes), None entries skipped."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            continue
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+class _CheckpointFile:
+    """The checkpoint of one ``fit`` call: checks, resume and atomic writes."""
+
+    def __init__(self, estimator, X, C):
+        from . import _io  # _io imports this module
+
+        self._io = _io
+        self.estimator = estimator
+        self.path = os.fspath(estimator.checkpoint_path)
+        name = type(estimator).__name__
+        if _io._ESTIMATORS.get(name) is not type(estimator):
+            raise TypeError(
+                f"checkpoint_path works for skvae's own estimators "
+                f"({', '.join(sorted(_io._ESTIMATORS))}), not {type(estimator).__qualname__}."
+            )
+        try:
+            self.params = _io.encode_params(estimator)
+        except ValueError as exc:
+            raise ValueError(
+                f"checkpoint_path is set, but the parameters cannot be written to a "
+                f"checkpoint: {exc}"
+            ) from None
+        self.data_sha256 = _data_digest(X, C)
+
+    def _read(self, device):
+        try:
+            return self._io.read_checkpoint(self.path, device)
+        except self._io.ModelFileError as exc:
+            raise ValueError(
+                f"checkpoint_path={self.path!r} exists but is not a checkpoint that fit can "
+                f"resume from, and it is not overwritten: {exc} Delete the file, or "
+                "choose another checkpoint_path."
+            ) from None
+
+    def check_overwritable(self):
+        """Refuse to overwrite a file that is not a checkpoint (warm starts)."""
+        if os.path.exists(self.path):
+            self._read(torch.device("cpu"))
+
+    def resume(self):
+        """Return the checkpoint to resume from, or None when there is none.
+
+        Raises ValueError when it belongs to another fit (class, parameters
+        or data).
+        """
+        if not os.path.exists(self.path):
+            return None
+        estimator = self.estimator
+        checkpoint = self._read(_resolve_device(estimator.device))
+        where = f"checkpoint_path={self.path!r}"
+        fix = "Delete the file, or choose another checkpoint_path, to start a new fit."
+        if type(checkpoint.estimator) is not type(estimator):
+            raise ValueError(
+                f"{where} holds a checkpoint of a {type(checkpoint.estimator).__name__}, "
+                f"not of a {type(estimator).__name__}. {fix}"
+            )
+        differ = [
+            f"{name}={_plain(checkpoint.params.get(name))!r} in the checkpoint, "
+            f"{_plain(value)!r} now"
+            for name, value in self.params.items()
+            if name not in _CHECKPOINT_NEUTRAL_PARAMS
+            and _plain(checkpoint.params.get(name)) != _plain(value)
+        ]
+        if differ:
+            raise ValueError(
+                f"{where} holds a checkpoint of a fit with other parameters "
+                f"({'; '.join(differ)}); it cannot be resumed. {fix}"
+            )
+        if checkpoint.state.get("data_sha256") != self.data_sha256:
+            raise ValueError(
+                f"{where} holds a checkpoint of a fit on other training data (its SHA-256 "
+                f"digest differs); it cannot be resumed. {fix}"
+            )
+        saved_type = checkpoint.state.get("generator_device_type")
+        device = checkpoint.estimator._device
+        if saved_type is not None and saved_type != device.type:
+            warnings.warn(
+                f"{where} was written on {saved_type}, and this fit runs on {device.type}: "
+                "the random stream restarts from the seed, so the resumed fit will not "
+                "equal an uninterrupted one.",
+                UserWarning,
+                stacklevel=5,
+            )
+        return _Resumed(checkpoint)
+
+    def write(self, fitted, history, *, stop_epoch, finished, result, stopper):
+        proxy = object.__new__(type(self.estimator))
+        proxy.__dict__.update(self.estimator.__dict__)
+        proxy.__dict__.update(fitted)
+        proxy.history_ = list(history)
+        proxy.n_iter_ = len(history)
+        state = {
+            "epoch": len(history),
+            "stop_epoch": int(stop_epoch),
+            "finished": bool(finished),
+            "lr_scale": float(result.lr_scale),
+            "halvings": int(result.halvings),
+            "stopper_best": None if stopper is None else float(stopper.best),
+            "stopper_bad_epochs": None if stopper is None else int(stopper.bad_epochs),
+            "stopper_best_state": stopper is not None and stopper.best_state is not None,
+            "data_sha256": self.data_sha256,
+        }
+        tensors = {}
+        if state["stopper_best_state"]:
+            tensors = {f"best.{k}": v for k, v in stopper.best_state.items()}
+        self._io.save_checkpoint(proxy, self.path, state, tensors)
+
+
+class _Resumed:
+    """A matching checkpoint, ready to continue from."""
+
+    def __init__(self, checkpoint):
+        self.estimator = checkpoint.estimator
+        self.state = checkpoint.state
+        self.tensors = checkpoint.tensors
+
+    def restore_stopper(self, stopper, device):
+        if self.state.get("stopper_best") is None:
+            return
+        stopper.best = float(self.state["stopper_best"])
+        stopper.bad_epochs = int(self.state["stopper_bad_epochs"])
+        if self.state.get("stopper_best_state"):
+            stopper.best_state = {
+                k.removeprefix("best."): v.to(device)
+                for k, v in self.tensors.items()
+                if k.startswith("best.")
+            }
+
+
+def _plain(value):
+    """JSON parameter data without where a plugin came from (class, distribution...)."""
+    if isinstance(value, dict):
+        if "plugin" in value:
+            value = {k: value.get(k) for k in ("plugin", "kind", "params")}
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -21,6 +21,25 @@ A ``.skvae`` file is a zip archive with three members:
     ``partial_fit`` and ``warm_start`` continue exactly where the saved
     estimator was.
 
+A **checkpoint** (written after every epoch when an estimator's
+``checkpoint_path`` is set; see :func:`save_checkpoint`) is a ``.skvae``
+file of the estimator at the end of an epoch, with the optimizer's and the
+generator's state, format version 1.1, and two more entries that readers of
+1.0 ignore:
+
+``"checkpoint"`` (in ``model.json``)
+    The state of the fit in progress: ``epoch`` (epochs completed, equal to
+    ``n_iter_``), ``stop_epoch`` (where this fit ends), ``finished``,
+    ``lr_scale`` and ``halvings`` (learning-rate halvings after
+    divergences), the early-stopping state ``stopper_best``,
+    ``stopper_bad_epochs`` and ``stopper_best_state`` (whether the best
+    weights are stored), and ``data_sha256``, a digest of the training data.
+``checkpoint.safetensors`` (optional)
+    The best weights kept by early stopping, under ``best.<key>``.
+
+:func:`skvae.load` reads a checkpoint as the model of its last completed
+epoch.
+
 Values in ``model.json`` are plain JSON, except these tagged objects:
 
 - ``{"type": "tuple", "items": [...]}``, ``{"type": "dict", "items": {...}}``
@@ -29,6 +48,7 @@ Values in ``model.json`` are plain JSON, except these tagged objects:
   ``{"type": "numpy", "dtype": "int64", "value": 3}`` (a numpy scalar) and
   ``{"type": "ndarray", "dtype": "<U3", "shape": [2], "data": [...]}`` (a
   numpy array of numbers, booleans or strings, flattened in C order);
+  a path (:class:`os.PathLike`) is written as its string;
 - ``{"plugin": name, "kind": kind, "params": {...}, "class": ...,
   "distribution": ..., "version": ..., "entry_point": ...}``: a plugin
   instance, rebuilt at load as ``registered_class(**params)`` where
@@ -50,6 +70,7 @@ import os
 import re
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
 
@@ -67,9 +88,12 @@ FORMAT_NAME = "skvae-model"
 #: (major, minor). A reader loads files of its own major version, whatever the
 #: minor one (a minor version only adds keys that older readers may ignore).
 FORMAT_VERSION = (1, 0)
+#: The version of checkpoint files: 1.0 plus the "checkpoint" entries.
+CHECKPOINT_FORMAT_VERSION = (1, 1)
 MODEL_JSON = "model.json"
 WEIGHTS = "weights.safetensors"
 TRAINING = "training.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
 
 # The estimator classes a file may name: a whitelist, never getattr.
 _ESTIMATORS = {
@@ -176,18 +200,17 @@ def save(estimator, path, *, include_optimizer=True):
     >>> bool((loaded.transform(X) == vae.transform(X)).all())
     True
     """
+    return _save(estimator, path, include_optimizer=include_optimizer)
+
+
+def _save(estimator, path, *, include_optimizer, checkpoint=None, checkpoint_tensors=None):
     st = _safetensors()
     cls = type(estimator)
-    if _ESTIMATORS.get(cls.__name__) is not cls:
-        raise TypeError(
-            f"skvae.save writes skvae's own estimators ({', '.join(sorted(_ESTIMATORS))}); "
-            f"got {cls.__module__}.{cls.__qualname__}. Use pickle or joblib for other "
-            "objects (for files you load yourself only)."
-        )
+    _check_class(cls)
     check_is_fitted(estimator)
 
+    encoded_params = encode_params(estimator)
     params = estimator.get_params(deep=False)
-    encoded_params = {name: _encode(value, name) for name, value in params.items()}
     fitted = {}
     for name, value in vars(estimator).items():
         if name in params or name in _RUNTIME_ATTRIBUTES:
@@ -200,9 +223,10 @@ def save(estimator, path, *, include_optimizer=True):
         for key, tensor in module.state_dict().items()
     }
     weights = st.save(state, metadata={"format": "pt"})
+    version = FORMAT_VERSION if checkpoint is None else CHECKPOINT_FORMAT_VERSION
     model = {
         "format": FORMAT_NAME,
-        "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+        "format_version": f"{version[0]}.{version[1]}",
         "skvae_version": _skvae_version(),
         "torch_version": torch.__version__,
         "estimator": cls.__name__,
@@ -226,11 +250,45 @@ def save(estimator, path, *, include_optimizer=True):
         model["optimizer"], training = _encode_training_state(estimator)
         members[TRAINING] = st.save(training, metadata={"format": "pt"})
         model["files"][TRAINING] = _file_record(members[TRAINING])
+    if checkpoint is not None:
+        model["checkpoint"] = {k: _encode(v, f"checkpoint {k}") for k, v in checkpoint.items()}
+        if checkpoint_tensors:
+            tensors = {
+                k: t.detach().to("cpu", copy=True).contiguous()
+                for k, t in checkpoint_tensors.items()
+            }
+            members[CHECKPOINT] = st.save(tensors, metadata={"format": "pt"})
+            model["files"][CHECKPOINT] = _file_record(members[CHECKPOINT])
 
     text = json.dumps(model, indent=1, allow_nan=False, ensure_ascii=False)
     path = Path(os.fspath(path))
     _write_zip(path, {MODEL_JSON: text.encode("utf-8"), **members})
     return path
+
+
+def _check_class(cls):
+    if _ESTIMATORS.get(cls.__name__) is not cls:
+        raise TypeError(
+            f"skvae.save writes skvae's own estimators ({', '.join(sorted(_ESTIMATORS))}); "
+            f"got {cls.__module__}.{cls.__qualname__}. Use pickle or joblib for other "
+            "objects (for files you load yourself only)."
+        )
+
+
+def encode_params(estimator):
+    """Return the estimator's parameters (``get_params(deep=False)``) as JSON data.
+
+    As written to ``model.json``; raises ValueError naming a parameter that
+    a model file cannot hold.
+
+    Examples
+    --------
+    >>> from skvae import VAETransformer
+    >>> encode_params(VAETransformer(max_iter=3))["max_iter"]
+    3
+    """
+    params = estimator.get_params(deep=False)
+    return {name: _encode(value, name) for name, value in params.items()}
 
 
 def _safetensors():
@@ -261,22 +319,44 @@ def _dtype_name(dtype):
 def _write_zip(path, members):
     # Written next to the destination, then renamed: no half-written model.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    # The data reach the disk (fsync) before the rename, and the rename
+    # before we return (fsync of the folder): after a crash or a power cut
+    # the path holds the old file or the new one, whole.
     try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as archive:
-            for name, data in members.items():
-                info = zipfile.ZipInfo(name, date_time=_DATE)
-                info.external_attr = 0o644 << 16
-                # JSON compresses well; tensors hardly, and stored members
-                # can be read without inflating.
-                info.compress_type = (
-                    zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
-                )
-                archive.writestr(info, data)
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w") as archive:
+                for name, data in members.items():
+                    info = zipfile.ZipInfo(name, date_time=_DATE)
+                    info.external_attr = 0o644 << 16
+                    # JSON compresses well; tensors hardly, and stored members
+                    # can be read without inflating.
+                    info.compress_type = (
+                        zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+                    )
+                    archive.writestr(info, data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder):
+    if os.name != "posix":
+        return  # Windows cannot open a folder; its rename is durable enough
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _encode_training_state(estimator):
@@ -340,6 +420,8 @@ def _encode(value, where):
         return {"type": "dict", "items": items}
     if isinstance(value, torch.device):
         return {"type": "device", "value": str(value)}
+    if isinstance(value, os.PathLike):
+        return _encode(os.fspath(value), where)
     if isinstance(value, np.ndarray):
         return _encode_array(value, where)
     if isinstance(value, Plugin) or (isinstance(value, type) and issubclass(value, Plugin)):
@@ -429,6 +511,109 @@ def _encode_plugin(plugin, where):
     }
 
 
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(estimator, path, state, tensors=None):
+    """Write a checkpoint of a fit in progress: a ``.skvae`` file with the fit's state.
+
+    The file is that of :func:`save` (with the optimizer's and generator's
+    state), at format version 1.1, plus the ``"checkpoint"`` entry of
+    ``model.json`` and, for ``tensors``, a ``checkpoint.safetensors`` member
+    (see the module docstring). Written atomically: a temporary file in the
+    same folder, fsync, then :func:`os.replace`.
+
+    Parameters
+    ----------
+    estimator : VAETransformer, ConditionalVAETransformer or AuxiliaryClassifierVAE
+        The estimator as at the end of the epoch (fitted attributes set).
+    path : str or os.PathLike
+    state : dict
+        The ``"checkpoint"`` entry: str keys, JSON-representable values.
+    tensors : dict of str to Tensor, default=None
+        Extra tensors of the fit's state (such as early stopping's best
+        weights).
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_digits
+    >>> import skvae
+    >>> X = load_digits().data[:100] / 16
+    >>> vae = skvae.VAETransformer(max_iter=1, random_state=0).fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_checkpoint(vae, os.path.join(tmp, "ckpt.skvae"), {"epoch": 1})
+    ...     checkpoint = read_checkpoint(path, "cpu")
+    >>> checkpoint.state["epoch"], checkpoint.estimator.n_iter_
+    (1, 1)
+    """
+    return _save(
+        estimator, path, include_optimizer=True, checkpoint=state, checkpoint_tensors=tensors
+    )
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read back by :func:`read_checkpoint`.
+
+    Attributes
+    ----------
+    estimator : VAETransformer
+        The estimator at the end of the checkpoint's epoch, on the device.
+    state : dict
+        The decoded ``"checkpoint"`` entry of ``model.json``.
+    params : dict
+        The estimator's parameters as JSON data (as :func:`encode_params`).
+    tensors : dict of str to Tensor
+        The checkpoint's own tensors (CPU).
+    """
+
+    estimator: object
+    state: dict
+    params: dict
+    tensors: dict
+
+
+def read_checkpoint(path, device):
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    checkpoint : Checkpoint
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a model file (or is damaged), or is a model file
+        without a checkpoint entry (saved by :func:`save`).
+
+    Examples
+    --------
+    See :func:`save_checkpoint`.
+    """
+    estimator, model, tensors = _load(path, device, checkpoint=True)
+    raw = model.get("checkpoint")
+    if not isinstance(raw, dict) or model.get("optimizer") is None:
+        raise ModelFileError(
+            f"{path} is a model file saved by skvae.save, not a checkpoint of a fit."
+        )
+    try:
+        state = {k: _decode(v, f"checkpoint {k}") for k, v in raw.items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the checkpoint entry is malformed ({exc}).") from None
+    generator = model["optimizer"].get("generator", {})
+    state.setdefault("generator_device_type", generator.get("device_type"))
+    return Checkpoint(estimator, state, model["params"], dict(tensors))
+
+
 # ----------------------------------------------------------------------- load
 def load(path, *, device="cpu"):
     """Load an estimator saved by :func:`save`, running no code from the file.
@@ -490,17 +675,28 @@ def load(path, *, device="cpu"):
     True
     >>> loaded = loaded.partial_fit(X, y)  # training continues
     """
+    return _load(path, device)[0]
+
+
+def _load(path, device, checkpoint=False):
+    """Return the estimator, model.json and (with ``checkpoint``) the checkpoint tensors."""
     _safetensors()
     device = _resolve_device(device)
     path = Path(os.fspath(path))
-    members = _read_members(path)  # format, class name and digests checked
+    members = _read_members(path, checkpoint)  # format, class name and digests checked
     model = members["model"]
     try:
         weights = _parse_safetensors(members[WEIGHTS], WEIGHTS)
         training = None
         if model.get("optimizer") is not None:
             training = _parse_safetensors(members[TRAINING], TRAINING)
-        return _build_estimator(_ESTIMATORS[model["estimator"]], model, weights, training, device)
+        extra = {}
+        if CHECKPOINT in members:
+            extra = _parse_safetensors(members[CHECKPOINT], CHECKPOINT)
+        estimator = _build_estimator(
+            _ESTIMATORS[model["estimator"]], model, weights, training, device
+        )
+        return estimator, model, extra
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
@@ -511,8 +707,11 @@ def load(path, *, device="cpu"):
         ) from None
 
 
-def _read_members(path):
-    """Open the archive, check format, class and digests; return the raw members."""
+def _read_members(path, checkpoint=False):
+    """Open the archive, check format, class and digests; return the raw members.
+
+    With ``checkpoint``, also the checkpoint's own tensors, when it has some.
+    """
     try:
         archive = zipfile.ZipFile(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -537,6 +736,8 @@ def _read_members(path):
         if not isinstance(files, dict):
             raise ModelFileError(f"{path}: model.json lists no file digests.")
         wanted = [WEIGHTS] + ([TRAINING] if model.get("optimizer") is not None else [])
+        if checkpoint and CHECKPOINT in files:
+            wanted.append(CHECKPOINT)
         for name in wanted:
             data = _read_member(archive, path, name)
             record = files.get(name)
