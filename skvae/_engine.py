@@ -12,6 +12,11 @@ weights, the optimizer's state and the generator's state (a
 KeyboardInterrupt goes back to it, so that the model is never left half-way
 through an epoch. It costs one copy of the parameters and of the optimizer's
 state in device memory, and no host synchronisation.
+
+Launched by torchrun, :func:`run` trains data-parallel (see
+:mod:`skvae._distributed`): each rank trains on its shard of the rows through
+DistributedDataParallel, with ``batch_size // world_size`` rows per step, and
+the epoch's sums are all-reduced in the one synchronisation of the epoch.
 """
 
 import math
@@ -23,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import _distributed
 from ._model import RandomNoise
 
 OPTIMIZERS = {
@@ -242,6 +248,10 @@ class Trainer:
         self.condition_dropout = condition_dropout
         self.epoch_extras = {}
         self.weights_finite = True
+        #: Set by :func:`run` during a data-parallel fit (a
+        #: :class:`skvae._distributed.DataParallel`): training steps then go
+        #: through DDP, and the epoch's sums are all-reduced.
+        self.data_parallel = None
 
     def _loss(self, x, noise, beta, c=None):
         kwargs = {} if c is None else {"c": c}
@@ -275,9 +285,13 @@ class Trainer:
         are None under the IWAE objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
+        data_parallel = getattr(self, "data_parallel", None)
         module.train()
         n = X.shape[0]
-        batch_size = min(self.batch_size, n)
+        batch_size = self.batch_size
+        if data_parallel is not None:  # the global batch is split over the ranks
+            batch_size = data_parallel.local_batch_size(batch_size)
+        batch_size = min(batch_size, n)
         perm = torch.randperm(n, generator=self.generator, device=X.device)
         noise = RandomNoise(self.generator, X.device)
         sums = None
@@ -286,7 +300,10 @@ class Trainer:
             index = perm[start:stop]
             xb = X[index]
             cb = None if C is None else self._drop_conditions(C[index])
-            out = self._loss(xb, noise, beta, cb)
+            if data_parallel is None:
+                out = self._loss(xb, noise, beta, cb)
+            else:
+                out = data_parallel.step_loss(self, xb, noise, beta, cb)
             loss, nll, kl = out[:3]
             extras = out[3] if len(out) > 3 else {}
             optimizer.zero_grad(set_to_none=True)
@@ -305,9 +322,14 @@ class Trainer:
                     sums[3 + i] += extras[name].detach().sum()
         module.eval()
         with torch.no_grad():
+            if data_parallel is not None:
+                data_parallel.sync_buffers(module)
             tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
             finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
-            values = torch.cat([sums / n, finite.to(sums.dtype).reshape(1)]).tolist()
+            if data_parallel is None:
+                values = torch.cat([sums / n, finite.to(sums.dtype).reshape(1)]).tolist()
+            else:  # means over all ranks' rows, finite on every rank
+                values = data_parallel.reduce_epoch(sums, n, finite)
         self.weights_finite = bool(values.pop())
         loss, nll, kl = values[:3]
         self.epoch_extras = dict(zip(extra_names, values[3:]))
@@ -461,6 +483,7 @@ def run(
     lr_scale=1.0,
     halvings=0,
     on_epoch_end=None,
+    data_parallel="auto",
 ):
     """Train for up to ``n_epochs`` epochs; return a :class:`RunResult`.
 
@@ -506,6 +529,18 @@ def run(
         epoch, with the :class:`RunResult` so far and whether that epoch is
         the last one (early stop or ``n_epochs`` reached); used to write
         checkpoints.
+    data_parallel : "auto", skvae._distributed.DataParallel or None, default="auto"
+        Train data-parallel over a torch.distributed process group (see
+        :mod:`skvae._distributed`). "auto" follows
+        :func:`skvae._distributed.mode`: data-parallel when a process group
+        is initialised or torchrun's environment variables are set (then it
+        starts the process group), unless ``SKVAE_DISTRIBUTED=0`` or
+        :func:`skvae._distributed.data_parallel` says otherwise; None
+        trains on this process alone. Every rank passes the same ``X_train``
+        and ``X_val`` and trains on its shard of them through
+        DistributedDataParallel; the losses of each epoch are all-reduced,
+        so that every rank returns the same history and weights. Only rank
+        0 calls ``on_epoch_end`` and shows a progress bar.
 
     Returns
     -------
@@ -529,6 +564,16 @@ def run(
         raise ValueError(
             f"on_divergence must be one of {DIVERGENCE_OPTIONS}, got {on_divergence!r}."
         )
+    if isinstance(data_parallel, str) and data_parallel == "auto":
+        data_parallel = _distributed.for_run(getattr(X_train, "device", torch.device("cpu")))
+    if data_parallel is not None:
+        data_parallel.check_same_data(X_train, X_val, C_train, C_val)
+        seed = data_parallel.common_seed(val_seed)  # rank 0's, for random_state=None
+        X_train, C_train = data_parallel.shard_train(X_train, C_train, seed)
+        X_val, C_val = data_parallel.shard_validation(X_val, C_val)
+        if not data_parallel.is_writer:
+            on_epoch_end, verbose = None, 0
+        data_parallel.attach(trainer, seed)
     result = RunResult(lr_scale=lr_scale, halvings=halvings)
     history = result.history
     stop_epoch = first_epoch + n_epochs
@@ -545,12 +590,16 @@ def run(
             for group in trainer.optimizer.param_groups:
                 group["lr"] = learning_rate
             trainer.weights_finite = True
+            if data_parallel is not None:
+                data_parallel.begin_epoch(trainer, epoch)
             if C_train is None:
                 loss, nll, kl = trainer.train_epoch(X_train, beta)
             else:
                 loss, nll, kl = trainer.train_epoch(X_train, beta, C_train)
             val_loss = None
-            if X_val is not None:
+            if data_parallel is not None and X_val is not None:
+                val_loss = data_parallel.validation_loss(trainer, X_val, beta, val_seed, C_val)
+            elif X_val is not None:
                 if C_val is None:
                     val_loss = trainer.validation_loss(X_val, beta, val_seed)
                 else:
@@ -605,6 +654,8 @@ def run(
         result.interrupted = True
     finally:
         bar.close()
+        if data_parallel is not None:
+            data_parallel.detach(trainer)
     if stopper is not None and stopper.best_state is not None:
         trainer.module.load_state_dict(stopper.best_state)
     return result

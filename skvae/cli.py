@@ -32,6 +32,7 @@ From the shell::
     skvae fit --out runs/digits
     skvae fit --data fashion-mnist --n-train 5000 --n-components 8
     skvae fit --data X.csv --likelihood gaussian --n-components 8
+    torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed
     skvae sample runs/digits/model.skvae --n 64 --out samples.png
     skvae encode runs/digits/model.skvae X.npy --out codes.csv
     skvae plugins
@@ -269,7 +270,8 @@ def build_parser():
             "  skvae fit --data fashion-mnist --n-train 5000 --n-components 8\n"
             "  skvae fit --data cifar10 --grayscale --n-train 2000 --likelihood gaussian\n"
             "  skvae fit --data mnist --architecture conv --epochs 10\n"
-            "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16"
+            "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16\n"
+            "  torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed"
         ),
         formatter_class=_HelpFormatter,
     )
@@ -393,6 +395,21 @@ def build_parser():
         help="CPU threads of torch (default: torch's own choice, one per core); "
         "on a machine shared with other busy processes, 1 avoids torch's "
         "slowdown when it has more threads than free cores",
+    )
+    training.add_argument(
+        "--distributed",
+        action="store_const",
+        const=True,
+        default="auto",
+        help="train data-parallel over the processes of torchrun (torch.distributed "
+        "with DistributedDataParallel: NCCL on GPUs, one GPU per process, gloo on "
+        "CPUs); each process trains on its shard of the data with batch-size / "
+        "processes rows per step, and rank 0 alone writes the outputs. Without it, "
+        "a fit launched by torchrun is data-parallel all the same; with it, a fit "
+        "outside torchrun is an error. E.g. `torchrun --standalone --nproc-per-node 2 "
+        "-m skvae.cli fit --distributed`; on N machines, `torchrun --nnodes N "
+        "--node-rank I --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint "
+        "HOST:PORT -m skvae.cli fit --distributed` on each",
     )
     output = fit.add_argument_group("output")
     output.add_argument(
@@ -902,20 +919,25 @@ def run_fit(args):
 
 
 def _fit_and_write(args):
-    from . import save
+    from . import _distributed, save
 
     _check_plugin_names(args)
+    # Under torchrun: start the process group and take this process's GPU
+    # before the model is built; None on a single process.
+    distributed = getattr(args, "distributed", "auto")
+    data_parallel = _distributed.setup(distributed, args.device)
     n_patches = _TEXTURE_PATCHES
     if args.n_train is not None:
         n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
-    data = load_data(
-        args.data,
-        data_home=args.data_home,
-        grayscale=args.grayscale,
-        download=not args.no_download,
-        n_patches=n_patches,
-        random_state=args.random_state,
-    )
+    with _distributed.rank_zero_first(data_parallel):  # one download, then the cache
+        data = load_data(
+            args.data,
+            data_home=args.data_home,
+            grayscale=args.grayscale,
+            download=not args.no_download,
+            n_patches=n_patches,
+            random_state=args.random_state,
+        )
     n_features = data.X.shape[1]
     image_shape = data.image_shape
     if args.image_shape is not None:
@@ -935,11 +957,14 @@ def _fit_and_write(args):
 
     vae = make_estimator(args, image_shape)
     start = time.perf_counter()
-    if args.conditional:
-        vae.fit(X_train, y_train)
-    else:
-        vae.fit(X_train)
+    with _distributed.data_parallel(distributed if data_parallel is not None else False):
+        if args.conditional:
+            vae.fit(X_train, y_train)
+        else:
+            vae.fit(X_train)
     fit_seconds = time.perf_counter() - start
+    if data_parallel is not None and not data_parallel.is_writer:
+        return 0  # the same model as rank 0's, which writes the outputs
     out.mkdir(parents=True, exist_ok=True)
     paths = {"model": out / "model.skvae", "metrics": out / "metrics.json"}
     save(vae, paths["model"])
