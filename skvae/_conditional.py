@@ -294,6 +294,8 @@ class ConditionalVAETransformer(_LabelledVAE):
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
         )
+        # Not a parameter here: labelled fits always keep X on the device.
+        del self.data_on_device
         self.label_dropout = label_dropout
 
     def _module_config(self):
@@ -692,6 +694,8 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
         )
+        # Not a parameter here: labelled fits always keep X on the device.
+        del self.data_on_device
         self.classifier_weight = classifier_weight
         self.classifier_hidden_sizes = classifier_hidden_sizes
         self.classifier_activation = classifier_activation

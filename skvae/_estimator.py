@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _engine
+from . import _engine, _streaming
 from ._model import CommonNoise, VAEModule
 from ._registry import resolve_plugin
 from .base import Architecture, Likelihood, Prior
@@ -35,7 +35,8 @@ _SCORE_SEED = 0
 _PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
 # Parameters that do not change what a fit computes: a checkpoint written
 # with other values of these resumes all the same.
-_CHECKPOINT_NEUTRAL_PARAMS = ("verbose", "checkpoint_path", "warm_start")
+# data_on_device changes where the batches come from, not what they hold.
+_CHECKPOINT_NEUTRAL_PARAMS = ("verbose", "checkpoint_path", "warm_start", "data_on_device")
 
 
 def validate_data(estimator, *args, **kwargs):
@@ -191,6 +192,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         checkpoints; a ``warm_start`` continuation of a fitted estimator
         writes them but does not read them. Needs ``random_state`` to be an
         int or None.
+    data_on_device : "auto" or bool, default="auto"
+        Where ``fit`` and ``partial_fit`` keep the training data. True: the
+        whole (validated) training set is copied to ``device`` once and
+        batches are taken from it by index, the fastest way for data that
+        fit in memory. False: the data stay in their host array, which is
+        validated chunk by chunk (no whole copy) and read one minibatch at a
+        time, only the batch being copied to the device; for a
+        :class:`numpy.memmap` of a file larger than memory (or than the
+        GPU's memory). "auto": False for a :class:`numpy.memmap` (such as
+        ``np.load(path, mmap_mode="r")`` or a slice of one), True for
+        anything else. Each batch holds the same rows in the same order
+        either way (the permutation's indices are read in increasing order
+        for locality, then put back in order), so that both give the same
+        model for the same ``random_state`` (bit for bit on the CPU);
+        streaming is slower by the reads. Other array-likes (lists,
+        DataFrames) with False are validated in memory, then kept on the
+        host. See the Notes.
 
     Attributes
     ----------
@@ -224,6 +242,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Before the first epoch completes, the KeyboardInterrupt propagates and
     the estimator is left as it was. Any exception (bad input, divergence)
     also leaves the estimator exactly as it was before the call.
+
+    **Data larger than memory.** Save the data as a ``.npy`` file and fit on
+    ``np.load(path, mmap_mode="r")``: with ``data_on_device="auto"`` the
+    memory map is never read whole. Validation (finite values, numeric
+    dtype, the likelihood's domain and ``likelihood="auto"``) reads it in
+    chunks of about 8 MB, and each minibatch's rows are read from the file
+    and copied to the device on their own; the pages that were read are
+    released from the process as training goes (``madvise``), so that its
+    resident memory stays bounded whatever the file size. A checkpoint's
+    data digest is also computed chunk by chunk. ``partial_fit`` over
+    chunks (``for part in np.array_split(np.arange(n), k):
+    vae.partial_fit(X[part[0] : part[-1] + 1])``) trains one epoch per
+    call on each chunk, which can be loaded in memory (pass
+    ``np.asarray(chunk)``, or set ``data_on_device=True``, to put each
+    chunk on the device). ``transform``, ``score_samples`` and the other
+    inference methods already work in batches of 1024 rows; their input
+    check reads a memory map without copying it.
 
     **Reproducibility.** On the CPU, the same ``random_state`` (an int) gives
     bit-identical weights, ``history_`` losses, ``transform``,
@@ -285,6 +320,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "warm_start": ["boolean"],
         "on_divergence": [StrOptions(set(_engine.DIVERGENCE_OPTIONS))],
         "checkpoint_path": [str, os.PathLike, None],
+        "data_on_device": ["boolean", StrOptions({"auto"})],
     }
 
     def __init__(
@@ -315,6 +351,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         warm_start=False,
         on_divergence="raise",
         checkpoint_path=None,
+        data_on_device="auto",
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -341,6 +378,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.warm_start = warm_start
         self.on_divergence = on_divergence
         self.checkpoint_path = checkpoint_path
+        self.data_on_device = data_on_device
 
     # ------------------------------------------------------------------ params
     def _validate_params(self):
@@ -476,7 +514,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "n_importance=1 for the beta-weighted ELBO."
             )
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
-        X, C = self._validate_training_data(X, reset=not continuing, **fit_args)
+        if self._streams_training_data(X, fit_args):
+            X, C = self._validate_streamed_data(X, reset=not continuing), None
+        else:
+            X, C = self._validate_training_data(X, reset=not continuing, **fit_args)
         # partial_fit neither reads nor writes checkpoints.
         checkpoint = None
         if self.checkpoint_path is not None and not incremental:
@@ -489,7 +530,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     f"model's {self.module_.n_components}; set warm_start=False "
                     "to fit a new model."
                 )
-            self.likelihood_.check_data(X)
+            _check_likelihood_data(self.likelihood_, X)
             if checkpoint is not None:
                 checkpoint.check_overwritable()
             module, optimizer, generator = self.module_, self.optimizer_, self._generator
@@ -499,7 +540,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         elif checkpoint is not None and (resumed := checkpoint.resume()) is not None:
             fitted = resumed.estimator
             architecture, likelihood, prior = fitted.architecture_, fitted.likelihood_, fitted.prior_
-            likelihood.check_data(X)
+            _check_likelihood_data(likelihood, X)
             module, optimizer, generator = fitted.module_, fitted.optimizer_, fitted._generator
             device, seed = fitted._device, fitted._seed
             history, first_epoch = list(fitted.history_), fitted.n_iter_
@@ -509,7 +550,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             architecture = resolve_plugin("architecture", self.architecture)
             likelihood = self._resolve_likelihood(X)
             prior = resolve_plugin("prior", self.prior)
-            likelihood.check_data(X)
+            _check_likelihood_data(likelihood, X)
             module = self._make_module(
                 architecture,
                 likelihood,
@@ -535,8 +576,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 X, self.validation_fraction, seed, C
             )
         X_train, X_val, C_train, C_val = (
-            None if a is None else _engine.to_tensor(a, device)
-            for a in (X_train, X_val, C_train, C_val)
+            _to_device(a, device) for a in (X_train, X_val, C_train, C_val)
         )
 
         stopper = None
@@ -653,6 +693,45 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         return X, None
 
+    def _streams_training_data(self, X, fit_args):
+        """Whether ``fit`` keeps X on the host and streams batches (``data_on_device``).
+
+        Subclasses that validate more than X (labels: ``fit_args``, or their
+        own :meth:`_validate_training_data`) always use the device path.
+        """
+        if fit_args or (
+            type(self)._validate_training_data is not VAETransformer._validate_training_data
+        ):
+            return False
+        setting = getattr(self, "data_on_device", True)
+        if isinstance(setting, str):  # "auto"
+            return isinstance(X, np.memmap)
+        return not setting
+
+    def _validate_streamed_data(self, X, reset):
+        """Validate X chunk by chunk, without a whole copy; return a HostRows.
+
+        scikit-learn's checks (dimensions, numeric dtype, number of features
+        and their names) run on the first row, which sets
+        ``n_features_in_``; the NaN/infinity check and the value range (for
+        ``likelihood="auto"``) then go over every chunk.
+        """
+        dtypes = [np.float32, np.float64]
+        if not isinstance(X, np.ndarray):
+            # Lists, DataFrames: validated in memory, then kept on the host.
+            X = validate_data(self, X, dtype=dtypes, reset=reset, ensure_min_features=1)
+            data = _streaming.HostRows(X, X.dtype)
+            data.value_range = (float(np.min(X)), float(np.max(X)))
+            return data
+        # The first row (or none) gives scikit-learn's checks and errors.
+        head = validate_data(
+            self, X[:1] if X.ndim else X, dtype=dtypes, reset=reset, ensure_min_features=1
+        )
+        data = _streaming.HostRows(X, head.dtype)
+        data.releaser.release()
+        data.value_range = _streaming.scan(data, type(self).__name__)
+        return data
+
     def _module_config(self):
         """Keyword arguments of :meth:`_make_module` beyond the plugins and sizes."""
         return {}
@@ -675,7 +754,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _resolve_likelihood(self, X):
         spec = self.likelihood
         if isinstance(spec, str) and spec == "auto":
-            in_unit_interval = float(np.min(X)) >= 0.0 and float(np.max(X)) <= 1.0
+            if isinstance(X, _streaming.HostRows):
+                low, high = X.value_range
+            else:
+                low, high = float(np.min(X)), float(np.max(X))
+            in_unit_interval = low >= 0.0 and high <= 1.0
             spec = "bernoulli" if in_unit_interval else "gaussian"
         return resolve_plugin("likelihood", spec)
 
@@ -1083,9 +1166,28 @@ def _train_validation_split(X, validation_fraction, seed, C=None):
         )
     perm = np.random.RandomState(seed).permutation(n)
     train, val = perm[n_val:], perm[:n_val]
+    if isinstance(X, _streaming.HostRows):  # row indices, no copy
+        return X.subset(train), X.subset(val), None, None
     if C is None:
         return X[train], X[val], None, None
     return X[train], X[val], C[train], C[val]
+
+
+def _to_device(data, device):
+    """Validated training data (array, HostRows or None) made ready for the engine."""
+    if data is None:
+        return None
+    if isinstance(data, _streaming.HostRows):
+        return data.to(device)
+    return _engine.to_tensor(data, device)
+
+
+def _check_likelihood_data(likelihood, X):
+    """``likelihood.check_data`` on an array, or on each chunk of a HostRows."""
+    if isinstance(X, _streaming.HostRows):
+        _streaming.check_likelihood(likelihood, X)
+    else:
+        likelihood.check_data(X)
 
 
 def _clone_state(obj, device=None):
@@ -1101,10 +1203,19 @@ def _clone_state(obj, device=None):
 
 
 def _data_digest(*arrays):
-    """SHA-256 of arrays (dtype, shape and bytes), None entries skipped."""
+    """SHA-256 of arrays (dtype, shape and bytes), None entries skipped.
+
+    A HostRows is hashed chunk by chunk, to the same digest as the array it
+    holds once validated in memory.
+    """
     digest = hashlib.sha256()
     for array in arrays:
         if array is None:
+            continue
+        if isinstance(array, _streaming.HostRows):
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            for chunk in array.chunks():
+                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
             continue
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())

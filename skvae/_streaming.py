@@ -1,0 +1,290 @@
+"""Training data that stays on the host: memmaps read batch by batch.
+
+``VAETransformer(data_on_device=...)`` chooses between the engine's fast path
+(the whole training set copied to the device once, batches taken by index)
+and :class:`HostRows`: the rows stay in their host array (typically a
+:class:`numpy.memmap` of a file larger than memory) and each minibatch is
+read from it and copied to the device on its own.
+
+:class:`HostRows` looks to :class:`skvae._engine.Trainer` like the device
+tensor it otherwise gets: ``shape``, ``device`` and indexing by a device
+index tensor (the epoch's permutation) or by a slice (validation). A batch's
+rows are read in increasing file order (the indices sorted, for locality and
+the kernel's read-ahead) and then put back in the permutation's order, so
+that a batch holds exactly the rows, in exactly the order, that the in-memory
+path would use: with the same ``random_state`` both paths give the same model
+(bit for bit on the CPU).
+
+Validation (:func:`scan`) reads the array in chunks of about
+:data:`CHUNK_BYTES`, never the whole.
+
+Pages of a memory map that were read count in the process's resident set
+(RSS) until the kernel reclaims them, and the kernel maps neighbouring
+pages with each one read ("fault-around", 64 KiB), so that reading a random
+minibatch through the map soon maps the whole file. Rows of a shared,
+file-backed map (numpy modes "r", "r+", "w+", with contiguous rows) are
+therefore read from its file with positioned reads (``os.preadv``, one per
+run of consecutive rows) straight into the batch's buffer: they go through
+the page cache, never into the process. This reads what the map shows,
+since a shared map's writes go to the same page cache. Otherwise (a
+copy-on-write map, mode "c", whose changes are only in memory; rows that
+are not contiguous; no ``os.preadv``) rows are read through the map, and
+the pages of a shared map are dropped from the process with
+``madvise(MADV_DONTNEED)`` every :data:`RELEASE_BYTES` bytes read (the data
+stay in the file and the page cache).
+"""
+
+import mmap
+import os
+
+import numpy as np
+import torch
+
+from ._engine import to_tensor
+
+#: Bytes per chunk of a validation pass.
+CHUNK_BYTES = 4 << 20
+#: Bytes read from a memory map between two releases of its pages.
+RELEASE_BYTES = 16 << 20
+_PAGE = mmap.PAGESIZE
+
+
+class PageReleaser:
+    """Drop the read pages of a shared memory map from the process every so often.
+
+    Parameters
+    ----------
+    array : ndarray
+        A :class:`numpy.memmap` (or a view of one); anything else makes a
+        releaser that does nothing.
+    budget : int, default=RELEASE_BYTES
+        Bytes read between two releases.
+    """
+
+    def __init__(self, array, budget=RELEASE_BYTES):
+        mapping = getattr(array, "_mmap", None)
+        shared = getattr(array, "mode", None) in ("r", "r+", "w+")
+        self._mmap = mapping if shared and hasattr(mapping, "madvise") else None
+        self.budget = budget
+        self._read = 0
+
+    def touched(self, nbytes):
+        """Count ``nbytes`` read; release the pages when the budget is spent."""
+        if self._mmap is None:
+            return
+        self._read += nbytes
+        if self._read >= self.budget:
+            self.release()
+
+    def release(self):
+        """Drop the map's resident pages from this process now."""
+        self._read = 0
+        if self._mmap is None:
+            return
+        try:
+            self._mmap.madvise(mmap.MADV_DONTNEED)
+        except (AttributeError, OSError, ValueError):  # closed, or not supported
+            self._mmap = None
+
+
+class FileRows:
+    """Positioned reads of the rows of a shared memmap from its file.
+
+    Use :meth:`of`, which returns None where this does not apply.
+    """
+
+    def __init__(self, path, first_row, row_stride, row_bytes):
+        self._file = open(path, "rb", buffering=0)  # closed when collected
+        self.first_row = first_row
+        self.row_stride = row_stride
+        self.row_bytes = row_bytes
+
+    @classmethod
+    def of(cls, array):
+        """A reader for ``array`` (a 2-D memmap or a view of one), or None."""
+        mapping = getattr(array, "_mmap", None)
+        if (
+            not isinstance(array, np.memmap)
+            or mapping is None
+            or getattr(array, "mode", None) not in ("r", "r+", "w+")
+            or not getattr(array, "filename", None)
+            or array.ndim != 2
+            or array.strides[1] != array.itemsize
+            or array.strides[0] <= 0
+            or not hasattr(os, "preadv")
+        ):
+            return None
+        try:
+            base = np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+        except (TypeError, ValueError):  # a closed map
+            return None
+        # numpy maps the file from offset rounded down to the allocation granularity.
+        map_start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
+        first_row = map_start + (array.ctypes.data - base)
+        try:
+            return cls(array.filename, first_row, array.strides[0],
+                       array.shape[1] * array.itemsize)
+        except OSError:
+            return None
+
+    def _read_into(self, buffer, position):
+        view = memoryview(buffer).cast("B")
+        while view.nbytes:
+            n = os.preadv(self._file.fileno(), [view], position)
+            if n <= 0:
+                raise OSError(f"unexpected end of file reading {self._file.name!r}")
+            view, position = view[n:], position + n
+
+    def read(self, sorted_rows, out):
+        """Read rows (increasing indices) into ``out``, a C-contiguous array."""
+        if sorted_rows.shape[0] == 0:
+            return
+        if self.row_stride == self.row_bytes:  # runs of consecutive rows: one read each
+            breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
+            starts = np.concatenate(([0], breaks))
+            stops = np.concatenate((breaks, [sorted_rows.shape[0]]))
+        else:
+            starts = np.arange(sorted_rows.shape[0])
+            stops = starts + 1
+        for a, b in zip(starts.tolist(), stops.tolist()):
+            self._read_into(out[a:b], self.first_row + int(sorted_rows[a]) * self.row_stride)
+
+
+def chunk_rows(n_features, itemsize, chunk_bytes=CHUNK_BYTES):
+    """Rows per chunk of about ``chunk_bytes`` bytes (at least 1)."""
+    return max(1, chunk_bytes // max(1, n_features * itemsize))
+
+
+class HostRows:
+    """Rows of a 2-D host array, handed to the device one batch at a time.
+
+    Parameters
+    ----------
+    array : ndarray of shape (n_rows, n_features)
+        The data, usually a :class:`numpy.memmap`; never copied whole.
+    dtype : numpy dtype
+        The validated dtype (float32 or float64): chunks for checks and
+        digests are converted to it; batches for training go to float32.
+    rows : ndarray of int or None, default=None
+        Which rows of ``array`` this object holds, in order (a train or
+        validation split); None for all of them.
+    device : torch.device or None, default=None
+        Where batches go.
+    releaser : PageReleaser or None, default=None
+        Shared by the splits of one array; made from ``array`` when None.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> data = HostRows(np.arange(12.0).reshape(6, 2), np.float64, device=torch.device("cpu"))
+    >>> data.shape
+    (6, 2)
+    >>> data[torch.tensor([4, 1])]
+    tensor([[8., 9.],
+            [2., 3.]])
+    >>> data.subset(np.array([5, 0]))[0:1]
+    tensor([[10., 11.]])
+    """
+
+    #: (min, max) of the values, set by validation.
+    value_range = None
+
+    def __init__(self, array, dtype, rows=None, device=None, releaser=None, reader=False):
+        self.array = array
+        self.dtype = np.dtype(dtype)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.device = device
+        self.releaser = PageReleaser(array) if releaser is None else releaser
+        self.reader = FileRows.of(array) if reader is False else reader
+        n = array.shape[0] if self.rows is None else self.rows.shape[0]
+        self.shape = (n, array.shape[1])
+        # Pages a scattered row may touch: its bytes plus one page.
+        self._row_cost = array.shape[1] * array.dtype.itemsize + _PAGE
+
+    def __len__(self):
+        return self.shape[0]
+
+    def subset(self, rows):
+        """The rows at positions ``rows`` of this object (same array, no copy)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        mapped = rows if self.rows is None else self.rows[rows]
+        return HostRows(self.array, self.dtype, mapped, self.device, self.releaser, self.reader)
+
+    def to(self, device):
+        """The same rows, with batches going to ``device``."""
+        return HostRows(
+            self.array, self.dtype, self.rows, torch.device(device), self.releaser, self.reader
+        )
+
+    def read(self, index):
+        """Rows at positions ``index`` (slice or integer array), as a numpy array."""
+        if isinstance(index, slice) and self.rows is None:
+            if self.reader is not None:
+                rows = np.arange(self.shape[0], dtype=np.int64)[index]
+                if rows.shape[0] < 2 or np.all(np.diff(rows) == 1):
+                    part = np.empty((rows.shape[0], self.shape[1]), dtype=self.array.dtype)
+                    self.reader.read(rows, part)
+                    return part
+            part = np.array(self.array[index])  # a copy: never a view of the file
+            self.releaser.touched(part.nbytes)
+            return part
+        if isinstance(index, slice):
+            rows = self.rows[index]
+        else:
+            rows = np.asarray(index, dtype=np.int64).reshape(-1)
+            if self.rows is not None:
+                rows = self.rows[rows]
+        order = np.argsort(rows, kind="stable")
+        # Read in file order (locality), store in the requested order.
+        if self.reader is not None:
+            in_file_order = np.empty((rows.shape[0], self.shape[1]), dtype=self.array.dtype)
+            self.reader.read(rows[order], in_file_order)
+        else:
+            in_file_order = self.array[rows[order]]
+            self.releaser.touched(rows.shape[0] * self._row_cost)
+        part = np.empty((rows.shape[0], self.shape[1]), dtype=self.array.dtype)
+        part[order] = in_file_order
+        return part
+
+    def __getitem__(self, index):
+        """A float32 batch on ``device``: rows at a slice or an index tensor/array."""
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        return to_tensor(self.read(index), self.device)
+
+    def chunks(self, chunk_bytes=CHUNK_BYTES):
+        """Yield consecutive chunks of rows, converted to ``dtype``, pages released."""
+        step = chunk_rows(self.shape[1], max(self.dtype.itemsize, self.array.dtype.itemsize),
+                          chunk_bytes)
+        for start in range(0, self.shape[0], step):
+            yield np.asarray(self.read(slice(start, start + step)), dtype=self.dtype)
+        self.releaser.release()
+
+
+def scan(data, estimator_name, check_finite=True):
+    """Check a :class:`HostRows` chunk by chunk; return its (min, max).
+
+    Raises the ValueError of :func:`sklearn.utils.assert_all_finite` (the
+    message of the in-memory path) on NaN or infinite values.
+    """
+    from sklearn.utils import assert_all_finite
+
+    low, high = np.inf, -np.inf
+    for chunk in data.chunks():
+        if check_finite and chunk.dtype.kind in "fc":
+            assert_all_finite(chunk, estimator_name=estimator_name, input_name="X")
+        if chunk.size:
+            low = min(low, float(chunk.min()))
+            high = max(high, float(chunk.max()))
+    return low, high
+
+
+def check_likelihood(likelihood, data):
+    """Run ``likelihood.check_data`` on each chunk of a :class:`HostRows`.
+
+    A likelihood's domain check is a condition on each value (such as "in
+    [0, 1]" or "non-negative integers"), so that checking every chunk checks
+    the whole; an error describes the first chunk that fails.
+    """
+    for chunk in data.chunks():
+        likelihood.check_data(chunk)
