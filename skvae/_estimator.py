@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _engine, _streaming
+from . import _distributed, _engine, _streaming
 from ._model import CommonNoise, VAEModule
 from ._registry import resolve_plugin
 from .base import Architecture, Likelihood, Prior
@@ -651,7 +651,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 halvings=0 if resumed is None else resumed.state["halvings"],
                 on_epoch_end=None if checkpoint is None else write_checkpoint,
             )
-            if checkpoint is not None and not result.interrupted and result.history:
+            if (
+                checkpoint is not None
+                and not result.interrupted
+                and result.history
+                and _distributed.is_writer()  # under torchrun, rank 0 alone writes
+            ):
                 # The final model (best weights restored), as skvae.load reads it.
                 write_checkpoint(result, True, with_stopper=False)
 
