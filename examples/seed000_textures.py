@@ -29,7 +29,6 @@ Figures go to ``--out`` (default ``runs/seed000_textures``).
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -49,8 +48,8 @@ from skvae.plotting import (  # noqa: E402
     TrainingCurvesDisplay,
 )
 from skvae_plugins.gaussian import Gaussian  # noqa: E402
+from _common import QUICK, frame_tiles, save  # noqa: E402
 
-QUICK = os.environ.get("SKVAE_QUICK", "") not in ("", "0")
 
 
 def parse_args():
@@ -72,17 +71,8 @@ def parse_args():
     return parser.parse_args()
 
 
-def frame_tiles(ax):
-    """Grey gaps and a frame around the tiles, so that white patches stand out from the page."""
-    ax.set_facecolor("0.55")
-    for spine in ax.spines.values():
-        spine.set(visible=True, edgecolor="0.55")
 
 
-def save(fig, path):
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"  wrote {path}")
 
 
 def main():

@@ -25,26 +25,22 @@ Figures go to ``--out`` (default ``runs/seed002_mlp_mnist``).
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from skvae import VAETransformer  # noqa: E402
-from skvae.datasets import load_digits, load_fashion_mnist, load_mnist  # noqa: E402
 from skvae.plotting import (  # noqa: E402
     LatentManifoldDisplay,
     LatentScatterDisplay,
     SamplesDisplay,
 )
 from skvae_plugins.mlp import MLP  # noqa: E402
+from _common import QUICK, load_data, save  # noqa: E402
 
-QUICK = os.environ.get("SKVAE_QUICK", "") not in ("", "0")
 
 
 def parse_args():
@@ -62,43 +58,8 @@ def parse_args():
     return parser.parse_args()
 
 
-def load_data(choice, n_train=None, n_test=None):
-    """Images in [0, 1] as rows: MNIST, else Fashion-MNIST, else scikit-learn's digits."""
-    loaders = {"mnist": ("MNIST", load_mnist), "fashion": ("Fashion-MNIST", load_fashion_mnist)}
-    tried = []
-    for key in {"auto": ["mnist", "fashion"], "digits": []}.get(choice, [choice]):
-        title, loader = loaders[key]
-        try:  # "auto" uses files already there; a named data set is downloaded if missing
-            train = loader("train", download_if_missing=choice != "auto")
-            test = loader("test", download_if_missing=choice != "auto")
-        except FileNotFoundError:
-            if choice != "auto":
-                raise
-            tried.append(title)
-            continue
-        data = (train.data, train.target, test.data, test.target)
-        names, shape = list(train.target_names), (28, 28, 1)
-        break
-    else:
-        title = "scikit-learn's 8x8 digits"
-        digits = load_digits()
-        X_train, X_test, y_train, y_test = train_test_split(
-            digits.data, digits.target, test_size=0.25, stratify=digits.target, random_state=0
-        )
-        data, names, shape = (X_train, y_train, X_test, y_test), list(range(10)), (8, 8, 1)
-    X_train, y_train, X_test, y_test = data
-    X_train, y_train = X_train[:n_train], y_train[:n_train]
-    X_test, y_test = X_test[:n_test], y_test[:n_test]
-    why = f" ({' and '.join(tried)} files not found)" if tried else ""
-    print(f"data: {title}{why}: {len(X_train)} train / {len(X_test)} test images of "
-          f"{shape[0]}x{shape[1]}")
-    return title, X_train, y_train, X_test, y_test, names, shape
 
 
-def save(fig, path):
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"  wrote {path}")
 
 
 def main():

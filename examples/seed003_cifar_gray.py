@@ -22,7 +22,6 @@ Figures go to ``--out`` (default ``runs/seed003_cifar_gray``).
 """
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,8 +34,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from skvae import VAETransformer  # noqa: E402
 from skvae.datasets import load_cifar10  # noqa: E402
 from skvae.plotting import ReconstructionDisplay  # noqa: E402
+from _common import QUICK, frame_tiles, save  # noqa: E402
 
-QUICK = os.environ.get("SKVAE_QUICK", "") not in ("", "0")
 
 #: The average cost per epoch that the post printed (its Progbar, 15 epochs).
 POST_COST = (708.89, 704.72, 694.87, 691.45, 689.13, 683.25, 680.52, 679.09,
@@ -57,17 +56,8 @@ def parse_args():
     return parser.parse_args()
 
 
-def frame_tiles(ax):
-    """Grey gaps and a frame around the tiles, so that white images stand out from the page."""
-    ax.set_facecolor("0.55")
-    for spine in ax.spines.values():
-        spine.set(visible=True, edgecolor="0.55")
 
 
-def save(fig, path):
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"  wrote {path}")
 
 
 def main():
