@@ -80,12 +80,16 @@ def read_idx(path):
         raise ValueError(f"{path}: not an IDX file (bad magic {raw[:4]!r})")
     type_code, ndim = raw[2], raw[3]
     if type_code != 0x08:
-        raise ValueError(f"{path}: IDX type 0x{type_code:02x}; only unsigned bytes (0x08) are supported")
+        raise ValueError(
+            f"{path}: IDX type 0x{type_code:02x}; only unsigned bytes (0x08) are supported"
+        )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     offset = 4 + 4 * ndim
     expected = int(np.prod(dims))
     if len(raw) - offset != expected:
-        raise ValueError(f"{path}: {len(raw) - offset} data bytes, expected {expected} for shape {dims}")
+        raise ValueError(
+            f"{path}: {len(raw) - offset} data bytes, expected {expected} for shape {dims}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
@@ -377,9 +381,18 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave)")
-    parser.add_argument("--n-train", type=int, default=None, help="random subsample of the training set")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every way (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: leave)"
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="random subsample of the training set"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of repeat 0 (default 0); repeat r seeds every way with seed + r",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
     parser.add_argument(
         "--no-warmup",
@@ -409,8 +422,8 @@ def main(argv=None):
     else:
         X_train, X_test = load_digits_split()
     if args.n_train is not None and args.n_train < X_train.shape[0]:
-        idx = np.sort(np.random.RandomState(args.seed).permutation(X_train.shape[0])[: args.n_train])
-        X_train = np.ascontiguousarray(X_train[idx])
+        rows = np.random.RandomState(args.seed).permutation(X_train.shape[0])[: args.n_train]
+        X_train = np.ascontiguousarray(X_train[np.sort(rows)])
 
     import sklearn
     import skvae
@@ -424,6 +437,7 @@ def main(argv=None):
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,
         "skvae": skvae.__version__,
+        "skvae_path": os.path.dirname(skvae.__file__),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
     }
@@ -432,7 +446,8 @@ def main(argv=None):
     print(
         f"data={args.data} train={X_train.shape} test={X_test.shape} epochs={args.epochs} "
         f"repeats={args.repeats} device={device} torch={torch.__version__} "
-        f"threads={torch.get_num_threads()} cpus={os.cpu_count()}",
+        f"threads={torch.get_num_threads()} cpus={os.cpu_count()} "
+        f"skvae={machine['skvae_path']}",
         flush=True,
     )
 
@@ -449,9 +464,10 @@ def main(argv=None):
     for rep in range(args.repeats):
         order = WAYS[rep % len(WAYS) :] + WAYS[: rep % len(WAYS)]  # interleaved, rotating
         for way in order:
+            seed = args.seed + rep
             with OtherLoad() as load:
-                result = RUNNERS[way](X_train, X_test, args.epochs, device, args.seed)
-            result.update(way=way, repeat=rep, other_load_cores=load.cores)
+                result = RUNNERS[way](X_train, X_test, args.epochs, device, seed)
+            result.update(way=way, repeat=rep, seed=seed, other_load_cores=load.cores)
             result["steady_epoch_seconds"] = steady_epoch_seconds(result["epoch_seconds"])
             result["wall_per_epoch"] = result["wall_seconds"] / args.epochs
             runs.append(result)
@@ -463,7 +479,8 @@ def main(argv=None):
                 + " ".join(f"{s:.3f}" for s in result["epoch_seconds"])
                 + f" s  wall/epoch {result['wall_per_epoch']:.3f} s"
                 + f"  loss {result['train_loss'][-1]:.3f}  ELBO {result['elbo']:.3f}{extra}"
-                + ("" if load.cores is None else f"  other load {load.cores:.2f} cores"),
+                + ("" if load.cores is None else f"  other load {load.cores:.2f} cores")
+                + ("  (!)" if load.cores is not None and load.cores > 0.1 else ""),
                 flush=True,
             )
 
@@ -478,27 +495,45 @@ def main(argv=None):
             "wall_per_epoch": statistics.median(r["wall_per_epoch"] for r in mine),
             "train_loss": statistics.median(r["train_loss"][-1] for r in mine),
             "elbo": statistics.median(r["elbo"] for r in mine),
+            "elbo_min": min(r["elbo"] for r in mine),
+            "elbo_max": max(r["elbo"] for r in mine),
         }
     loads = [r["other_load_cores"] for r in runs if r["other_load_cores"] is not None]
     max_load = max(loads) if loads else None
     lean = summary["lean"]["epoch_seconds"]
+    lean_by_repeat = {r["repeat"]: r["steady_epoch_seconds"] for r in runs if r["way"] == "lean"}
     for way in WAYS:
         summary[way]["ratio_to_lean"] = summary[way]["epoch_seconds"] / lean
+        # Paired: each repeat against the lean run of the same repeat, which
+        # ran next to it; less sensitive to the machine's slow drifts.
+        summary[way]["paired_ratio_to_lean"] = statistics.median(
+            r["steady_epoch_seconds"] / lean_by_repeat[r["repeat"]] for r in runs if r["way"] == way
+        )
 
     note = "" if args.epochs > 1 else " (only 1 epoch: the first epoch is included)"
     print()
     print(
-        f"Medians over {args.repeats} repeat(s); epoch s = median over epochs 2..{args.epochs}{note}"
+        f"Medians over {args.repeats} repeat(s) "
+        f"(seeds {args.seed}..{args.seed + args.repeats - 1}); "
+        f"epoch s = median over epochs 2..{args.epochs}{note};\n"
+        "vs lean = ratio of the median epoch times; paired = median over repeats of the ratio "
+        "to the lean run of the same repeat."
     )
-    header = f"| {'way':<10} | epoch s | min-max s     | wall/epoch s | vs lean | train loss | held-out ELBO |"
+    header = (
+        f"| {'way':<10} | epoch s | min-max s     | wall/epoch s | vs lean | paired | train loss "
+        "| held-out ELBO | ELBO min..max      |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for way in WAYS:
         s = summary[way]
         print(
-            f"| {way:<10} | {s['epoch_seconds']:7.3f} | {s['epoch_seconds_min']:5.3f}-{s['epoch_seconds_max']:<7.3f} "
-            f"| {s['wall_per_epoch']:12.3f} | {s['ratio_to_lean']:6.3f}x | {s['train_loss']:10.3f} "
-            f"| {s['elbo']:13.3f} |"
+            f"| {way:<10} | {s['epoch_seconds']:7.3f} "
+            f"| {s['epoch_seconds_min']:5.3f}-{s['epoch_seconds_max']:<7.3f} "
+            f"| {s['wall_per_epoch']:12.3f} | {s['ratio_to_lean']:6.3f}x "
+            f"| {s['paired_ratio_to_lean']:5.3f}x "
+            f"| {s['train_loss']:10.3f} "
+            f"| {s['elbo']:13.3f} | {s['elbo_min']:8.2f}..{s['elbo_max']:<8.2f} |"
         )
 
     if max_load is not None:
