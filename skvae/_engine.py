@@ -315,11 +315,12 @@ class Trainer:
                 if sums is None:
                     extra_names = tuple(extras)
                     sums = torch.zeros(3 + len(extra_names), device=X.device)
-                sums[0] += loss.detach() * xb.shape[0]
-                if nll is not None:
-                    sums[1:3] += torch.stack([nll.sum(), kl.sum()])
-                for i, name in enumerate(extra_names):
-                    sums[3 + i] += extras[name].detach().sum()
+                    zero = sums.new_zeros(())
+                # One stacked add per step into the epoch's sums (no host sync).
+                parts = [loss.detach() * xb.shape[0]]
+                parts += [zero, zero] if nll is None else [nll.sum(), kl.sum()]
+                parts += [extras[name].detach().sum() for name in extra_names]
+                sums.add_(torch.stack(parts))
         module.eval()
         with torch.no_grad():
             if data_parallel is not None:
