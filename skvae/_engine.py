@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import _distributed
 from ._model import RandomNoise
+from ._step import StepForward, autocast
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -45,11 +46,36 @@ MAX_LR_HALVINGS = 5
 DIVERGENCE_OPTIONS = ("raise", "restore")
 
 
-def make_optimizer(name, parameters, learning_rate):
-    """Return a torch optimizer by name ("adam", "adamw", "rmsprop", "sgd")."""
+def make_optimizer(name, parameters, learning_rate, device=None):
+    """Return a torch optimizer by name ("adam", "adamw", "rmsprop", "sgd").
+
+    On a CUDA ``device``, Adam and AdamW use their fused implementation (one
+    kernel launch updates every parameter).
+    """
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=learning_rate, momentum=0.9)
-    return OPTIMIZERS[name](parameters, lr=learning_rate)
+    options = {}
+    if name in ("adam", "adamw") and device is not None and torch.device(device).type == "cuda":
+        options["fused"] = True
+    return OPTIMIZERS[name](parameters, lr=learning_rate, **options)
+
+
+def load_optimizer_state(optimizer, state):
+    """``optimizer.load_state_dict(state)``, keeping ``optimizer``'s implementation.
+
+    A state saved by a fused (CUDA) optimizer says ``fused=True``; loading
+    it on the CPU keeps the options this optimizer was made with.
+    """
+    implementation = [
+        {k: group[k] for k in ("fused", "foreach") if k in group} for group in optimizer.param_groups
+    ]
+    optimizer.load_state_dict(state)
+    for group, options in zip(optimizer.param_groups, implementation):
+        for key in ("fused", "foreach"):
+            if key in options:
+                group[key] = options[key]
+            else:
+                group.pop(key, None)
 
 
 def optimizer_name(optimizer):
@@ -215,6 +241,14 @@ class Trainer:
         With a per-row condition tensor ``C``, each training row's condition
         is replaced by zeros (the "unknown" condition) with this probability,
         drawn from ``generator`` at every step (label dropout).
+    precision : {"float32", "bf16-mixed"}, default="float32"
+        "bf16-mixed" runs the forward passes of training and validation
+        under bfloat16 autocast (see :mod:`skvae._step`).
+    compile : bool or str, default=False
+        Compile the training step's forward and backward with
+        :func:`torch.compile` (True: mode "default"; or a mode name such as
+        "reduce-overhead", which replays them as CUDA graphs on a GPU). Not
+        applied under data-parallel training (a warning says so).
 
     Attributes
     ----------
@@ -237,6 +271,8 @@ class Trainer:
         n_importance=1,
         clip_grad_norm=None,
         condition_dropout=0.0,
+        precision="float32",
+        compile=False,
     ):
         self.module = module
         self.optimizer = optimizer
@@ -246,6 +282,9 @@ class Trainer:
         self.n_importance = n_importance
         self.clip_grad_norm = clip_grad_norm
         self.condition_dropout = condition_dropout
+        self.precision = precision
+        self.compile = compile
+        self._forward = None  # a StepForward, made at the first epoch (on X's device)
         self.epoch_extras = {}
         self.weights_finite = True
         #: Set by :func:`run` during a data-parallel fit (a
@@ -293,7 +332,7 @@ class Trainer:
             batch_size = data_parallel.local_batch_size(batch_size)
         batch_size = min(batch_size, n)
         perm = torch.randperm(n, generator=self.generator, device=X.device)
-        noise = RandomNoise(self.generator, X.device)
+        forward = self._step_forward(X.device, data_parallel)
         sums = None
         extra_names = ()
         for start, stop in _batch_bounds(n, batch_size):
@@ -301,9 +340,10 @@ class Trainer:
             xb = X[index]
             cb = None if C is None else self._drop_conditions(C[index])
             if data_parallel is None:
-                out = self._loss(xb, noise, beta, cb)
+                out = forward(xb, beta, cb)
             else:
-                out = data_parallel.step_loss(self, xb, noise, beta, cb)
+                with autocast(X.device, self.precision):
+                    out = data_parallel.step_loss(self, xb, forward.noise, beta, cb)
             loss, nll, kl = out[:3]
             extras = out[3] if len(out) > 3 else {}
             optimizer.zero_grad(set_to_none=True)
@@ -338,6 +378,27 @@ class Trainer:
             return loss, None, None
         return loss, nll, kl
 
+    def _step_forward(self, device, data_parallel=None):
+        """The :class:`~skvae._step.StepForward` of this trainer (made once)."""
+        if self._forward is None:
+            compile = getattr(self, "compile", False)
+            if compile and data_parallel is not None:
+                warnings.warn(
+                    "compile is not applied under data-parallel training; the steps run "
+                    "eagerly through DistributedDataParallel.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                compile = False
+            self._forward = StepForward(
+                self._loss,
+                self.generator,
+                device,
+                precision=getattr(self, "precision", "float32"),
+                compile=compile,
+            )
+        return self._forward
+
     @torch.inference_mode()
     def validation_loss(self, X, beta, seed, C=None):
         """Return the objective on ``X`` with noise drawn from a fixed ``seed``.
@@ -351,7 +412,9 @@ class Trainer:
         for start in range(0, X.shape[0], self.batch_size):
             xb = X[start : start + self.batch_size]
             cb = None if C is None else C[start : start + self.batch_size]
-            total += self._loss(xb, noise, beta, cb)[0] * xb.shape[0]
+            with autocast(X.device, getattr(self, "precision", "float32")):
+                loss = self._loss(xb, noise, beta, cb)[0]
+            total += loss.float() * xb.shape[0]
         return total.item() / X.shape[0]
 
 

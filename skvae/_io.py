@@ -883,11 +883,13 @@ def _build_estimator(cls, model, weights, training, device):
     name = record["name"] if record is not None else estimator.optimizer
     if name not in _engine.OPTIMIZERS:
         raise ModelFileError(f"model.json names an unknown optimizer {name!r}.")
-    optimizer = _engine.make_optimizer(name, module.parameters(), estimator.learning_rate)
+    optimizer = _engine.make_optimizer(
+        name, module.parameters(), estimator.learning_rate, device
+    )
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     if record is not None:
-        optimizer.load_state_dict(_decode_optimizer_state(record, training))
+        _engine.load_optimizer_state(optimizer, _decode_optimizer_state(record, training))
         saved = record["generator"]
         if saved["device_type"] == device.type:
             state = training.get(saved["key"])

@@ -388,6 +388,22 @@ def build_parser():
         help="torch device: 'auto', 'cpu', 'cuda', 'cuda:1', ...",
     )
     training.add_argument(
+        "--precision",
+        choices=("float32", "bf16-mixed"),
+        default="float32",
+        help="arithmetic of training: 'bf16-mixed' runs the forward passes under "
+        "bfloat16 autocast (fast on GPUs with bfloat16 tensor cores)",
+    )
+    training.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=False,
+        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        help="compile the training step with torch.compile (optionally naming its mode; "
+        "'reduce-overhead' replays it as CUDA graphs on a GPU)",
+    )
+    training.add_argument(
         "--threads",
         type=_positive_int,
         default=None,
@@ -864,6 +880,8 @@ def make_estimator(args, image_shape=None):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         device=args.device,
+        precision=args.precision,
+        compile=args.compile,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
     )

@@ -130,6 +130,7 @@ def test_fit_options_reach_the_estimator(tmp_path, capsys):
         "--n-train", "200",
         "--random-state", "3",
         "--device", "cpu",
+        "--precision", "bf16-mixed",
         "--threads", "2",
         "--out", str(out),
         "--quiet",
@@ -150,6 +151,18 @@ def test_fit_options_reach_the_estimator(tmp_path, capsys):
     assert vae.get_params()["batch_size"] == 64
     assert vae.get_params()["learning_rate"] == 2e-3
     assert vae.get_params()["random_state"] == 3
+    assert vae.get_params()["precision"] == "bf16-mixed"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [([], False), (["--compile"], "default"), (["--compile", "reduce-overhead"], "reduce-overhead")],
+)
+def test_compile_option_reaches_the_estimator(argv, expected):
+    from skvae.cli import build_parser, make_estimator
+
+    args = build_parser().parse_args(["fit", *argv])
+    assert make_estimator(args).compile == expected
 
 
 def test_fit_npy(tmp_path):

@@ -1,0 +1,207 @@
+"""The forward pass of a training step: eager, in mixed precision, or compiled.
+
+:class:`StepForward` computes a minibatch's objective for the
+:class:`~skvae._engine.Trainer`. Two options make it fast on a GPU:
+
+``precision="bf16-mixed"``
+    The forward pass runs under :func:`torch.autocast` with bfloat16: matrix
+    products and convolutions in bfloat16, reductions and losses in float32
+    (autocast's own op lists). Weights, gradients and the optimizer's state
+    stay float32; bfloat16 has float32's exponent range, so no loss scaling
+    is needed.
+
+``compile=True`` or a mode of :func:`torch.compile`
+    The forward pass (and through AOTAutograd its backward) is compiled with
+    static shapes. Under ``"reduce-overhead"`` on CUDA, the compiled forward
+    and backward are replayed as CUDA graphs: a step costs a handful of
+    launches instead of one per operation.
+
+    :func:`torch.compile` cannot trace a draw from a :class:`torch.Generator`,
+    so a compiled step takes its noise as input. The first step runs eagerly
+    through a :class:`RecordingNoise`, which learns the shapes of the draws
+    the model makes (one per stochastic layer; ``n_importance`` copies per
+    row); each later step draws them from the training generator, in the same
+    order the eager step would, and the compiled function reads them from a
+    :class:`ReplayNoise`. So the random stream, and the model, are those of
+    the eager step up to floating-point rounding.
+"""
+
+import contextlib
+
+import torch
+
+from ._model import RandomNoise
+
+PRECISIONS = ("float32", "bf16-mixed")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_mode(compile):
+    """Return the :func:`torch.compile` mode of a ``compile`` option, or None.
+
+    Examples
+    --------
+    >>> compile_mode(False), compile_mode(True), compile_mode("reduce-overhead")
+    (None, 'default', 'reduce-overhead')
+    """
+    if compile is False or compile is None:
+        return None
+    if compile is True:
+        return "default"
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be a bool or one of {COMPILE_MODES}, got {compile!r}.")
+    return compile
+
+
+def autocast(device, precision):
+    """Return the autocast context of ``precision`` on ``device`` (or a null context)."""
+    if precision == "bf16-mixed":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision != "float32":
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    return contextlib.nullcontext()
+
+
+class RecordingNoise:
+    """Standard normal draws that also record their shapes, per row of the batch.
+
+    Parameters
+    ----------
+    noise : callable
+        The source of the draws, ``noise(shape)``.
+    rows : int
+        Rows of the batch.
+
+    Attributes
+    ----------
+    shapes : list of tuple
+        ``(copies, rest)`` per draw: the draw's shape is
+        ``(copies * rows, *rest)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> noise = RecordingNoise(RandomNoise(torch.Generator(), torch.device("cpu")), rows=4)
+    >>> _ = noise((12, 3)), noise((4, 2))
+    >>> noise.shapes
+    [(3, (3,)), (1, (2,))]
+    """
+
+    def __init__(self, noise, rows):
+        self.noise = noise
+        self.rows = rows
+        self.shapes = []
+
+    def __call__(self, shape):
+        shape = tuple(shape)
+        if not shape or shape[0] % self.rows:
+            raise ValueError(
+                f"compile needs each noise draw of a step to have a multiple of the batch's "
+                f"{self.rows} rows as its first dimension; the model drew {shape}. Set "
+                "compile=False for this architecture."
+            )
+        self.shapes.append((shape[0] // self.rows, shape[1:]))
+        return self.noise(shape)
+
+
+class ReplayNoise:
+    """Hands out draws made beforehand, in order (inside a compiled step).
+
+    Examples
+    --------
+    >>> import torch
+    >>> a, b = torch.zeros(2, 1), torch.ones(2, 3)
+    >>> noise = ReplayNoise([a, b])
+    >>> noise((2, 1)) is a, noise((2, 3)) is b
+    (True, True)
+    """
+
+    def __init__(self, draws):
+        self.draws = draws
+        self.index = 0
+
+    def __call__(self, shape):
+        draw = self.draws[self.index]
+        self.index += 1
+        return draw
+
+
+class StepForward:
+    """The objective of a training minibatch, eager or compiled, in a precision.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(x, noise, beta, c)``, returning the module's loss tuple
+        (:meth:`skvae._model.VAEModule.loss`).
+    generator : torch.Generator
+        The training generator; the noise is drawn from it.
+    device : torch.device
+    precision : {"float32", "bf16-mixed"}, default="float32"
+    compile : bool or str, default=False
+        False, True (mode "default") or a :func:`torch.compile` mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> def loss(x, noise, beta, c):
+    ...     return ((x + noise(x.shape)) ** 2).mean(), None, None
+    >>> forward = StepForward(loss, torch.Generator().manual_seed(0), torch.device("cpu"))
+    >>> out = forward(torch.zeros(4, 2), beta=1.0)
+    >>> out[0].shape
+    torch.Size([])
+    """
+
+    def __init__(self, loss, generator, device, precision="float32", compile=False):
+        self.loss = loss
+        self.generator = generator
+        self.device = device
+        self.precision = precision
+        self.mode = compile_mode(compile)
+        autocast(device, precision)  # validates precision
+        self._compiled = None
+        self._shapes = None  # the noise draws of a step, learned at the first step
+        self._beta = None  # (value, device tensor)
+        #: The eager steps' noise: draws from ``generator``.
+        self.noise = RandomNoise(generator, device)
+
+    @property
+    def compiled(self):
+        """Whether steps run through :func:`torch.compile`."""
+        return self.mode is not None
+
+    def _eager(self, x, noise, beta, c):
+        with autocast(self.device, self.precision):
+            return self.loss(x, noise, beta, c)
+
+    def _replayed(self, x, draws, beta, c):
+        # The function torch.compile traces: no generator inside.
+        with autocast(self.device, self.precision):
+            return self.loss(x, ReplayNoise(draws), beta, c)
+
+    def __call__(self, x, beta, c=None):
+        """Return the module's loss tuple for minibatch ``x`` (and conditions ``c``)."""
+        if self.mode is None:
+            return self._eager(x, self.noise, beta, c)
+        rows = x.shape[0]
+        if self._shapes is None:  # first step: eager, learning the draws' shapes
+            recorder = RecordingNoise(self.noise, rows)
+            out = self._eager(x, recorder, beta, c)
+            self._shapes = recorder.shapes
+            return out
+        if self._compiled is None:
+            self._compiled = torch.compile(self._replayed, mode=self.mode, dynamic=False)
+        draws = [self.noise((copies * rows, *rest)) for copies, rest in self._shapes]
+        if self.mode in ("reduce-overhead", "max-autotune") and self.device.type == "cuda":
+            # Outputs of the last replay (read already) may be overwritten.
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._compiled(x, draws, self._beta_tensor(beta), c)
+
+    def _beta_tensor(self, beta):
+        """beta as a device tensor, made once per value (a Python float would be
+        baked into the graph: one compilation per value of a warm-up)."""
+        if isinstance(beta, torch.Tensor):
+            return beta
+        if self._beta is None or self._beta[0] != beta:
+            self._beta = (beta, torch.tensor(float(beta), device=self.device))
+        return self._beta[1]
