@@ -12,7 +12,10 @@ class BernoulliModule(LikelihoodModule):
     """Torch side of :class:`Bernoulli`: the decoder outputs logits."""
 
     def log_prob(self, x, params):
-        return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
+        return -self.nll(x, params)
+
+    def nll(self, x, params):
+        return F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
 
     def mean(self, params):
         return torch.sigmoid(params)

@@ -36,7 +36,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from skvae._model import LOG_VAR_MAX, LOG_VAR_MIN
-from skvae.base import ACTIVATIONS, Architecture, check_layer_sizes, gaussian_log_prob
+from skvae.base import (
+    ACTIVATIONS,
+    Architecture,
+    check_layer_sizes,
+    gaussian_log_prob,
+    negative_log_likelihood,
+)
 from skvae.hookspecs import hookimpl
 
 __all__ = ["Ladder", "LadderNet", "gaussian_kl", "precision_weighted", "transform_layers"]
@@ -292,7 +298,7 @@ class LadderNet(nn.Module):
         z_{i+1}.
         """
         layers = self.posterior(x, noise)
-        nll = -likelihood.log_prob(x, self.decoder(layers[0]["z"]))
+        nll = negative_log_likelihood(likelihood, x, self.decoder(layers[0]["z"]))
         top = layers[-1]
         kl = prior.kl(top["mean"], top["log_var"], top["z"])
         for layer in layers[:-1]:

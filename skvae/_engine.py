@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import _distributed
-from ._model import RandomNoise
+from ._model import RandomNoise, VAEModule
 from ._step import StepForward, autocast
 
 OPTIMIZERS = {
@@ -333,8 +333,7 @@ class Trainer:
         batch_size = min(batch_size, n)
         perm = torch.randperm(n, generator=self.generator, device=X.device)
         forward = self._step_forward(X.device, data_parallel)
-        sums = None
-        extra_names = ()
+        sums = EpochSums(beta, elbo_form=self._elbo_form())
         for start, stop in _batch_bounds(n, batch_size):
             index = perm[start:stop]
             xb = X[index]
@@ -344,39 +343,38 @@ class Trainer:
             else:
                 with autocast(X.device, self.precision):
                     out = data_parallel.step_loss(self, xb, forward.noise, beta, cb)
-            loss, nll, kl = out[:3]
-            extras = out[3] if len(out) > 3 else {}
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            out[0].backward()
             if self.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
             optimizer.step()
-            with torch.no_grad():
-                if sums is None:
-                    extra_names = tuple(extras)
-                    sums = torch.zeros(3 + len(extra_names), device=X.device)
-                    zero = sums.new_zeros(())
-                # One stacked add per step into the epoch's sums (no host sync).
-                parts = [loss.detach() * xb.shape[0]]
-                parts += [zero, zero] if nll is None else [nll.sum(), kl.sum()]
-                parts += [extras[name].detach().sum() for name in extra_names]
-                sums.add_(torch.stack(parts))
+            sums.add(out, stop - start)
         module.eval()
         with torch.no_grad():
             if data_parallel is not None:
                 data_parallel.sync_buffers(module)
             tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
             finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+            totals = sums.totals()
             if data_parallel is None:
-                values = torch.cat([sums / n, finite.to(sums.dtype).reshape(1)]).tolist()
+                values = torch.cat([totals / n, finite.to(totals.dtype).reshape(1)]).tolist()
             else:  # means over all ranks' rows, finite on every rank
-                values = data_parallel.reduce_epoch(sums, n, finite)
+                values = data_parallel.reduce_epoch(totals, n, finite)
+        extra_names = sums.extra_names
         self.weights_finite = bool(values.pop())
         loss, nll, kl = values[:3]
         self.epoch_extras = dict(zip(extra_names, values[3:]))
         if self.n_importance > 1:
             return loss, None, None
         return loss, nll, kl
+
+    def _elbo_form(self):
+        """Whether the step's loss is mean(nll + beta * kl) (the module's own ``loss``)."""
+        return (
+            self.free_bits == 0
+            and self.n_importance == 1
+            and getattr(type(self.module), "loss", None) is VAEModule.loss
+        )
 
     def _step_forward(self, device, data_parallel=None):
         """The :class:`~skvae._step.StepForward` of this trainer (made once)."""
@@ -416,6 +414,74 @@ class Trainer:
                 loss = self._loss(xb, noise, beta, cb)[0]
             total += loss.float() * xb.shape[0]
         return total.item() / X.shape[0]
+
+
+class EpochSums:
+    """An epoch's loss sums over samples, kept on the device (no host sync).
+
+    Each step passes the module's loss tuple (loss, nll, kl[, extras]) and
+    its number of rows. In the common case, the ELBO with a KL weight
+    (``elbo_form``: the loss is the batch mean of nll + beta * kl, with no
+    extra terms), a step records one stacked tensor of its per-sample nll
+    and kl, a single operation; the loss sum is formed at the end as
+    nll + beta * kl (beta is constant within an epoch), and the records are
+    summed every :attr:`COLLAPSE` steps to bound their memory. Otherwise
+    (free bits, IWAE, extra terms) each step adds
+    ``[loss * rows, nll sum, kl sum, extra sums...]`` into a running total.
+
+    Parameters
+    ----------
+    beta : float
+        The epoch's KL weight.
+    elbo_form : bool
+
+    Examples
+    --------
+    >>> import torch
+    >>> sums = EpochSums(beta=0.5, elbo_form=True)
+    >>> nll, kl = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
+    >>> sums.add(((nll + 0.5 * kl).mean(), nll, kl), rows=2)
+    >>> sums.totals().tolist()  # loss, nll, kl summed over the rows
+    [6.0, 4.0, 4.0]
+    """
+
+    COLLAPSE = 256
+
+    def __init__(self, beta, elbo_form):
+        self.beta = beta
+        self.elbo_form = elbo_form
+        self.extra_names = ()
+        self._records = []  # ELBO form: (2, rows) tensors of nll and kl
+        self._running = None  # otherwise: [loss, nll, kl, *extras] sums
+
+    @torch.no_grad()
+    def add(self, out, rows):
+        """Record one step's loss tuple ``out`` over ``rows`` samples."""
+        loss, nll, kl = out[:3]
+        extras = out[3] if len(out) > 3 else {}
+        if self.elbo_form and nll is not None and not extras and self._running is None:
+            self._records.append(torch.stack((nll.detach(), kl.detach())))
+            if len(self._records) >= self.COLLAPSE:
+                self._records = [torch.cat(self._records, 1).sum(1, keepdim=True)]
+            return
+        if self._running is None:
+            self.extra_names = tuple(extras)
+            self._running = loss.new_zeros(3 + len(self.extra_names), dtype=torch.float32)
+            self._zero = self._running.new_zeros(())
+        parts = [loss.detach() * rows]
+        parts += [self._zero, self._zero] if nll is None else [nll.sum(), kl.sum()]
+        parts += [extras[name].detach().sum() for name in self.extra_names]
+        self._running.add_(torch.stack(parts))
+
+    @torch.no_grad()
+    def totals(self):
+        """Return the sums ``[loss, nll, kl, *extras]`` as one device tensor."""
+        if self._running is not None:
+            return self._running
+        if not self._records:
+            raise ValueError("no step was recorded")
+        nll, kl = torch.cat(self._records, 1).sum(1).float()
+        return torch.stack((nll + self.beta * kl, nll, kl))
 
 
 def clone_state(obj):

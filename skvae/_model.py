@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import gaussian_log_prob
+from .base import gaussian_log_prob, negative_log_likelihood
 
 # Posterior log-variances are clamped to this range, so that exp() can neither
 # overflow nor produce a zero standard deviation.
@@ -121,11 +121,13 @@ class VAEModule(nn.Module):
         if free_bits > 0:
             c_enc, c_dec = self._conditions(x, c)
             mean, log_var, z = self._posterior_draw(x, noise, c_enc)
-            nll = -self.likelihood.log_prob(x, self.decode(z, c_dec))
+            nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
             kl_dims = self.prior.kl_per_dim(mean, log_var, z)
             kl_term = kl_dims.mean(dim=0).clamp(min=free_bits).sum()
             return nll.mean() + beta * kl_term, nll, kl_dims.sum(-1)
         nll, kl = self.terms(x, noise, c)
+        if isinstance(beta, (int, float)) and beta == 1:
+            return (nll + kl).mean(), nll, kl  # the ELBO: no multiply in the step
         return (nll + beta * kl).mean(), nll, kl
 
     def _posterior_draw(self, x, noise, c=None):
@@ -165,7 +167,7 @@ class VAEModule(nn.Module):
             return self.net.terms(x, noise, self.likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)
         mean, log_var, z = self._posterior_draw(x, noise, c_enc)
-        nll = -self.likelihood.log_prob(x, self.decode(z, c_dec))
+        nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
         return nll, self.prior.kl(mean, log_var, z)
 
     def log_weights(self, x, noise, c=None):

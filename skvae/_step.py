@@ -171,6 +171,8 @@ class StepForward:
         return self.mode is not None
 
     def _eager(self, x, noise, beta, c):
+        if self.precision == "float32":
+            return self.loss(x, noise, beta, c)
         with autocast(self.device, self.precision):
             return self.loss(x, noise, beta, c)
 

@@ -26,6 +26,7 @@ __all__ = [
     "Prior",
     "EncoderDecoder",
     "LikelihoodModule",
+    "negative_log_likelihood",
     "PriorModule",
     "gaussian_log_prob",
     "ACTIVATIONS",
@@ -332,6 +333,16 @@ class LikelihoodModule(nn.Module):
         """Return log p(x | params) summed over features, shape ``(batch,)``."""
         raise NotImplementedError
 
+    def nll(self, x, params):
+        """Return -log p(x | params) summed over features, shape ``(batch,)``.
+
+        The reconstruction term of the training objective. Defaults to
+        ``-log_prob(x, params)``; a likelihood whose negative log-likelihood
+        is the natural form (a cross-entropy) overrides it to save the
+        negation in every training step.
+        """
+        return -self.log_prob(x, params)
+
     def mean(self, params):
         """Return the mean of p(x | params), shape ``(batch, n_features)``."""
         raise NotImplementedError
@@ -339,6 +350,24 @@ class LikelihoodModule(nn.Module):
     def sample(self, params, generator=None):
         """Return one draw of x ~ p(x | params), shape ``(batch, n_features)``."""
         raise NotImplementedError
+
+
+def negative_log_likelihood(likelihood, x, params):
+    """Return -log p(x | params) per sample from a likelihood module.
+
+    Uses the module's ``nll`` (see :meth:`LikelihoodModule.nll`); a module
+    that is not a :class:`LikelihoodModule` and has only ``log_prob`` works
+    too.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae_plugins.bernoulli import BernoulliModule
+    >>> negative_log_likelihood(BernoulliModule(), torch.ones(1, 2), torch.zeros(1, 2))
+    tensor([1.3863])
+    """
+    nll = getattr(likelihood, "nll", None)
+    return nll(x, params) if nll is not None else -likelihood.log_prob(x, params)
 
 
 class Prior(Plugin):

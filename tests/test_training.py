@@ -169,3 +169,23 @@ def test_active_units_detects_a_dead_dimension(digits):
     active = vae.active_units(X)
     assert active.tolist() == [False, True, True]
     assert vae.active_units(X, threshold=np.inf).sum() == 0
+
+
+def test_epoch_sums_elbo_form_equals_the_running_sums(monkeypatch):
+    """The one-op-per-step ELBO record gives the same epoch sums as the general path."""
+    from skvae._engine import EpochSums
+
+    monkeypatch.setattr(EpochSums, "COLLAPSE", 3)  # collapse the records mid-epoch too
+    gen = torch.Generator().manual_seed(0)
+    fast, general = EpochSums(0.3, elbo_form=True), EpochSums(0.3, elbo_form=False)
+    for rows in (5, 5, 5, 5, 4):
+        nll, kl = torch.rand(rows, generator=gen) * 100, torch.rand(rows, generator=gen)
+        out = ((nll + 0.3 * kl).mean(), nll, kl)
+        fast.add(out, rows)
+        general.add(out, rows)
+    assert len(fast._records) < 5 and general._records == []
+    torch.testing.assert_close(fast.totals(), general.totals())
+    # With extra terms the general path is taken.
+    extra = EpochSums(1.0, elbo_form=True)
+    extra.add((torch.tensor(2.0), torch.ones(2), torch.ones(2), {"ce": torch.ones(2)}), 2)
+    assert extra.extra_names == ("ce",) and extra.totals().tolist() == [4.0, 2.0, 2.0, 2.0]
