@@ -211,11 +211,16 @@ def held_out_elbo(encoder, decoder, X, device):
 
 
 # ------------------------------------------------------------ the 3 ways
+# skvae's own speed options (--compile, --precision); the other ways stay eager float32.
+SKVAE_OPTIONS = {}
+
+
 def run_skvae(X_train, X_test, epochs, device, seed):
     from skvae import VAETransformer
     from skvae_plugins.mlp import MLP
 
     vae = VAETransformer(
+        **SKVAE_OPTIONS,
         n_components=N_COMPONENTS,
         architecture=MLP(hidden_sizes=HIDDEN),
         likelihood="bernoulli",
@@ -393,6 +398,27 @@ def parse_args(argv=None):
         default=0,
         help="seed of repeat 0 (default 0); repeat r seeds every way with seed + r",
     )
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help=f"minibatch size (default {BATCH_SIZE})"
+    )
+    parser.add_argument(
+        "--compile",
+        default=None,
+        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        help="skvae only: VAETransformer(compile=...) (the compiled step; the warm-up "
+        "run pays the compilation)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "bf16-mixed"),
+        help="skvae only: VAETransformer(precision=...)",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help=f"comma-separated subset of {','.join(WAYS)} (default: all that can run)",
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
     parser.add_argument(
         "--no-warmup",
@@ -405,11 +431,26 @@ def parse_args(argv=None):
         parser.error("--epochs and --repeats must be >= 1")
     if args.n_train is not None and args.n_train < 1:
         parser.error("--n-train must be >= 1")
+    if args.batch_size < 2:
+        parser.error("--batch-size must be >= 2")
+    ways = tuple(w.strip() for w in args.ways.split(",") if w.strip())
+    unknown = sorted(set(ways) - set(WAYS))
+    if unknown or "lean" not in ways:
+        parser.error(
+            f"--ways: unknown {unknown}" if unknown else "--ways must include lean (the reference)"
+        )
+    args.ways = ways
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    global BATCH_SIZE
+    BATCH_SIZE = args.batch_size
+    if args.compile is not None:
+        SKVAE_OPTIONS["compile"] = args.compile
+    if args.precision != "float32":
+        SKVAE_OPTIONS["precision"] = args.precision
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("--device cuda given but CUDA is not available", file=sys.stderr)
@@ -443,11 +484,13 @@ def main(argv=None):
     }
     if device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(device)
+    ways = args.ways
     print(
         f"data={args.data} train={X_train.shape} test={X_test.shape} epochs={args.epochs} "
         f"repeats={args.repeats} device={device} torch={torch.__version__} "
         f"threads={torch.get_num_threads()} cpus={os.cpu_count()} "
-        f"skvae={machine['skvae_path']}",
+        f"skvae={machine['skvae_path']} batch={BATCH_SIZE} ways={','.join(ways)} "
+        f"skvae options={SKVAE_OPTIONS or 'none'}",
         flush=True,
     )
 
@@ -457,12 +500,12 @@ def main(argv=None):
         # pay that once, untimed, so it does not fall on whichever way runs first.
         small_train = X_train[: min(len(X_train), 4 * BATCH_SIZE)]
         small_test = X_test[: min(len(X_test), ELBO_ROWS)]
-        for way in WAYS:
+        for way in ways:
             RUNNERS[way](small_train, small_test, 1, device, args.seed)
 
     runs = []
     for rep in range(args.repeats):
-        order = WAYS[rep % len(WAYS) :] + WAYS[: rep % len(WAYS)]  # interleaved, rotating
+        order = ways[rep % len(ways) :] + ways[: rep % len(ways)]  # interleaved, rotating
         for way in order:
             seed = args.seed + rep
             with OtherLoad() as load:
@@ -485,7 +528,7 @@ def main(argv=None):
             )
 
     summary = {}
-    for way in WAYS:
+    for way in ways:
         mine = [r for r in runs if r["way"] == way]
         steady = [r["steady_epoch_seconds"] for r in mine]
         summary[way] = {
@@ -502,7 +545,7 @@ def main(argv=None):
     max_load = max(loads) if loads else None
     lean = summary["lean"]["epoch_seconds"]
     lean_by_repeat = {r["repeat"]: r["steady_epoch_seconds"] for r in runs if r["way"] == "lean"}
-    for way in WAYS:
+    for way in ways:
         summary[way]["ratio_to_lean"] = summary[way]["epoch_seconds"] / lean
         # Paired: each repeat against the lean run of the same repeat, which
         # ran next to it; less sensitive to the machine's slow drifts.
@@ -525,7 +568,7 @@ def main(argv=None):
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for way in WAYS:
+    for way in ways:
         s = summary[way]
         print(
             f"| {way:<10} | {s['epoch_seconds']:7.3f} "

@@ -338,12 +338,14 @@ class Trainer:
             index = perm[start:stop]
             xb = X[index]
             cb = None if C is None else self._drop_conditions(C[index])
+            # Before the forward pass: a CUDA-graph replay of the compiled step
+            # may reuse the memory of the last step's gradients.
+            optimizer.zero_grad(set_to_none=True)
             if data_parallel is None:
                 out = forward(xb, beta, cb)
             else:
                 with autocast(X.device, self.precision):
                     out = data_parallel.step_loss(self, xb, forward.noise, beta, cb)
-            optimizer.zero_grad(set_to_none=True)
             out[0].backward()
             if self.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
