@@ -325,9 +325,9 @@ class ConditionalVAETransformer(_LabelledVAE):
             Posterior means, in the dtype of X (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X, check_batches = self._validate_inference_data(X)
         C = None if y is None else self._conditions_of(y, X.shape[0])
-        return self._encode_batches(X, C)
+        return self._encode_batches(X, C, check_batches=check_batches)
 
     def inverse_transform(self, X, y=None):
         """Decode latent codes to the mean of p(x | z, c) in input space.
@@ -371,9 +371,9 @@ class ConditionalVAETransformer(_LabelledVAE):
         """
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X, check_batches = self._validate_inference_data(X)
         C = None if y is None else self._conditions_of(y, X.shape[0])
-        return self._score_bound(X, method, k, C)
+        return self._score_bound(X, method, k, C, check_batches=check_batches)
 
     def score(self, X, y=None):
         """Mean ELBO in nats per sample: of log p(x | y) given y, else of log p(x).
@@ -755,8 +755,10 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     # ------------------------------------------------------------ classifier
     def _logits(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        logits = self._map_batches(self.module_.classifier, X, len(self.classes_))
+        X, check_batches = self._validate_inference_data(X)
+        logits = self._map_batches(
+            self.module_.classifier, X, len(self.classes_), check_batches=check_batches
+        )
         return logits.astype(np.float64)
 
     def predict(self, X):

@@ -13,7 +13,7 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
@@ -808,12 +808,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Posterior means, in the dtype of X (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._encode_batches(X)
+        X, check_batches = self._validate_inference_data(X)
+        return self._encode_batches(X, check_batches=check_batches)
 
-    def _encode_batches(self, X, C=None):
+    def _encode_batches(self, X, C=None, check_batches=False):
         return self._map_batches(
-            lambda xb, *cb: self.module_.encode(xb, *cb)[0], X, self.n_components, C=C
+            lambda xb, *cb: self.module_.encode(xb, *cb)[0],
+            X,
+            self.n_components,
+            C=C,
+            check_batches=check_batches,
         )
 
     def inverse_transform(self, X):
@@ -878,8 +882,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._score_bound(X, method, k)
+        X, check_batches = self._validate_inference_data(X)
+        return self._score_bound(X, method, k, check_batches=check_batches)
 
     @staticmethod
     def _check_score_args(method, n_importance):
@@ -891,7 +895,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
         return k
 
-    def _score_bound(self, X, method, k, C=None):
+    def _score_bound(self, X, method, k, C=None, check_batches=False):
         """The ELBO or IWAE bound of each row of validated X (given conditions C)."""
         module = self.module_
         k_chunk = min(k, _INFERENCE_ROWS)
@@ -916,7 +920,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return scale(total).unsqueeze(1)
 
         rows = max(1, _INFERENCE_ROWS // k_chunk)
-        return self._map_batches(bound, X, 1, rows=rows, C=C).ravel()
+        return self._map_batches(
+            bound, X, 1, rows=rows, C=C, check_batches=check_batches
+        ).ravel()
 
     def log_likelihood(self, X, n_importance=5000):
         """Importance-weighted estimate of log p(x) per sample, in nats.
@@ -956,7 +962,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         kl : ndarray of shape (n_components,)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X, check_batches = self._validate_inference_data(X)
         module = self.module_
         noise = CommonNoise(1, self._device, seed=_SCORE_SEED)
 
@@ -964,7 +970,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             mean, log_var, z = module._posterior_draw(xb, noise)
             return module.prior.kl_per_dim(mean, log_var, z)
 
-        return self._map_batches(kl_dims, X, self.n_components).mean(axis=0)
+        return self._map_batches(
+            kl_dims, X, self.n_components, check_batches=check_batches
+        ).mean(axis=0)
 
     def active_units(self, X, threshold=0.01):
         """Which latent dimensions are active (Burda et al. 2016).
@@ -1054,16 +1062,36 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 out[start : start + rows] = x.cpu().numpy()
         return out
 
-    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None):
+    def _validate_inference_data(self, X):
+        """``validate_data`` of the inference methods; return (X, check_batches).
+
+        A :class:`numpy.memmap` is not scanned whole for NaN and infinity
+        here (that would read the file twice): ``check_batches`` is then True
+        and :meth:`_map_batches` checks each batch as it reads it, with
+        scikit-learn's message (and its ``assume_finite`` switch).
+        """
+        lazy = isinstance(X, np.memmap)
+        X = validate_data(
+            self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=not lazy
+        )
+        return X, lazy
+
+    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None, check_batches=False):
         """Apply ``fn`` to batches of X on the device; bounded memory.
 
         With per-row conditions ``C`` (an array), ``fn(x_batch, c_batch)``.
+        With ``check_batches``, each batch of X is checked for NaN and
+        infinity before use (see :meth:`_validate_inference_data`).
         """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         self.module_.eval()
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
                 stop = min(start + rows, X.shape[0])
+                if check_batches:
+                    assert_all_finite(
+                        X[start:stop], input_name="X", estimator_name=type(self).__name__
+                    )
                 # Every batch is padded to exactly `rows` rows: the kernels that
                 # a matrix product picks, and so its rounding, depend on the
                 # number of rows. With one shape, a sample's result does not

@@ -330,3 +330,31 @@ def test_copy_on_write_memmaps_keep_their_changes(tmp_path):
 def test_data_on_device_is_validated():
     with pytest.raises(ValueError, match="'data_on_device' parameter"):
         VAETransformer(data_on_device="yes").fit(np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples", "kl_per_dimension"])
+def test_inference_reads_a_memmap_once_batch_by_batch(tmp_path, digits_small, method, monkeypatch):
+    """No whole-array NaN scan before the batches; NaN in a batch still raises."""
+    import sklearn.utils.validation as validation
+
+    X = np.tile(digits_small[0], (10, 1))[:2500]  # 2500 rows: three inference batches
+    vae = VAETransformer(max_iter=1, random_state=0).fit(digits_small[0])
+    path = tmp_path / "big.npy"
+    np.save(path, X)
+    scanned = []
+    original = validation._assert_all_finite
+
+    def spy(array, *args, **kwargs):
+        scanned.append(np.shape(array)[0])
+        return original(array, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "_assert_all_finite", spy)
+    result = getattr(vae, method)(np.load(path, mmap_mode="r"))
+    assert scanned and max(scanned) <= 1024, scanned  # batch by batch
+    expected = getattr(vae, method)(X)
+    np.testing.assert_array_equal(result, expected)  # same answer as in memory
+
+    X[2400, 3] = np.nan  # in the last batch
+    np.save(path, X)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        getattr(vae, method)(np.load(path, mmap_mode="r"))
