@@ -906,14 +906,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for i, start in enumerate(range(0, k, k_chunk)):
                 kc = min(k_chunk, k - start)
                 noise = CommonNoise(kc, self._device, seed=_SCORE_SEED + 1009 * i)
-                x_rep = xb.repeat_interleave(kc, dim=0)
-                c_rep = [c.repeat_interleave(kc, dim=0) for c in cb]
+                # kc draws per row; the encoder runs once per row.
                 if method == "elbo":
-                    nll, kl = module.terms(x_rep, noise, *c_rep)
+                    nll, kl = module.terms(xb, noise, *cb, copies=kc)
                     part = -(nll + kl).view(xb.shape[0], kc).sum(dim=1)
                     total = part if total is None else total + part
                 else:
-                    log_w = module.log_weights(x_rep, noise, *c_rep).view(xb.shape[0], kc)
+                    log_w = module.log_weights(xb, noise, *cb, copies=kc).view(xb.shape[0], kc)
                     part = torch.logsumexp(log_w, dim=1)
                     total = part if total is None else torch.logaddexp(total, part)
             scale = (lambda t: t / k) if method == "elbo" else (lambda t: t - math.log(k))

@@ -114,8 +114,7 @@ class VAEModule(nn.Module):
         """
         if n_importance > 1:
             rows = x.shape[0]
-            c_rep = None if c is None else c.repeat_interleave(n_importance, dim=0)
-            log_w = self.log_weights(x.repeat_interleave(n_importance, dim=0), noise, c_rep)
+            log_w = self.log_weights(x, noise, c, copies=n_importance)
             bound = torch.logsumexp(log_w.view(rows, n_importance), dim=1)
             return -(bound - math.log(n_importance)).mean(), None, None
         if free_bits > 0:
@@ -130,16 +129,18 @@ class VAEModule(nn.Module):
             return (nll + kl).mean(), nll, kl  # the ELBO: no multiply in the step
         return (nll + beta * kl).mean(), nll, kl
 
-    def _posterior_draw(self, x, noise, c=None):
+    def _posterior_draw(self, x, noise, c=None, copies=1):
         if hasattr(self.net, "terms"):
             raise ValueError(
                 f"{type(self.net).__name__} has several stochastic layers; free_bits "
                 "and per-dimension KL need a single-layer architecture."
             )
         mean, log_var = self.encode(x, c)
+        if copies > 1:  # one encoding per row, `copies` draws of z
+            mean, log_var = _repeat(mean, copies), _repeat(log_var, copies)
         return mean, log_var, mean + torch.exp(0.5 * log_var) * noise(mean.shape)
 
-    def terms(self, x, noise, c=None):
+    def terms(self, x, noise, c=None, copies=1):
         """Return the per-sample reconstruction term and KL term.
 
         Architectures whose model is not a single Gaussian latent layer (a
@@ -155,34 +156,49 @@ class VAEModule(nn.Module):
             :class:`RandomNoise`, :class:`CommonNoise`).
         c : Tensor of shape (batch, width) or None, default=None
             Condition of a conditional model.
+        copies : int, default=1
+            Draws of z per row: the result has ``copies`` consecutive entries
+            per row, as for ``x.repeat_interleave(copies, dim=0)``, but the
+            encoder runs once per row.
 
         Returns
         -------
-        nll : Tensor of shape (batch,)
+        nll : Tensor of shape (batch * copies,)
             -log p(x | z), summed over features.
-        kl : Tensor of shape (batch,)
+        kl : Tensor of shape (batch * copies,)
             KL(q(z | x) || p(z)), summed over latent dimensions.
         """
         if hasattr(self.net, "terms"):
+            x, c = _repeat(x, copies), _repeat(c, copies)
             return self.net.terms(x, noise, self.likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)
-        mean, log_var, z = self._posterior_draw(x, noise, c_enc)
+        mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
+        x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
         nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
         return nll, self.prior.kl(mean, log_var, z)
 
-    def log_weights(self, x, noise, c=None):
-        """Return log p(x | z) + log p(z) - log q(z | x) for one draw z ~ q(z | x).
+    def log_weights(self, x, noise, c=None, copies=1):
+        """Return log p(x | z) + log p(z) - log q(z | x) for draws z ~ q(z | x).
 
-        The importance weights of the IWAE bound, per sample, shape ``(batch,)``.
-        Networks with their own model provide ``log_weights(x, noise,
-        likelihood, prior)``. ``c`` is the condition of a conditional model.
+        The importance weights of the IWAE bound, per sample and draw, shape
+        ``(batch * copies,)`` (``copies`` consecutive draws per row, one
+        encoding per row). Networks with their own model provide
+        ``log_weights(x, noise, likelihood, prior)``. ``c`` is the condition
+        of a conditional model.
         """
         if hasattr(self.net, "log_weights"):
+            x, c = _repeat(x, copies), _repeat(c, copies)
             return self.net.log_weights(x, noise, self.likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)
-        mean, log_var, z = self._posterior_draw(x, noise, c_enc)
+        mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
+        x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
         log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
         return self.likelihood.log_prob(x, self.decode(z, c_dec)) + self.prior.log_prob(z) - log_q
+
+
+def _repeat(t, copies):
+    """``t.repeat_interleave(copies, dim=0)``; None and ``copies == 1`` pass through."""
+    return t if t is None or copies == 1 else t.repeat_interleave(copies, dim=0)
 
 
 class RandomNoise:

@@ -270,3 +270,28 @@ def test_vae_beats_pca_reconstruction_at_equal_size(digits):
     err_vae = np.mean((vae.inverse_transform(vae.transform(X)) - X) ** 2)
     err_pca = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
     assert err_vae < err_pca
+
+
+def test_score_samples_encodes_each_row_once(digits_small):
+    """16 draws per row share one encoding: the encoder sees each row once (padded)."""
+    from skvae._model import CommonNoise
+
+    X = digits_small[0][:100]
+    vae = VAETransformer(max_iter=2, random_state=0).fit(X)
+    first = vae.module_.net.encoder[0]
+    seen = []
+    handle = first.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape[0]))
+    scores = vae.score_samples(X)
+    handle.remove()
+    assert sum(seen) <= 2 * 64  # 100 rows in batches of 1024 // 16 = 64, not 1600 rows
+    # Same bound as repeating each row 16 times through the whole model.
+    x = torch.from_numpy(X)
+    module = vae.module_
+    with torch.inference_mode():
+        nll, kl = module.terms(x, CommonNoise(16, torch.device("cpu"), seed=5), copies=16)
+        nll_rep, kl_rep = module.terms(
+            x.repeat_interleave(16, dim=0), CommonNoise(16, torch.device("cpu"), seed=5)
+        )
+    torch.testing.assert_close(nll, nll_rep, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(kl, kl_rep, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(scores).all()
