@@ -1,23 +1,29 @@
 #!/usr/bin/env python
-"""Benchmark ``VAETransformer.fit`` against two hand-written PyTorch loops.
+"""Benchmark ``VAETransformer.fit`` against hand-written PyTorch loops and Pythae.
 
-One process, one data set, one model trained three ways:
+One process, one data set, one model trained four ways:
 
 ``skvae``
     ``VAETransformer(architecture=MLP(hidden_sizes=(512, 256)),
-    likelihood="bernoulli", n_components=16, ...).fit(X)``.
+    likelihood="bernoulli", n_components=16, ...).fit(X)``, with
+    ``--compile`` / ``--precision`` passed on.
 ``lean``
     A lean hand-written loop: the whole training set as one float32 tensor on
     the device, batches taken with a ``torch.randperm`` index, the loss summed
-    into a device tensor that is read once per epoch.
+    into a device tensor that is read once per epoch (eager, float32).
 ``dataloader``
     The pytorch/examples VAE style: ``DataLoader(TensorDataset(X),
     shuffle=True, batch_size=128)`` and ``loss.item()`` at every step.
+``pythae``
+    Pythae's ``VAE`` and ``BaseTrainer`` with the same encoder and decoder
+    networks (``_pythae_way.py``); only when pythae is installed
+    (``pip install -e ".[benchmark]"``).
 
-All three use the same layers (784-512-256 -> 2*16 encoder, 16-256-512-784
-decoder, ReLU), the same objective (Bernoulli negative log-likelihood on
-logits summed over features + analytic KL to N(0, I), averaged over the
-batch), Adam with lr 1e-3 and batches of 128.
+All use the same layers (784-512-256 -> 2*16 encoder, 16-256-512-784
+decoder, ReLU), built from the same seed, the same objective (Bernoulli
+negative log-likelihood summed over features + analytic KL to N(0, I),
+averaged over the batch), Adam with lr 1e-3 and batches of ``--batch-size``
+(default 128).
 
 For each way it reports the median epoch time over the epochs after the first,
 the wall time of the whole training call divided by the number of epochs, the
@@ -29,7 +35,9 @@ in rotating order, and the table shows medians over repeats.
 Examples
 --------
     python benchmarks/bench_fit.py --data digits --epochs 3 --repeats 1
-    python benchmarks/bench_fit.py --epochs 3 --repeats 3 --json results.json
+    python benchmarks/bench_fit.py --epochs 3 --repeats 5 --json results.json
+    python benchmarks/bench_fit.py --device cuda --batch-size 1024 \
+        --compile reduce-overhead --precision bf16-mixed --epochs 5 --repeats 3
 """
 
 import argparse
@@ -62,7 +70,7 @@ ELBO_DRAWS = 16
 ELBO_SEED = 0
 ELBO_ROWS = 256  # rows per forward pass (times ELBO_DRAWS decoder inputs)
 
-WAYS = ("skvae", "lean", "dataloader")
+WAYS = ("skvae", "lean", "dataloader", "pythae")
 
 
 # --------------------------------------------------------------------- data
@@ -370,7 +378,38 @@ def run_dataloader(X_train, X_test, epochs, device, seed):
     }
 
 
-RUNNERS = {"skvae": run_skvae, "lean": run_lean, "dataloader": run_dataloader}
+def run_pythae(X_train, X_test, epochs, device, seed):
+    """Pythae's VAE and BaseTrainer on the same networks (see _pythae_way.py)."""
+    from _pythae_way import run_pythae as pythae_way
+
+    return pythae_way(
+        X_train,
+        X_test,
+        epochs,
+        device,
+        seed,
+        build_nets,
+        held_out_elbo,
+        batch_size=BATCH_SIZE,
+        learning_rate=LEARNING_RATE,
+    )
+
+
+def pythae_available():
+    """Whether pythae (the optional fourth way) can be imported."""
+    try:
+        import _pythae_way  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+RUNNERS = {
+    "skvae": run_skvae,
+    "lean": run_lean,
+    "dataloader": run_dataloader,
+    "pythae": run_pythae,
+}
 
 
 # -------------------------------------------------------------------- main
@@ -416,8 +455,9 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--ways",
-        default=",".join(WAYS),
-        help=f"comma-separated subset of {','.join(WAYS)} (default: all that can run)",
+        default=None,
+        help=f"comma-separated subset of {','.join(WAYS)} (default: all; pythae only when "
+        "it is installed: pip install -e '.[benchmark]')",
     )
     parser.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
     parser.add_argument(
@@ -433,12 +473,17 @@ def parse_args(argv=None):
         parser.error("--n-train must be >= 1")
     if args.batch_size < 2:
         parser.error("--batch-size must be >= 2")
-    ways = tuple(w.strip() for w in args.ways.split(",") if w.strip())
+    if args.ways is None:
+        ways = WAYS if pythae_available() else tuple(w for w in WAYS if w != "pythae")
+    else:
+        ways = tuple(w.strip() for w in args.ways.split(",") if w.strip())
     unknown = sorted(set(ways) - set(WAYS))
     if unknown or "lean" not in ways:
         parser.error(
             f"--ways: unknown {unknown}" if unknown else "--ways must include lean (the reference)"
         )
+    if "pythae" in ways and not pythae_available():
+        parser.error("--ways pythae: pythae is not installed (pip install -e '.[benchmark]')")
     args.ways = ways
     return args
 
