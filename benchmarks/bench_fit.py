@@ -223,11 +223,11 @@ def held_out_elbo(encoder, decoder, X, device):
 SKVAE_OPTIONS = {}
 
 
-def run_skvae(X_train, X_test, epochs, device, seed):
+def make_skvae(epochs, device, seed):
     from skvae import VAETransformer
     from skvae_plugins.mlp import MLP
 
-    vae = VAETransformer(
+    return VAETransformer(
         **SKVAE_OPTIONS,
         n_components=N_COMPONENTS,
         architecture=MLP(hidden_sizes=HIDDEN),
@@ -241,6 +241,10 @@ def run_skvae(X_train, X_test, epochs, device, seed):
         device=str(device),
         random_state=seed,
     )
+
+
+def run_skvae(X_train, X_test, epochs, device, seed):
+    vae = make_skvae(epochs, device, seed)
     sync(device)
     t0 = time.perf_counter()
     vae.fit(X_train)
@@ -261,18 +265,23 @@ def run_skvae(X_train, X_test, epochs, device, seed):
     }
 
 
-def run_lean(X_train, X_test, epochs, device, seed):
-    sync(device)
-    t_start = time.perf_counter()
-    n, n_features = X_train.shape
-    encoder, decoder = build_nets(n_features, seed, device)
-    X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(device)
-    optimizer = torch.optim.Adam(
-        list(encoder.parameters()) + list(decoder.parameters()), lr=LEARNING_RATE
-    )
-    generator = torch.Generator(device=device).manual_seed(seed)
-    epoch_seconds, train_loss = [], []
-    for _ in range(epochs):
+class LeanLoop:
+    """The lean hand-written loop, one epoch per :meth:`epoch` call."""
+
+    def __init__(self, X_train, device, seed):
+        self.device = device
+        self.n, n_features = X_train.shape
+        self.encoder, self.decoder = build_nets(n_features, seed, device)
+        self.X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(device)
+        self.optimizer = torch.optim.Adam(
+            list(self.encoder.parameters()) + list(self.decoder.parameters()), lr=LEARNING_RATE
+        )
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def epoch(self):
+        """Train one epoch; return (seconds, mean training loss)."""
+        device, generator, optimizer = self.device, self.generator, self.optimizer
+        encoder, decoder, X, n = self.encoder, self.decoder, self.X, self.n
         sync(device)
         t0 = time.perf_counter()
         encoder.train()
@@ -292,16 +301,35 @@ def run_lean(X_train, X_test, epochs, device, seed):
             loss.backward()
             optimizer.step()
             total += loss.detach() * xb.shape[0]
-        train_loss.append(total.item() / n)  # the epoch's one host sync
+        loss = total.item() / n  # the epoch's one host sync
         sync(device)
-        epoch_seconds.append(time.perf_counter() - t0)
+        return time.perf_counter() - t0, loss
+
+    def elbo(self, X_test):
+        return held_out_elbo(self.encoder, self.decoder, X_test, self.device)
+
+
+def run_loop(loop_class, X_train, X_test, epochs, device, seed):
+    """Train a hand-written loop for ``epochs`` epochs; the result dict of a way."""
+    sync(device)
+    t_start = time.perf_counter()
+    loop = loop_class(X_train, device, seed)
+    epoch_seconds, train_loss = [], []
+    for _ in range(epochs):
+        seconds, loss = loop.epoch()
+        epoch_seconds.append(seconds)
+        train_loss.append(loss)
     wall = time.perf_counter() - t_start
     return {
         "epoch_seconds": epoch_seconds,
         "wall_seconds": wall,
         "train_loss": train_loss,
-        "elbo": held_out_elbo(encoder, decoder, X_test, device),
+        "elbo": loop.elbo(X_test),
     }
+
+
+def run_lean(X_train, X_test, epochs, device, seed):
+    return run_loop(LeanLoop, X_train, X_test, epochs, device, seed)
 
 
 class ExampleVAE(nn.Module):
@@ -336,29 +364,35 @@ def example_loss(logits, x, mu, logvar):
     return (bce + kld) / x.shape[0]
 
 
-def run_dataloader(X_train, X_test, epochs, device, seed):
-    from torch.utils.data import DataLoader, TensorDataset
+class DataLoaderLoop:
+    """The pytorch/examples loop (DataLoader, ``.item()`` per step), one epoch per call."""
 
-    sync(device)
-    t_start = time.perf_counter()
-    torch.manual_seed(seed)
-    model = ExampleVAE(X_train.shape[1]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)))
-    loader = DataLoader(
-        dataset,
-        batch_size=BATCH_SIZE,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-        pin_memory=device.type == "cuda",
-    )
-    epoch_seconds, train_loss = [], []
-    for _ in range(epochs):
+    def __init__(self, X_train, device, seed):
+        from torch.utils.data import DataLoader, TensorDataset
+
+        self.device = device
+        torch.manual_seed(seed)
+        self.model = ExampleVAE(X_train.shape[1]).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
+        self.dataset = TensorDataset(
+            torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32))
+        )
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=BATCH_SIZE,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+            pin_memory=device.type == "cuda",
+        )
+
+    def epoch(self):
+        """Train one epoch; return (seconds, mean training loss)."""
+        model, optimizer, device = self.model, self.optimizer, self.device
         sync(device)
         t0 = time.perf_counter()
         model.train()
         running = 0.0
-        for (data,) in loader:
+        for (data,) in self.loader:
             data = data.to(device)
             optimizer.zero_grad()
             logits, mu, logvar = model(data)
@@ -366,16 +400,36 @@ def run_dataloader(X_train, X_test, epochs, device, seed):
             loss.backward()
             running += loss.item() * data.shape[0]
             optimizer.step()
-        train_loss.append(running / len(dataset))
         sync(device)
-        epoch_seconds.append(time.perf_counter() - t0)
-    wall = time.perf_counter() - t_start
-    return {
-        "epoch_seconds": epoch_seconds,
-        "wall_seconds": wall,
-        "train_loss": train_loss,
-        "elbo": held_out_elbo(model.encoder, model.decoder, X_test, device),
-    }
+        return time.perf_counter() - t0, running / len(self.dataset)
+
+    def elbo(self, X_test):
+        return held_out_elbo(self.model.encoder, self.model.decoder, X_test, self.device)
+
+
+def run_dataloader(X_train, X_test, epochs, device, seed):
+    return run_loop(DataLoaderLoop, X_train, X_test, epochs, device, seed)
+
+
+class SkvaeEpochs:
+    """skvae one epoch per call, through ``partial_fit`` (for ``--lockstep``).
+
+    ``partial_fit`` trains one epoch with the same engine step as ``fit``; the
+    epoch's seconds come from ``history_`` (the epoch alone, not the input
+    validation of the call).
+    """
+
+    def __init__(self, X_train, device, seed):
+        self.vae = make_skvae(1, device, seed)
+        self.X = X_train
+
+    def epoch(self):
+        self.vae.partial_fit(self.X)
+        record = self.vae.history_[-1]
+        return record["seconds"], record["loss"]
+
+    def elbo(self, X_test):
+        return self.vae.score(X_test)
 
 
 def run_pythae(X_train, X_test, epochs, device, seed):
@@ -404,6 +458,9 @@ def pythae_available():
     return True
 
 
+#: One epoch per call, for --lockstep.
+EPOCH_LOOPS = {"skvae": SkvaeEpochs, "lean": LeanLoop, "dataloader": DataLoaderLoop}
+
 RUNNERS = {
     "skvae": run_skvae,
     "lean": run_lean,
@@ -413,6 +470,67 @@ RUNNERS = {
 
 
 # -------------------------------------------------------------------- main
+def run_lockstep(ways, X_train, X_test, epochs, device, seed, rep):
+    """One repeat in lockstep: an epoch of each way in turn (rotating); result dicts.
+
+    The ways with an epoch loop (skvae through ``partial_fit``, lean,
+    dataloader) train side by side; the others (pythae) run whole after them.
+    """
+    stepped = [w for w in ways if w in EPOCH_LOOPS]
+    with OtherLoad() as load:
+        loops, wall = {}, {}
+        for way in stepped:
+            sync(device)
+            t0 = time.perf_counter()
+            loops[way] = EPOCH_LOOPS[way](X_train, device, seed)
+            wall[way] = time.perf_counter() - t0  # set-up; the epochs are added below
+        seconds = {w: [] for w in stepped}
+        losses = {w: [] for w in stepped}
+        for epoch in range(epochs):
+            shift = (rep + epoch) % len(stepped)
+            for way in stepped[shift:] + stepped[:shift]:
+                s, loss = loops[way].epoch()
+                seconds[way].append(s)
+                losses[way].append(loss)
+    results = []
+    for way in stepped:
+        results.append(
+            {
+                "way": way,
+                "lockstep": True,
+                "epoch_seconds": seconds[way],
+                "wall_seconds": wall[way] + sum(seconds[way]),
+                "train_loss": losses[way],
+                "elbo": loops[way].elbo(X_test),
+                "other_load_cores": load.cores,
+            }
+        )
+    for way in ways:
+        if way not in EPOCH_LOOPS:
+            with OtherLoad() as load:
+                result = RUNNERS[way](X_train, X_test, epochs, device, seed)
+            result.update(way=way, other_load_cores=load.cores)
+            results.append(result)
+    return results
+
+
+def report_run(result):
+    """Print one run's line."""
+    extra = ""
+    if "elbo_bench_formula" in result:
+        extra = f" (bench formula {result['elbo_bench_formula']:.3f})"
+    cores = result["other_load_cores"]
+    print(
+        f"  repeat {result['repeat']} {result['way']:<10} epochs "
+        + " ".join(f"{s:.3f}" for s in result["epoch_seconds"])
+        + f" s  wall/epoch {result['wall_per_epoch']:.3f} s"
+        + f"  loss {result['train_loss'][-1]:.3f}  ELBO {result['elbo']:.3f}{extra}"
+        + ("" if cores is None else f"  other load {cores:.2f} cores")
+        + ("  (!)" if cores is not None and cores > 0.1 else ""),
+        flush=True,
+    )
+
+
 def steady_epoch_seconds(seconds):
     """Median epoch time excluding the first (warm-up) epoch."""
     steady = seconds[1:] if len(seconds) > 1 else seconds
@@ -458,6 +576,14 @@ def parse_args(argv=None):
         default=None,
         help=f"comma-separated subset of {','.join(WAYS)} (default: all; pythae only when "
         "it is installed: pip install -e '.[benchmark]')",
+    )
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="train skvae (through partial_fit, one epoch per call), lean and dataloader "
+        "side by side, one epoch of each in turn, so that each epoch's ratio to the lean "
+        "loop compares epochs run next to each other in time (pythae, whose trainer "
+        "runs all its epochs at once, runs whole after them)",
     )
     parser.add_argument("--json", metavar="PATH", default=None, help="also write results as JSON")
     parser.add_argument(
@@ -550,27 +676,23 @@ def main(argv=None):
 
     runs = []
     for rep in range(args.repeats):
-        order = ways[rep % len(ways) :] + ways[: rep % len(ways)]  # interleaved, rotating
-        for way in order:
-            seed = args.seed + rep
-            with OtherLoad() as load:
-                result = RUNNERS[way](X_train, X_test, args.epochs, device, seed)
-            result.update(way=way, repeat=rep, seed=seed, other_load_cores=load.cores)
+        seed = args.seed + rep
+        if args.lockstep:
+            results = run_lockstep(ways, X_train, X_test, args.epochs, device, seed, rep)
+        else:
+            results = []
+            order = ways[rep % len(ways) :] + ways[: rep % len(ways)]  # interleaved, rotating
+            for way in order:
+                with OtherLoad() as load:
+                    result = RUNNERS[way](X_train, X_test, args.epochs, device, seed)
+                result.update(way=way, other_load_cores=load.cores)
+                results.append(result)
+        for result in results:
+            result.update(repeat=rep, seed=seed)
             result["steady_epoch_seconds"] = steady_epoch_seconds(result["epoch_seconds"])
             result["wall_per_epoch"] = result["wall_seconds"] / args.epochs
             runs.append(result)
-            extra = ""
-            if "elbo_bench_formula" in result:
-                extra = f" (bench formula {result['elbo_bench_formula']:.3f})"
-            print(
-                f"  repeat {rep} {way:<10} epochs "
-                + " ".join(f"{s:.3f}" for s in result["epoch_seconds"])
-                + f" s  wall/epoch {result['wall_per_epoch']:.3f} s"
-                + f"  loss {result['train_loss'][-1]:.3f}  ELBO {result['elbo']:.3f}{extra}"
-                + ("" if load.cores is None else f"  other load {load.cores:.2f} cores")
-                + ("  (!)" if load.cores is not None and load.cores > 0.1 else ""),
-                flush=True,
-            )
+            report_run(result)
 
     summary = {}
     for way in ways:
@@ -589,14 +711,25 @@ def main(argv=None):
     loads = [r["other_load_cores"] for r in runs if r["other_load_cores"] is not None]
     max_load = max(loads) if loads else None
     lean = summary["lean"]["epoch_seconds"]
-    lean_by_repeat = {r["repeat"]: r["steady_epoch_seconds"] for r in runs if r["way"] == "lean"}
+    lean_runs = {r["repeat"]: r for r in runs if r["way"] == "lean"}
     for way in ways:
         summary[way]["ratio_to_lean"] = summary[way]["epoch_seconds"] / lean
         # Paired: each repeat against the lean run of the same repeat, which
-        # ran next to it; less sensitive to the machine's slow drifts.
-        summary[way]["paired_ratio_to_lean"] = statistics.median(
-            r["steady_epoch_seconds"] / lean_by_repeat[r["repeat"]] for r in runs if r["way"] == way
-        )
+        # ran next to it; less sensitive to the machine's slow drifts. In
+        # lockstep, each epoch against the lean epoch of the same index.
+        ratios = []
+        for r in runs:
+            if r["way"] != way:
+                continue
+            reference = lean_runs[r["repeat"]]
+            if args.lockstep and r.get("lockstep"):
+                ratios += [
+                    a / b
+                    for a, b in list(zip(r["epoch_seconds"], reference["epoch_seconds"]))[1:]
+                ] or [r["epoch_seconds"][0] / reference["epoch_seconds"][0]]
+            else:
+                ratios.append(r["steady_epoch_seconds"] / reference["steady_epoch_seconds"])
+        summary[way]["paired_ratio_to_lean"] = statistics.median(ratios)
 
     note = "" if args.epochs > 1 else " (only 1 epoch: the first epoch is included)"
     print()
@@ -604,8 +737,13 @@ def main(argv=None):
         f"Medians over {args.repeats} repeat(s) "
         f"(seeds {args.seed}..{args.seed + args.repeats - 1}); "
         f"epoch s = median over epochs 2..{args.epochs}{note};\n"
-        "vs lean = ratio of the median epoch times; paired = median over repeats of the ratio "
-        "to the lean run of the same repeat."
+        "vs lean = ratio of the median epoch times; paired = "
+        + (
+            "median over repeats and epochs 2.. of the ratio to the lean epoch run next to "
+            "it (lockstep; pythae: per repeat)."
+            if args.lockstep
+            else "median over repeats of the ratio to the lean run of the same repeat."
+        )
     )
     header = (
         f"| {'way':<10} | epoch s | min-max s     | wall/epoch s | vs lean | paired | train loss "
