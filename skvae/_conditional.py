@@ -325,9 +325,9 @@ class ConditionalVAETransformer(_LabelledVAE):
             Posterior means, in the dtype of X (float32 or float64).
         """
         check_is_fitted(self)
-        X, check_batches = self._validate_inference_data(X)
+        X, memmap = self._validate_inference_data(X)
         C = None if y is None else self._conditions_of(y, X.shape[0])
-        return self._encode_batches(X, C, check_batches=check_batches)
+        return self._encode_batches(X, C, memmap=memmap)
 
     def inverse_transform(self, X, y=None):
         """Decode latent codes to the mean of p(x | z, c) in input space.
@@ -371,9 +371,9 @@ class ConditionalVAETransformer(_LabelledVAE):
         """
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
-        X, check_batches = self._validate_inference_data(X)
+        X, memmap = self._validate_inference_data(X)
         C = None if y is None else self._conditions_of(y, X.shape[0])
-        return self._score_bound(X, method, k, C, check_batches=check_batches)
+        return self._score_bound(X, method, k, C, memmap=memmap)
 
     def score(self, X, y=None):
         """Mean ELBO in nats per sample: of log p(x | y) given y, else of log p(x).
@@ -755,9 +755,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     # ------------------------------------------------------------ classifier
     def _logits(self, X):
         check_is_fitted(self)
-        X, check_batches = self._validate_inference_data(X)
+        X, memmap = self._validate_inference_data(X)
         logits = self._map_batches(
-            self.module_.classifier, X, len(self.classes_), check_batches=check_batches
+            self.module_.classifier, X, len(self.classes_), memmap=memmap
         )
         return logits.astype(np.float64)
 

@@ -808,16 +808,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Posterior means, in the dtype of X (float32 or float64).
         """
         check_is_fitted(self)
-        X, check_batches = self._validate_inference_data(X)
-        return self._encode_batches(X, check_batches=check_batches)
+        X, memmap = self._validate_inference_data(X)
+        return self._encode_batches(X, memmap=memmap)
 
-    def _encode_batches(self, X, C=None, check_batches=False):
+    def _encode_batches(self, X, C=None, memmap=None):
         return self._map_batches(
             lambda xb, *cb: self.module_.encode(xb, *cb)[0],
             X,
             self.n_components,
             C=C,
-            check_batches=check_batches,
+            memmap=memmap,
         )
 
     def inverse_transform(self, X):
@@ -882,8 +882,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
-        X, check_batches = self._validate_inference_data(X)
-        return self._score_bound(X, method, k, check_batches=check_batches)
+        X, memmap = self._validate_inference_data(X)
+        return self._score_bound(X, method, k, memmap=memmap)
 
     @staticmethod
     def _check_score_args(method, n_importance):
@@ -895,7 +895,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
         return k
 
-    def _score_bound(self, X, method, k, C=None, check_batches=False):
+    def _score_bound(self, X, method, k, C=None, memmap=None):
         """The ELBO or IWAE bound of each row of validated X (given conditions C)."""
         module = self.module_
         k_chunk = min(k, _INFERENCE_ROWS)
@@ -920,7 +920,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         rows = max(1, _INFERENCE_ROWS // k_chunk)
         return self._map_batches(
-            bound, X, 1, rows=rows, C=C, check_batches=check_batches
+            bound, X, 1, rows=rows, C=C, memmap=memmap
         ).ravel()
 
     def log_likelihood(self, X, n_importance=5000):
@@ -961,7 +961,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         kl : ndarray of shape (n_components,)
         """
         check_is_fitted(self)
-        X, check_batches = self._validate_inference_data(X)
+        X, memmap = self._validate_inference_data(X)
         module = self.module_
         noise = CommonNoise(1, self._device, seed=_SCORE_SEED)
 
@@ -970,7 +970,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return module.prior.kl_per_dim(mean, log_var, z)
 
         return self._map_batches(
-            kl_dims, X, self.n_components, check_batches=check_batches
+            kl_dims, X, self.n_components, memmap=memmap
         ).mean(axis=0)
 
     def active_units(self, X, threshold=0.01):
@@ -1062,43 +1062,52 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return out
 
     def _validate_inference_data(self, X):
-        """``validate_data`` of the inference methods; return (X, check_batches).
+        """``validate_data`` of the inference methods; return (X, memmap).
 
         A :class:`numpy.memmap` is not scanned whole for NaN and infinity
-        here (that would read the file twice): ``check_batches`` is then True
-        and :meth:`_map_batches` checks each batch as it reads it, with
-        scikit-learn's message (and its ``assume_finite`` switch).
+        here (that would read the file twice): ``memmap`` is then the
+        caller's map, and :meth:`_map_batches` checks each batch as it reads
+        it, with scikit-learn's message (and its ``assume_finite`` switch),
+        and drops the map's read pages from the process as it goes. Else
+        ``memmap`` is None.
         """
-        lazy = isinstance(X, np.memmap)
+        memmap = X if isinstance(X, np.memmap) else None
         X = validate_data(
-            self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite=not lazy
+            self,
+            X,
+            dtype=[np.float32, np.float64],
+            reset=False,
+            ensure_all_finite=memmap is None,
         )
-        return X, lazy
+        return X, memmap
 
-    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None, check_batches=False):
+    def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None, memmap=None):
         """Apply ``fn`` to batches of X on the device; bounded memory.
 
         With per-row conditions ``C`` (an array), ``fn(x_batch, c_batch)``.
-        With ``check_batches``, each batch of X is checked for NaN and
-        infinity before use (see :meth:`_validate_inference_data`).
+        With ``memmap`` (the map X was validated from, see
+        :meth:`_validate_inference_data`), each batch of X is checked for
+        NaN and infinity before use, and the map's pages are released from
+        the process every few MB.
         """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+        releaser = _streaming.PageReleaser(memmap) if memmap is not None else None
         self.module_.eval()
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
                 stop = min(start + rows, X.shape[0])
-                if check_batches:
+                if releaser is not None:
                     assert_all_finite(
                         X[start:stop], input_name="X", estimator_name=type(self).__name__
                     )
-                # Every batch is padded to exactly `rows` rows: the kernels that
-                # a matrix product picks, and so its rounding, depend on the
-                # number of rows. With one shape, a sample's result does not
-                # depend on the other rows of the call (bit for bit).
                 args = [_engine.to_tensor(X[start:stop], self._device, rows=rows)]
                 if C is not None:
                     args.append(_engine.to_tensor(C[start:stop], self._device, rows=rows))
                 out[start:stop] = fn(*args)[: stop - start].cpu().numpy()
+                if releaser is not None:
+                    releaser.touched(X[start:stop].nbytes)
+        if releaser is not None:
+            releaser.release()
         return out
 
     # ---------------------------------------------------------------- pickling
