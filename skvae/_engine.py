@@ -456,16 +456,20 @@ class EpochSums:
         self._records = []  # ELBO form: (2, rows) tensors of nll and kl
         self._running = None  # otherwise: [loss, nll, kl, *extras] sums
 
-    @torch.no_grad()
     def add(self, out, rows):
         """Record one step's loss tuple ``out`` over ``rows`` samples."""
         loss, nll, kl = out[:3]
         extras = out[3] if len(out) > 3 else {}
         if self.elbo_form and nll is not None and not extras and self._running is None:
+            # Detached inputs: no autograd record, without a no_grad context per step.
             self._records.append(torch.stack((nll.detach(), kl.detach())))
             if len(self._records) >= self.COLLAPSE:
                 self._records = [torch.cat(self._records, 1).sum(1, keepdim=True)]
             return
+        with torch.no_grad():
+            self._add_running(loss, nll, kl, extras, rows)
+
+    def _add_running(self, loss, nll, kl, extras, rows):
         if self._running is None:
             self.extra_names = tuple(extras)
             self._running = loss.new_zeros(3 + len(self.extra_names), dtype=torch.float32)
