@@ -55,6 +55,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from _machine import OtherLoad
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = {
     "train": "train-images-idx3-ubyte.gz",
@@ -130,43 +132,6 @@ def load_digits_split():
 
 
 # ------------------------------------------------------------------ helpers
-def _busy_cpu_seconds():
-    """CPU seconds used by the whole machine and by this process, or None.
-
-    From /proc/stat (Linux): the difference over a run, minus this process's
-    own share, is what other processes took from the cores meanwhile. A
-    benchmark run beside another busy process is not to be trusted.
-    """
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    # user nice system idle iowait irq softirq steal ...
-    busy = sum(fields[:3]) + sum(fields[5:8])
-    own = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
-
-
-class OtherLoad:
-    """Context manager measuring the CPU time other processes used meanwhile."""
-
-    def __enter__(self):
-        self.start = _busy_cpu_seconds()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        end = _busy_cpu_seconds()
-        wall = time.perf_counter() - self.t0
-        if self.start is None or end is None or wall <= 0:
-            self.cores = None
-        else:
-            other = (end[0] - self.start[0]) - (end[1] - self.start[1])
-            self.cores = max(0.0, other / wall)  # average cores busy elsewhere
-        return False
-
-
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -70,6 +70,8 @@ import time
 import numpy as np
 import torch
 
+from _machine import OtherLoad
+
 
 N_COMPONENTS = 16
 HIDDEN = (512, 256)
@@ -223,37 +225,6 @@ class PeakMemory:
 
 
 # --------------------------------------------------------------------- load
-def _busy_cpu_seconds():
-    """(CPU seconds of the whole machine, of this process), or None (Linux)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal
-    own = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
-
-
-class OtherLoad:
-    """Context manager: the average number of cores other processes kept busy."""
-
-    def __enter__(self):
-        self.start = _busy_cpu_seconds()
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        end = _busy_cpu_seconds()
-        wall = time.perf_counter() - self.t0
-        if self.start is None or end is None or wall <= 0:
-            self.cores = None
-        else:
-            other = (end[0] - self.start[0]) - (end[1] - self.start[1])
-            self.cores = max(0.0, other / wall)
-        return False
-
-
 def loadavg():
     try:
         return [round(v, 2) for v in os.getloadavg()]
