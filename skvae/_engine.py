@@ -65,6 +65,16 @@ def load_optimizer_state(optimizer, state):
 
     A state saved by a fused (CUDA) optimizer says ``fused=True``; loading
     it on the CPU keeps the options this optimizer was made with.
+
+    Examples
+    --------
+    >>> import torch
+    >>> params = [torch.nn.Parameter(torch.zeros(2))]
+    >>> state = torch.optim.Adam(params).state_dict()
+    >>> state["param_groups"][0]["fused"] = True  # as saved on a GPU
+    >>> optimizer = make_optimizer("adam", params, 1e-3, device="cpu")
+    >>> load_optimizer_state(optimizer, state)
+    >>> optimizer.param_groups[0]["fused"]
     """
     implementation = [
         {k: group[k] for k in ("fused", "foreach") if k in group} for group in optimizer.param_groups

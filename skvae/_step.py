@@ -54,7 +54,15 @@ def compile_mode(compile):
 
 
 def autocast(device, precision):
-    """Return the autocast context of ``precision`` on ``device`` (or a null context)."""
+    """Return the autocast context of ``precision`` on ``device`` (or a null context).
+
+    Examples
+    --------
+    >>> import torch
+    >>> with autocast(torch.device("cpu"), "bf16-mixed"):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.bfloat16
+    """
     if precision == "bf16-mixed":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     if precision != "float32":
