@@ -54,6 +54,12 @@ def main(argv=None):
         default="skvae",
         help="what is timed against the lean loop: skvae, or a second lean loop (noise floor)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one more epoch of each with torch.profiler and print the self "
+        "CPU milliseconds of the costliest operators side by side",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -95,7 +101,28 @@ def main(argv=None):
         f"{(statistics.median(a) - statistics.median(b)) * us:+.1f} (median); "
         f"paired ratio median {statistics.median(x / y for x, y in zip(a, b)):.3f}x"
     )
+    if args.profile:
+        profile_side_by_side({name: first, "lean": lean})
     return 0
+
+
+def profile_side_by_side(loops, rows=25):
+    """Self CPU ms per operator over one epoch of each loop, costliest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    tables = {}
+    for name, loop in loops.items():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            loop.epoch()
+        tables[name] = {e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()}
+    names = list(tables)
+    keys = sorted(
+        set().union(*tables.values()), key=lambda k: -max(t.get(k, 0.0) for t in tables.values())
+    )
+    print("\nself CPU ms per operator, one epoch each:")
+    print(f"{'operator':<48}" + "".join(f"{n:>10}" for n in names))
+    for key in keys[:rows]:
+        print(f"{key[:48]:<48}" + "".join(f"{tables[n].get(key, 0.0):10.1f}" for n in names))
 
 
 if __name__ == "__main__":
