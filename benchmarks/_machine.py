@@ -1,13 +1,41 @@
-"""Shared by the benchmark scripts: how busy the rest of the machine was.
+"""Shared by the benchmark scripts: the machine, and how busy the rest of it was.
 
-A benchmark run beside another busy process is not to be trusted (on 2
-cores one busy neighbour makes torch's threads wait for each other);
+:func:`machine_info` describes the machine and the versions for the JSON
+output. A benchmark run beside another busy process is not to be trusted
+(on 2 cores one busy neighbour makes torch's threads wait for each other);
 :class:`OtherLoad` measures, from ``/proc/stat``, the CPU time other
 processes took while a run went on.
 """
 
 import os
+import platform
 import time
+
+
+def machine_info(device):
+    """Platform, CPUs, library versions, torch threads and device, as a dict."""
+    import numpy as np
+    import sklearn
+    import torch
+
+    import skvae
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "skvae": skvae.__version__,
+        "skvae_path": os.path.dirname(skvae.__file__),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if torch.device(device).type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
 
 
 def _busy_cpu_seconds():

@@ -44,7 +44,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -55,7 +54,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from _machine import OtherLoad
+from _machine import OtherLoad, machine_info
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = {
@@ -602,24 +601,7 @@ def main(argv=None):
         rows = np.random.RandomState(args.seed).permutation(X_train.shape[0])[: args.n_train]
         X_train = np.ascontiguousarray(X_train[np.sort(rows)])
 
-    import sklearn
-    import skvae
-
-    machine = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "skvae": skvae.__version__,
-        "skvae_path": os.path.dirname(skvae.__file__),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        machine["gpu"] = torch.cuda.get_device_name(device)
+    machine = machine_info(device)
     ways = args.ways
     print(
         f"data={args.data} train={X_train.shape} test={X_test.shape} epochs={args.epochs} "

@@ -59,7 +59,6 @@ import ctypes.util
 import gc
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -70,7 +69,7 @@ import time
 import numpy as np
 import torch
 
-from _machine import OtherLoad
+from _machine import OtherLoad, machine_info
 
 
 N_COMPONENTS = 16
@@ -600,23 +599,13 @@ def main(argv=None):
         print("this benchmark reads /proc/self/status: it needs Linux", file=sys.stderr)
         return 2
 
-    skvae = import_skvae()
+    import_skvae()
     import sklearn
     from skvae import VAETransformer
     from skvae_plugins.mlp import MLP
 
     machine = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "sklearn": sklearn.__version__,
-        "skvae": skvae.__version__,
-        "skvae_path": os.path.dirname(skvae.__file__),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
+        **machine_info(device),
         "loadavg_start": loadavg(),
         "high_water_mark_reset": reset_high_water_mark(),
     }
