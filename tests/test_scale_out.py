@@ -140,9 +140,9 @@ _PEAK_SCRIPT = textwrap.dedent(
 )
 
 
-def _peak(mode, path):
+def _peak(mode, path, script=_PEAK_SCRIPT):
     out = subprocess.run(
-        [sys.executable, "-c", _PEAK_SCRIPT, mode, str(path)],
+        [sys.executable, "-c", script, mode, str(path)],
         check=True,
         capture_output=True,
         text=True,
@@ -204,16 +204,9 @@ def test_transform_of_a_memmap_keeps_memory_bounded(tmp_path):
     path = _write_memmap(tmp_path / "big.npy", 400_000, 64)  # 102 MB
     file_kib = path.stat().st_size / 1024
 
-    def peak(mode):
-        out = subprocess.run(
-            [sys.executable, "-c", _TRANSFORM_PEAK_SCRIPT, mode, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    baseline, streamed, copied = peak("baseline"), peak("memmap"), peak("copied")
+    baseline, streamed, copied = (
+        _peak(mode, path, _TRANSFORM_PEAK_SCRIPT) for mode in ("baseline", "memmap", "copied")
+    )
     extra = streamed["peak_kib"] - baseline["peak_kib"]
     print(f"\nfile {file_kib / 1024:.1f} MiB; transform of the memmap: extra {extra / 1024:.1f} MiB")
     assert streamed["finite"]
