@@ -152,7 +152,7 @@ def _peak(mode, path, script=_PEAK_SCRIPT):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/status")
 def test_fit_on_a_memmap_does_not_load_it_whole(tmp_path):
-    path = _write_memmap(tmp_path / "big.npy", 200_000, 64)
+    path = _write_memmap(tmp_path / "big.npy", 400_000, 64)  # 102 MB
     file_kib = path.stat().st_size / 1024
     baseline = _peak("baseline", path)
     streamed = _peak("auto", path)
