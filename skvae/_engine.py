@@ -391,7 +391,7 @@ class Trainer:
     def _step_forward(self, device, data_parallel=None):
         """The :class:`~skvae._step.StepForward` of this trainer (made once)."""
         if self._forward is None:
-            compile = getattr(self, "compile", False)
+            compile = self.compile
             if compile and data_parallel is not None:
                 warnings.warn(
                     "compile is not applied under data-parallel training; the steps run "
@@ -404,7 +404,7 @@ class Trainer:
                 self._loss,
                 self.generator,
                 device,
-                precision=getattr(self, "precision", "float32"),
+                precision=self.precision,
                 compile=compile,
             )
         return self._forward
@@ -422,7 +422,7 @@ class Trainer:
         for start in range(0, X.shape[0], self.batch_size):
             xb = X[start : start + self.batch_size]
             cb = None if C is None else C[start : start + self.batch_size]
-            with autocast(X.device, getattr(self, "precision", "float32")):
+            with autocast(X.device, self.precision):
                 loss = self._loss(xb, noise, beta, cb)[0]
             total += loss.float() * xb.shape[0]
         return total.item() / X.shape[0]

@@ -173,11 +173,6 @@ class StepForward:
         #: The eager steps' noise: draws from ``generator``.
         self.noise = RandomNoise(generator, device)
 
-    @property
-    def compiled(self):
-        """Whether steps run through :func:`torch.compile`."""
-        return self.mode is not None
-
     def _eager(self, x, noise, beta, c):
         if self.precision == "float32":
             return self.loss(x, noise, beta, c)
