@@ -45,12 +45,19 @@ From Python, :func:`main` takes the argument list and returns the exit code:
 """
 
 import argparse
+import contextlib
 import html
 import json
 import math
+import os
+import re
+import secrets
 import shlex
+import shutil
+import signal
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -83,6 +90,14 @@ FIGURE_FILES = (
     "class_conditional.png",
 )
 _SAMPLE_SUFFIXES = (".npy", ".csv", ".png")
+# The most samples a PNG grid holds (more are no longer readable as images).
+_MAX_GRID_SAMPLES = 10_000
+# Bytes per parameter that training holds at least: the float32 weights,
+# their gradients and Adam's two moments.
+_TRAINING_BYTES_PER_PARAMETER = 16
+#: Devices that ``--device`` takes.
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 _CODE_SUFFIXES = (".npy", ".csv")
 _DPI = 120
 
@@ -152,6 +167,14 @@ def _image_shape(text):
             f"got {text!r}"
         )
     return shape if len(shape) == 3 else shape + (1,)
+
+
+def _device(text):
+    if not _DEVICE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be auto, cpu, cuda, cuda:N (the GPU of index N) or mps; got {text!r}"
+        )
+    return text
 
 
 def _version():
@@ -383,9 +406,11 @@ def build_parser():
     )
     training.add_argument(
         "--device",
+        type=_device,
         default="auto",
         metavar="DEVICE",
-        help="torch device: 'auto', 'cpu', 'cuda', 'cuda:1', ...",
+        help="torch device: 'auto' (a GPU when there is one, else the CPU), 'cpu', "
+        "'cuda', 'cuda:N' (the GPU of index N) or 'mps'",
     )
     training.add_argument(
         "--precision",
@@ -595,6 +620,13 @@ def main(argv=None):
     except (CLIError, ValueError, OSError, FloatingPointError) as exc:
         print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:
+        print(
+            f"{PROG}: error: out of memory; use smaller data, --n, --hidden-sizes or "
+            "--n-components",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -695,14 +727,14 @@ def load_data(
         raise CLIError(f"data file not found: {spec}")
     try:
         if suffix == ".npy":
-            with open(path, "rb") as f:
-                if f.read(6) != b"\x93NUMPY":
-                    raise CLIError(f"{spec} is not a .npy file (see numpy.save)")
+            _check_npy_header(path, spec)
             X = np.load(path, allow_pickle=False)
         else:
             X = _load_csv(path)
     except (ValueError, OSError) as exc:
         raise CLIError(f"cannot read {spec}: {_message(exc)}") from None
+    except MemoryError:
+        raise CLIError(f"{spec} does not fit in memory: use a smaller file") from None
     if X.ndim != 2:
         raise CLIError(
             f"{spec} must hold a 2-D array (samples x features); got shape {X.shape}"
@@ -713,7 +745,74 @@ def load_data(
         raise CLIError(
             f"{spec} must hold at least 2 samples and 1 feature; got shape {X.shape}"
         )
-    return Dataset(X.astype(np.float32), None, path.stem, None, None)
+    return Dataset(X.astype(np.float32), None, data_name(spec), None, None)
+
+
+def _check_npy_header(path, spec):
+    """Refuse a ``.npy`` file whose header declares more data than the file holds.
+
+    Reads the header only, so that a small file declaring a huge array (or
+    Python objects) fails here instead of allocating it in :func:`numpy.load`.
+    """
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise CLIError(f"{spec} is not a .npy file (see numpy.save)")
+        f.seek(0)
+        version = fmt.read_magic(f)
+        # Version 3.0 differs from 2.0 in the encoding of field names only.
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        data_start = f.tell()
+    if dtype.hasobject:
+        raise CLIError(
+            f"{spec} holds Python objects (dtype {dtype}), not numbers: save a numeric "
+            "array (e.g. X.astype(np.float32)) with numpy.save"
+        )
+    declared = math.prod(shape) * dtype.itemsize
+    held = path.stat().st_size - data_start
+    if declared > held:
+        raise CLIError(
+            f"{spec} is truncated or corrupt: its header declares an array of shape "
+            f"{shape} and dtype {dtype} ({_size(declared)}) but the file holds "
+            f"{_size(max(held, 0))} of data; save the array again with numpy.save"
+        )
+
+
+def data_name(spec, grayscale=False):
+    """The short name of the data of ``--data`` (and of the default ``--out``).
+
+    Parameters
+    ----------
+    spec : str
+        A data set name or the path of a file.
+    grayscale : bool, default=False
+        CIFAR-10 in grey.
+
+    Returns
+    -------
+    name : str
+        The data set's name (``"cifar10-grayscale"`` for grey CIFAR-10), or
+        the file's name without its suffix.
+
+    Examples
+    --------
+    >>> from skvae.cli import data_name
+    >>> data_name("digits"), data_name("cifar10", grayscale=True), data_name("a/X.npy")
+    ('digits', 'cifar10-grayscale', 'X')
+    """
+    if spec in DATASETS:
+        return "cifar10-grayscale" if spec == "cifar10" and grayscale else spec
+    return Path(spec).stem
+
+
+def _size(n_bytes):
+    """``n_bytes`` for people: '1.5 GiB'."""
+    value = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
 
 
 def _load_dataset(name, data_home, grayscale, download, split, n_patches, random_state):
@@ -750,7 +849,7 @@ def _load_dataset(name, data_home, grayscale, download, split, n_patches, random
             return b.target
         return np.asarray(b.target_names).astype(str)[b.target]
 
-    display_name = "cifar10-grayscale" if name == "cifar10" and grayscale else name
+    display_name = data_name(name, grayscale)
     X_test, y_test = (None, None) if test is None else (test.data, labels(test))
     return Dataset(
         bunch.data, labels(bunch), display_name, image_shape, label_name, X_test, y_test
@@ -897,6 +996,222 @@ def _check_plugin_names(args):
     resolve_plugin("prior", args.prior)
 
 
+def _check_device(device):
+    """Fail before loading data when ``--device`` names a device this machine lacks."""
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise CLIError(
+                f"--device {device}: CUDA is not available on this machine; use --device "
+                "cpu, or auto (a GPU when there is one)"
+            )
+        count = torch.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise CLIError(
+                f"--device {device}: this machine has {count} GPU(s), cuda:0 to "
+                f"cuda:{count - 1}; use one of them"
+            )
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise CLIError(
+            "--device mps: MPS (Apple GPUs) is not available on this machine; use "
+            "--device cpu, or auto"
+        )
+
+
+def _available_memory():
+    """Bytes of memory this process can still take, or None when unknown.
+
+    Linux's ``MemAvailable``, lowered to what a cgroup memory limit leaves;
+    elsewhere, the physical memory.
+    """
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, OSError, ValueError):
+            return None
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((cgroup / "memory.current").read_text())
+            available = min(available, max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def _parameter_count(vae, X, n_classes=0):
+    """Parameters of the network ``vae.fit(X)`` builds, counted without allocating them.
+
+    The architecture is built on torch's meta device (shapes, no memory).
+    None when that fails: ``fit`` then builds the real network and reports
+    its own errors.
+    """
+    import torch
+
+    from ._registry import resolve_plugin
+
+    likelihood = vae.likelihood
+    if isinstance(likelihood, str) and likelihood == "auto":  # as fit resolves it
+        likelihood = "bernoulli" if X.min() >= 0.0 and X.max() <= 1.0 else "gaussian"
+    n_features = X.shape[1]
+    try:
+        architecture = resolve_plugin("architecture", vae.architecture)
+        n_outputs = resolve_plugin("likelihood", likelihood).n_params_per_feature * n_features
+        with torch.device("meta"):
+            net = architecture.build_conditional(
+                n_features=n_features,
+                n_components=vae.n_components,
+                n_outputs=n_outputs,
+                encoder_conditions=n_classes,
+                decoder_conditions=n_classes,
+            )
+        return sum(p.numel() for p in net.parameters())
+    except Exception:  # noqa: BLE001 - a plugin that cannot be built on the meta device
+        return None
+
+
+def _check_model_size(vae, X, n_classes=0):
+    """Refuse a network that cannot fit in memory, before ``fit`` tries to allocate it."""
+    import torch
+
+    n_params = _parameter_count(vae, X, n_classes)
+    if n_params is None:
+        return
+    need = n_params * _TRAINING_BYTES_PER_PARAMETER
+    device = vae.device
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        index = int(device.partition(":")[2] or torch.cuda.current_device())
+        where, available = f"GPU cuda:{index}", torch.cuda.mem_get_info(index)[0]
+        need_host = n_params * 4  # the weights are built on the CPU first
+    else:
+        where, available, need_host = "this machine", _available_memory(), 0
+    host = _available_memory()
+    if (available is not None and need > available) or (
+        host is not None and need_host > host
+    ):
+        raise CLIError(
+            f"the model would have {n_params:,} parameters ({vae.architecture!r}, "
+            f"n_components={vae.n_components}, {X.shape[1]} features): training it needs "
+            f"at least {_size(need)} ({_TRAINING_BYTES_PER_PARAMETER} bytes per parameter "
+            f"for the weights, their gradients and Adam's moments) but {where} has "
+            f"{_size(available)} available; use smaller --hidden-sizes or --n-components"
+        )
+
+
+def _is_allocation_error(exc):
+    """Whether ``exc`` is torch's or numpy's 'out of memory'."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        marker in text
+        for marker in ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
+    )
+
+
+@contextlib.contextmanager
+def _out_of_memory_is_an_error(advice):
+    """Turn an allocation failure inside the block into a :class:`CLIError`."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_allocation_error(exc):
+            raise
+        first_line = (str(exc).strip().splitlines() or ["MemoryError"])[0]
+        raise CLIError(f"out of memory ({first_line}); {advice}") from None
+
+
+class _Staging:
+    """The folder that ``skvae fit`` writes into, moved onto ``--out`` when complete.
+
+    A hidden sibling of ``out``, made (with any missing parents) before
+    training, so that an unwritable ``--out`` fails at once. :meth:`commit`
+    moves its files into ``out``; :meth:`discard` removes it and the parents
+    it made, leaving ``out`` as it was: either nothing new or a complete run
+    lands there, even on Ctrl-C.
+    """
+
+    def __init__(self, out):
+        self.out = out
+        self._made = []  # parent folders made here, deepest last
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {out} exists and is not a folder; choose a folder")
+        try:
+            for parent in reversed(out.absolute().parents):
+                if not parent.exists():
+                    parent.mkdir()
+                    self._made.append(parent)
+            self.path = out.parent / f".{out.name}.skvae-partial-{os.getpid()}-{secrets.token_hex(4)}"
+            self.path.mkdir()
+            self._made.append(self.path)
+            # Writable? (root ignores permission bits; a full disk shows only when writing.)
+            with open(self.path / ".probe", "wb") as f:
+                f.write(b"0" * 4096)
+            (self.path / ".probe").unlink()
+            if out.is_dir():
+                with open(out / f".{self.path.name}.probe", "wb"):
+                    pass
+                (out / f".{self.path.name}.probe").unlink()
+        except OSError as exc:
+            self.discard()
+            raise CLIError(
+                f"--out {out} is not writable ({_message(exc)}); choose a folder you can "
+                "write to with --out"
+            ) from None
+
+    def commit(self):
+        """Move the files written into ``out``, with Ctrl-C held until done."""
+        with _interrupts_deferred():
+            if not self.out.exists():
+                self.path.rename(self.out)
+            else:
+                written = {p.name for p in self.path.iterdir()}
+                for name in FIGURE_FILES:  # left by an earlier run into the same folder
+                    if name not in written and (self.out / name).is_file():
+                        (self.out / name).unlink()
+                for name in sorted(written, key=lambda n: n == "index.html"):  # the page last
+                    os.replace(self.path / name, self.out / name)
+                self.path.rmdir()
+            self._made.clear()
+
+    def discard(self):
+        """Remove the folder and the parents made for it (if still empty)."""
+        for folder in reversed(self._made):
+            if folder == getattr(self, "path", None):
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        self._made.clear()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def run_fit(args):
     """Run ``skvae fit``: fit, report and write the outputs.
 
@@ -937,13 +1252,30 @@ def run_fit(args):
 
 
 def _fit_and_write(args):
-    from . import _distributed, save
+    from . import _distributed
 
     _check_plugin_names(args)
+    _check_device(args.device)
     # Under torchrun: start the process group and take this process's GPU
     # before the model is built; None on a single process.
     distributed = getattr(args, "distributed", "auto")
     data_parallel = _distributed.setup(distributed, args.device)
+    out = args.out if args.out is not None else Path("runs") / data_name(args.data, args.grayscale)
+    # Only the writer (rank 0) writes; it makes its folder before anything is trained.
+    staging = _Staging(out) if data_parallel is None or data_parallel.is_writer else None
+    try:
+        _fit_into(args, distributed, data_parallel, staging)
+    except BaseException:
+        if staging is not None:
+            staging.discard()
+        raise
+    return 0
+
+
+def _fit_into(args, distributed, data_parallel, staging):
+    """Load the data, fit, and write the outputs into ``staging`` (then onto ``--out``)."""
+    from . import _distributed, save
+
     n_patches = _TEXTURE_PATCHES
     if args.n_train is not None:
         n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
@@ -969,21 +1301,21 @@ def _fit_and_write(args):
     X_train, X_test, y_train, y_test = split_data(
         data, test_size=args.test_size, n_train=args.n_train, random_state=args.random_state
     )
-    out = args.out if args.out is not None else Path("runs") / data.name
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {out} exists and is not a folder")
-
     vae = make_estimator(args, image_shape)
+    n_classes = len(np.unique(y_train)) if args.conditional else 0
+    _check_model_size(vae, X_train, n_classes)
     start = time.perf_counter()
-    with _distributed.data_parallel(distributed if data_parallel is not None else False):
+    with _out_of_memory_is_an_error(
+        "use smaller --hidden-sizes, --n-components or --batch-size"
+    ), _distributed.data_parallel(distributed if data_parallel is not None else False):
         if args.conditional:
             vae.fit(X_train, y_train)
         else:
             vae.fit(X_train)
     fit_seconds = time.perf_counter() - start
-    if data_parallel is not None and not data_parallel.is_writer:
-        return 0  # the same model as rank 0's, which writes the outputs
-    out.mkdir(parents=True, exist_ok=True)
+    if staging is None:
+        return  # the same model as rank 0's, which writes the outputs
+    out = staging.path
     paths = {"model": out / "model.skvae", "metrics": out / "metrics.json"}
     save(vae, paths["model"])
 
@@ -1055,6 +1387,9 @@ def _fit_and_write(args):
         json.dump(metrics, f, indent=2, allow_nan=False)
         f.write("\n")
     paths["index"] = write_index(out, metrics, figures, skipped)
+    staging.commit()
+    out = staging.out
+    paths = {name: out / path.name for name, path in paths.items()}
 
     for item in skipped:
         print(f"{PROG}: note: {item['file']} not drawn: {item['reason']}", file=sys.stderr)
@@ -1076,7 +1411,6 @@ def _fit_and_write(args):
             f"{len(figures)} figures to {out}\n"
             f"Open {paths['index']} in a browser to see them."
         )
-    return 0
 
 
 def _jsonable(value):
@@ -1573,6 +1907,34 @@ def _write_rows(path, suffix, array):
         np.savetxt(path, array, delimiter=",", fmt="%.9g")
 
 
+def _check_sample_size(n, n_features, suffix):
+    """Refuse ``--n`` samples that memory (or a PNG grid) cannot hold, before drawing any."""
+    if suffix == ".png" and n > _MAX_GRID_SAMPLES:
+        raise CLIError(
+            f"--n {n}: a .png grid holds at most {_MAX_GRID_SAMPLES} samples; write more "
+            "to a .npy or .csv file"
+        )
+    need = n * n_features * np.dtype(np.float32).itemsize
+    available = _available_memory()
+    if available is not None and need > available:
+        most = available // (n_features * np.dtype(np.float32).itemsize)
+        raise CLIError(
+            f"--n {n} samples of {n_features} features need {_size(need)} of memory "
+            f"(float32) but {_size(available)} is available: at most {most} samples fit "
+            "here; ask for fewer with --n (runs with other --random-state values draw more)"
+        )
+
+
+def _check_finite(array, what, model):
+    """Refuse to write NaN or infinite outputs of a broken model."""
+    if not np.isfinite(array).all():
+        raise CLIError(
+            f"the model produced non-finite {what} (NaN or infinity); {model} is broken "
+            "(did its training diverge?): fit it again, e.g. with a smaller "
+            "--learning-rate. Nothing was written"
+        )
+
+
 def _label_of(vae, text):
     """The class of ``vae.classes_`` whose text is ``text``."""
     classes = getattr(vae, "classes_", None)
@@ -1624,21 +1986,33 @@ def run_sample(args):
             f"{math.prod(args.image_shape)} values but the model's samples have "
             f"{vae.n_features_in_} features"
         )
+    _check_sample_size(args.n, vae.n_features_in_, suffix)
+    advice = "ask for fewer samples with --n"
     if suffix == ".png":
         from .plotting import SamplesDisplay
 
         _pyplot()
-        display = SamplesDisplay.from_estimator(
-            vae,
-            grid_size=_grid_shape(args.n),
-            random_state=args.random_state,
-            decode=args.decode,
-            image_shape="auto" if args.image_shape is None else args.image_shape,
-            **extra,
-        )
+        with _out_of_memory_is_an_error(advice):
+            display = SamplesDisplay.from_estimator(
+                vae,
+                grid_size=_grid_shape(args.n),
+                random_state=args.random_state,
+                decode=args.decode,
+                image_shape="auto" if args.image_shape is None else args.image_shape,
+                **extra,
+            )
+        try:
+            _check_finite(display.samples, "samples", args.model)
+        except CLIError:
+            _pyplot().close(display.figure_)
+            raise
         _save_display(display, args.out)
     else:
-        samples = vae.sample(args.n, random_state=args.random_state, decode=args.decode, **extra)
+        with _out_of_memory_is_an_error(advice):
+            samples = vae.sample(
+                args.n, random_state=args.random_state, decode=args.decode, **extra
+            )
+        _check_finite(samples, "samples", args.model)
         _write_rows(args.out, suffix, samples)
     print(f"Wrote {args.n} samples to {args.out}", file=sys.stderr)
     return 0
@@ -1683,6 +2057,7 @@ def run_encode(args):
             f"{args.model} was fitted on {vae.n_features_in_}"
         )
     codes = np.asarray(vae.transform(data.X), dtype=np.float32)
+    _check_finite(codes, "posterior means", args.model)
     _write_rows(args.out, suffix, codes)
     print(
         f"Wrote the {codes.shape[1]}-D posterior means of {codes.shape[0]} samples to {args.out}",
