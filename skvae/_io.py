@@ -62,16 +62,21 @@ Loading reads JSON and safetensors only: it runs no pickle and no
 skvae's own estimator classes and registered plugins.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import math
 import os
 import re
+import stat
 import tempfile
+import time
+import warnings
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +84,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer
+from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
 from ._estimator import VAETransformer, _resolve_device
 from ._registry import DISABLE_ENV, PluginError, get_registry
 from .base import Plugin
@@ -107,7 +112,39 @@ _ARRAY_KINDS = "biufU"  # bool, int, uint, float, str; plus object arrays of sca
 _JSON_SCALARS = (str, bool, int, float, type(None))
 _DATE = (1980, 1, 1, 0, 0, 0)  # fixed member dates: the same model gives the same bytes
 # model.json holds no tensors; a larger one is a decompression bomb, not a model.
-_MAX_JSON_BYTES = 256 * 2**20
+_MAX_JSON_BYTES = 64 * 2**20
+# ... and its decoded size is bounded too: an estimate of the Python objects
+# json.loads builds (bytes per object, list, and element or key), counted on
+# the raw bytes before parsing. 64 MiB of "[]," would otherwise take 2 GB.
+_JSON_OBJECT_COST, _JSON_LIST_COST, _JSON_ITEM_COST = 200, 64, 32
+_MAX_JSON_COST = 256 * 2**20
+# A numpy array in model.json (feature names, classes, class counts).
+_MAX_ARRAY_BYTES = 32 * 2**20
+_MAX_ARRAY_NDIM = 32
+# The safetensors header: JSON of about 100 bytes per tensor.
+_MAX_HEADER_BASE, _MAX_HEADER_PER_TENSOR = 64 * 2**10, 1024
+# A compressed tensor member may inflate this much (skvae stores them
+# uncompressed; float weights hardly compress): a zip bomb does not load.
+_MAX_INFLATION = 8
+# training.safetensors: the optimizer keeps at most this many tensors the
+# size of the weights (Adam: 2, RMSprop centered with momentum: 3), plus
+# small ones (step counts, the generator's state).
+_OPTIMIZER_COPIES, _TRAINING_SLACK = 4, 2**20
+_MAX_GENERATOR_BYTES = 2**20
+# safetensors dtype codes and the torch dtypes they hold.
+_ST_DTYPES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+    "BOOL": "bool", "U64": "uint64", "U32": "uint32", "U16": "uint16", "C64": "complex64",
+    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+}  # fmt: skip
+_TORCH_DTYPES = {name: getattr(torch, name) for name in _ST_DTYPES.values() if hasattr(torch, name)}
+# Parameters that name a place to write: never taken from a file.
+_PATH_PARAMS = ("checkpoint_path",)
+# The fitted attributes fit sets, and the private ones a file may hold.
+_PRIVATE_FITTED = ("_seed", "_sklearn_output_config")
+_OUTPUT_CONFIG_VALUES = ("default", "pandas", "polars")
+_CONDITIONAL_FITTED = ("classes_", "class_count_", "class_prior_")
 
 
 class ModelFileError(ValueError):
@@ -319,6 +356,9 @@ def _dtype_name(dtype):
 def _write_zip(path, members):
     # Written next to the destination, then renamed: no half-written model.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    # Locked while it is written and until it is renamed, so that another
+    # writer's clean-up (_remove_stale_temp_files) leaves it alone.
+    lock = _lock_temp_file(fd)
     # The data reach the disk (fsync) before the rename, and the rename
     # before we return (fsync of the folder): after a crash or a power cut
     # the path holds the old file or the new one, whole.
@@ -341,7 +381,81 @@ def _write_zip(path, members):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
     _fsync_folder(path.parent)
+    _remove_stale_temp_files(path)
+
+
+# A temporary file of _write_zip: "." + the target's name + mkstemp's 8
+# random characters + ".tmp".
+_TEMP_NAME = r"\.{name}\.[a-z0-9_]{{8}}\.tmp"
+# Without advisory locks (Windows), only temporary files this old are taken
+# for leftovers of a killed writer.
+_STALE_UNLOCKED_SECONDS = 3600
+# A temporary file this young may have been created by another writer that
+# has not locked it yet.
+_STALE_MIN_SECONDS = 2
+
+
+def _lock_temp_file(fd):
+    """Hold an exclusive advisory lock on a temporary file; return the fd to close, or None."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    lock = os.dup(fd)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock)
+        return None
+    return lock
+
+
+def _remove_stale_temp_files(path):
+    """Remove the temporary files that killed writers of ``path`` left in its folder.
+
+    Only regular files named as :func:`_write_zip` names the temporary
+    files of this very target, that no live writer holds (advisory lock;
+    without locks, older than an hour), are removed. Failures are ignored:
+    this is housekeeping after a successful write.
+    """
+    folder = path.parent or Path(".")
+    pattern = re.compile(_TEMP_NAME.format(name=re.escape(path.name)))
+    try:
+        names = [n for n in os.listdir(folder) if pattern.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            _remove_if_stale(folder / name)
+
+
+def _remove_if_stale(candidate):
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    info = os.lstat(candidate)
+    age = time.time() - info.st_mtime
+    if not stat.S_ISREG(info.st_mode) or age < _STALE_MIN_SECONDS:
+        return
+    if fcntl is None:
+        if age >= _STALE_UNLOCKED_SECONDS:
+            os.unlink(candidate)
+        return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(candidate, flags)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a live writer holds it
+        same = os.fstat(fd)
+        now = os.lstat(candidate)
+        if stat.S_ISREG(same.st_mode) and (same.st_dev, same.st_ino) == (now.st_dev, now.st_ino):
+            os.unlink(candidate)
+    finally:
+        os.close(fd)
 
 
 def _fsync_folder(folder):
@@ -527,7 +641,11 @@ def save_checkpoint(estimator, path, state, tensors=None):
         The estimator as at the end of the epoch (fitted attributes set).
     path : str or os.PathLike
     state : dict
-        The ``"checkpoint"`` entry: str keys, JSON-representable values.
+        The ``"checkpoint"`` entry: str keys, JSON-representable values,
+        with at least ``epoch`` (int, the estimator's ``n_iter_``),
+        ``stop_epoch`` (int), ``finished`` (bool), ``lr_scale`` (float > 0)
+        and ``halvings`` (int); see :data:`_CHECKPOINT_STATE` for the
+        optional keys and their types.
     tensors : dict of str to Tensor, default=None
         Extra tensors of the fit's state (such as early stopping's best
         weights).
@@ -536,6 +654,12 @@ def save_checkpoint(estimator, path, state, tensors=None):
     -------
     path : pathlib.Path
 
+    Raises
+    ------
+    ValueError
+        If ``state`` lacks a key a resumed fit reads, or holds one of the
+        wrong type.
+
     Examples
     --------
     >>> import os, tempfile
@@ -543,15 +667,64 @@ def save_checkpoint(estimator, path, state, tensors=None):
     >>> import skvae
     >>> X = load_digits().data[:100] / 16
     >>> vae = skvae.VAETransformer(max_iter=1, random_state=0).fit(X)
+    >>> state = {"epoch": 1, "stop_epoch": 1, "finished": True, "lr_scale": 1.0, "halvings": 0}
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     path = save_checkpoint(vae, os.path.join(tmp, "ckpt.skvae"), {"epoch": 1})
+    ...     path = save_checkpoint(vae, os.path.join(tmp, "ckpt.skvae"), state)
     ...     checkpoint = read_checkpoint(path, "cpu")
     >>> checkpoint.state["epoch"], checkpoint.estimator.n_iter_
     (1, 1)
     """
+    problem = _checkpoint_state_problem(state, estimator.n_iter_, tensors or {}, estimator)
+    if problem is not None:
+        raise ValueError(f"Cannot write the checkpoint {path}: its state {problem}.")
     return _save(
         estimator, path, include_optimizer=True, checkpoint=state, checkpoint_tensors=tensors
     )
+
+
+def _is_real(value):
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+
+
+# The "checkpoint" entry: key -> (required, check, what it must be). A
+# resumed fit reads each of these (_estimator._Resumed).
+_CHECKPOINT_STATE = {
+    "epoch": (True, lambda v: _is_int(v, 0), "an int >= 0"),
+    "stop_epoch": (True, lambda v: _is_int(v, 0), "an int >= 0"),
+    "finished": (True, lambda v: isinstance(v, bool), "a bool"),
+    "lr_scale": (True, lambda v: _is_real(v) and 0 < v < math.inf, "a finite float > 0"),
+    "halvings": (True, lambda v: _is_int(v, 0), "an int >= 0"),
+    "stopper_best": (False, lambda v: v is None or (_is_real(v) and v == v), "a float or None"),
+    "stopper_bad_epochs": (False, lambda v: v is None or _is_int(v, 0), "an int >= 0 or None"),
+    "stopper_best_state": (False, lambda v: isinstance(v, bool), "a bool"),
+    "data_sha256": (False, lambda v: v is None or isinstance(v, str), "a str or None"),
+    "generator_device_type": (False, lambda v: v is None or isinstance(v, str), "a str or None"),
+}
+
+
+def _checkpoint_state_problem(state, n_iter, tensors, estimator):
+    """What is wrong with a checkpoint's state (a phrase), or None."""
+    if not isinstance(state, dict):
+        return f"is a {type(state).__name__}, not a dict"
+    for key, (required, check, expected) in _CHECKPOINT_STATE.items():
+        if key not in state:
+            if required:
+                return f"lacks {key!r} ({expected})"
+            continue
+        if not check(state[key]):
+            return f"has {key}={_short_repr(state[key])}, which is not {expected}"
+    if state["epoch"] != n_iter or state["epoch"] > state["stop_epoch"]:
+        return (
+            f"has epoch={state['epoch']} and stop_epoch={state['stop_epoch']}, for an "
+            f"estimator with n_iter_={n_iter}"
+        )
+    if state.get("stopper_best") is not None and state.get("stopper_bad_epochs") is None:
+        return "has stopper_best without stopper_bad_epochs"
+    if state.get("stopper_best_state"):
+        weights = {f"best.{k}" for k in estimator.module_.state_dict()}
+        if set(tensors) != weights:
+            return "says it keeps the best epoch's weights, but not all of them are stored"
+    return None
 
 
 @dataclass
@@ -592,8 +765,10 @@ def read_checkpoint(path, device):
     Raises
     ------
     ModelFileError
-        If the file is not a model file (or is damaged), or is a model file
-        without a checkpoint entry (saved by :func:`save`).
+        If the file is not a model file (or is damaged), is a model file
+        without a checkpoint entry (saved by :func:`save`), or its
+        checkpoint entry lacks a key a resumed fit reads (``stop_epoch``,
+        ``finished``, ...) or holds one of the wrong type.
 
     Examples
     --------
@@ -607,10 +782,16 @@ def read_checkpoint(path, device):
         )
     try:
         state = {k: _decode(v, f"checkpoint {k}") for k, v in raw.items()}
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path}: the checkpoint entry is malformed ({exc}).") from None
     generator = model["optimizer"].get("generator", {})
     state.setdefault("generator_device_type", generator.get("device_type"))
+    problem = _checkpoint_state_problem(state, estimator.n_iter_, tensors, estimator)
+    if problem is not None:
+        raise ModelFileError(
+            f"{path}: the checkpoint entry of model.json {problem}: the file was modified "
+            "or was not written by a fit."
+        )
     return Checkpoint(estimator, state, model["params"], dict(tensors))
 
 
@@ -679,27 +860,63 @@ def load(path, *, device="cpu"):
 
 
 def _load(path, device, checkpoint=False):
-    """Return the estimator, model.json and (with ``checkpoint``) the checkpoint tensors."""
+    """Return the estimator, model.json and (with ``checkpoint``) the checkpoint tensors.
+
+    What a member's size depends on is checked before the member is read:
+    the path is a regular file; ``model.json`` is bounded in bytes and in
+    decoded size; the parameters and fitted attributes are decoded and
+    checked; each safetensors header is compared with the tensors that
+    ``model.json`` lists, and those with the network its parameters build
+    (on the meta device); only then are the tensors read, each bounded by
+    the size so found.
+    """
     _safetensors()
     device = _resolve_device(device)
     path = Path(os.fspath(path))
-    members = _read_members(path, checkpoint)  # format, class name and digests checked
-    model = members["model"]
-    try:
+    with _open_archive(path) as (archive, size):
+        model = _read_model_json(archive, path)
+        files = model.get("files")
+        if not isinstance(files, dict):
+            raise ModelFileError(f"{path}: model.json lists no file digests.")
+        with _malformed(path, model):
+            estimator = _decode_estimator(
+                _ESTIMATORS[model["estimator"]], model, path, warn_paths=not checkpoint
+            )
+            listing = _tensor_listing(model)
+        wanted = _check_tensor_members(archive, path, model, listing, size, checkpoint)
+        with _malformed(path, model):
+            _check_meta_module(estimator, model, listing)
+        members = _read_tensor_members(archive, path, files, wanted)
+    with _malformed(path, model):
         weights = _parse_safetensors(members[WEIGHTS], WEIGHTS)
         training = None
-        if model.get("optimizer") is not None:
+        if TRAINING in members:
             training = _parse_safetensors(members[TRAINING], TRAINING)
         extra = {}
         if CHECKPOINT in members:
             extra = _parse_safetensors(members[CHECKPOINT], CHECKPOINT)
-        estimator = _build_estimator(
-            _ESTIMATORS[model["estimator"]], model, weights, training, device
-        )
+        for name, tensors in ((WEIGHTS, weights), (TRAINING, training), (CHECKPOINT, extra)):
+            _check_finite(tensors or {}, name)
+        estimator = _attach_module(estimator, model, weights, training, device)
         return estimator, model, extra
+
+
+@contextlib.contextmanager
+def _malformed(path, model):
+    """Turn what a malformed ``model.json`` raises into a ModelFileError naming the file."""
+    try:
+        yield
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+        RuntimeError,  # RecursionError too
+        OverflowError,
+    ) as exc:
         raise ModelFileError(
             f"{path} could not be loaded: model.json is malformed or does not fit this "
             f"skvae ({type(exc).__name__}: {exc}). It was written by skvae "
@@ -707,66 +924,112 @@ def _load(path, device, checkpoint=False):
         ) from None
 
 
-def _read_members(path, checkpoint=False):
-    """Open the archive, check format, class and digests; return the raw members.
+@contextlib.contextmanager
+def _open_archive(path):
+    """Yield the zip archive of a model file and the file's size.
 
-    With ``checkpoint``, also the checkpoint's own tensors, when it has some.
+    Only a regular file is opened (a folder, a device such as /dev/zero, a
+    FIFO or a socket is refused before anything is read: none can be a model
+    file, and reading some never ends), and an archive whose member names
+    repeat is refused (zip readers disagree on which copy they read).
     """
+    _check_regular(path, os.stat(path).st_mode)
+    # O_NONBLOCK: should the path become a FIFO after the check, opening it
+    # does not wait for a writer (and fstat refuses it).
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
     try:
-        archive = zipfile.ZipFile(path)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        info = os.fstat(fd)
+        _check_regular(path, info.st_mode)
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
         raise
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise ModelFileError(
-            f"{path} is not a .skvae model file (not a zip archive, or truncated): {exc}"
-        ) from None
-    with archive:
+    with file:
         try:
-            json_size = archive.getinfo(MODEL_JSON).file_size
-        except KeyError:
-            json_size = 0  # reported as missing below
-        if json_size > _MAX_JSON_BYTES:
+            archive = zipfile.ZipFile(file)
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
             raise ModelFileError(
-                f"{path}: model.json claims {json_size} bytes, more than the "
-                f"{_MAX_JSON_BYTES} a model description can need; refused."
-            )
-        model = _parse_model_json(path, _read_member(archive, path, MODEL_JSON))
-        members = {"model": model}
-        files = model.get("files")
-        if not isinstance(files, dict):
-            raise ModelFileError(f"{path}: model.json lists no file digests.")
-        wanted = [WEIGHTS] + ([TRAINING] if model.get("optimizer") is not None else [])
-        if checkpoint and CHECKPOINT in files:
-            wanted.append(CHECKPOINT)
-        for name in wanted:
-            data = _read_member(archive, path, name)
-            record = files.get(name)
-            if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
-                raise ModelFileError(f"{path}: model.json records no SHA-256 digest of {name}.")
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != record["sha256"].lower():
+                f"{path} is not a .skvae model file (not a zip archive, or truncated): {exc}"
+            ) from None
+        with archive:
+            names = archive.namelist()
+            if len(set(names)) < len(names):
+                repeated = sorted(n for n, count in Counter(names).items() if count > 1)
                 raise ModelFileError(
-                    f"{path}: {name} does not match the SHA-256 digest recorded in "
-                    f"model.json (recorded {record['sha256']}, found {digest}): the file "
-                    "was damaged or modified after it was written. Ask for a fresh copy."
+                    f"{path} holds several members named {', '.join(map(repr, repeated))}: "
+                    "skvae writes each member once, and which copy a zip reader takes "
+                    "differs between readers. The file was modified; refused."
                 )
-            members[name] = data
-    return members
+            yield archive, info.st_size
 
 
-def _read_member(archive, path, name):
+def _check_regular(path, mode):
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO (named pipe)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "not a regular file"
+    raise ModelFileError(
+        f"{path} is {kind}, not a .skvae model file: skvae.load reads regular files only "
+        "(such as those skvae.save writes)."
+    )
+
+
+def _read_member(archive, path, name, limit):
+    """Read a member, refusing one that claims or holds more than ``limit`` bytes."""
     try:
-        return archive.read(name)
+        info = archive.getinfo(name)
     except KeyError:
         raise ModelFileError(
             f"{path} is missing {name}: it is not a complete .skvae model file "
             f"(members: {sorted(archive.namelist())})."
         ) from None
+    if info.file_size > limit:
+        raise ModelFileError(
+            f"{path}: {name} claims {info.file_size} bytes, more than the {limit} it can "
+            "hold; refused."
+        )
+    try:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)  # never trust file_size: read with a cap
     except Exception as exc:  # BadZipFile (bad CRC), EOFError, zlib.error, ...
         raise ModelFileError(
             f"{path}: {name} cannot be read; the file is truncated or damaged "
             f"({type(exc).__name__}: {exc})."
         ) from None
+    if len(data) > limit:
+        raise ModelFileError(
+            f"{path}: {name} holds more than the {limit} bytes it can hold; refused."
+        )
+    return data
+
+
+def _read_model_json(archive, path):
+    data = _read_member(archive, path, MODEL_JSON, _MAX_JSON_BYTES)
+    # What json.loads would build, estimated before it builds it (brackets
+    # and separators inside strings count too: an overestimate).
+    cost = (
+        len(data)
+        + _JSON_OBJECT_COST * data.count(b"{")
+        + _JSON_LIST_COST * data.count(b"[")
+        + _JSON_ITEM_COST * (data.count(b",") + data.count(b":"))
+    )
+    if cost > _MAX_JSON_COST:
+        raise ModelFileError(
+            f"{path}: model.json holds {data.count(b'{') + data.count(b'[')} JSON objects and "
+            f"lists and {data.count(b',')} elements, which would take about "
+            f"{cost // 2**20} MiB to decode, more than the {_MAX_JSON_COST // 2**20} MiB a "
+            "model description can need; refused."
+        )
+    return _parse_model_json(path, data)
 
 
 def _parse_model_json(path, data):
@@ -810,6 +1073,213 @@ def _reject_constant(name):
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# -------------------------------------------------------- tensor members
+def _tensor_listing(model):
+    """The module's tensors as ``model.json`` lists them: ``{key: (dtype, shape)}``."""
+    listed = _expect(model["module"].get("tensors", {}), dict, "module tensors")
+    listing = {}
+    for key, record in listed.items():
+        record = _expect(record, dict, f"module tensor {key!r}")
+        dtype = record["dtype"]
+        if not isinstance(dtype, str) or dtype not in _TORCH_DTYPES:
+            raise ValueError(f"module tensor {key!r}: dtype {dtype!r} is not one a model holds")
+        listing[key] = (dtype, _check_shape(record["shape"], f"module tensor {key!r}"))
+    return listing
+
+
+def _check_shape(shape, where):
+    shape = _expect(shape, list, where)
+    if len(shape) > _MAX_ARRAY_NDIM or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in shape
+    ):
+        raise ValueError(f"{where}: bad shape {_short_repr(shape)}")
+    return shape
+
+
+def _nbytes(dtype, shape):
+    return math.prod(shape) * _TORCH_DTYPES[dtype].itemsize
+
+
+def _check_tensor_members(archive, path, model, listing, size, checkpoint):
+    """Check the tensor members' zip records and safetensors headers before reading them.
+
+    Returns the names of the members to read. Each header must describe
+    what ``model.json`` lists (the weights exactly; the optimizer's state
+    and the early-stopping weights bounded by the weights' size), and each
+    member must be as long as its header says, stored whole in the file.
+    """
+    weights_bytes = sum(_nbytes(*spec) for spec in listing.values())
+    n_tensors = len(listing)
+    header = _tensor_header(archive, path, WEIGHTS, size, weights_bytes, n_tensors)
+    if header != listing:
+        raise ModelFileError(
+            f"{path}: the tensors listed in model.json differ from those in "
+            f"weights.safetensors ({_first_difference(listing, header, 'model.json', 'the weights')}"
+            "): the file was modified."
+        )
+    wanted = [WEIGHTS]
+    record = model.get("optimizer")
+    if record is not None:
+        budget = _OPTIMIZER_COPIES * weights_bytes + _TRAINING_SLACK
+        header = _tensor_header(
+            archive, path, TRAINING, size, budget, (_OPTIMIZER_COPIES + 1) * n_tensors + 1
+        )
+        generator_key = record.get("generator", {}).get("key") if isinstance(record, dict) else None
+        for key, (dtype, shape) in header.items():
+            if key == generator_key:
+                if dtype != "uint8" or len(shape) != 1 or shape[0] > _MAX_GENERATOR_BYTES:
+                    raise ModelFileError(
+                        f"{path}: training.safetensors holds a generator state of {dtype} "
+                        f"{tuple(shape)}, not a byte string: the file was modified."
+                    )
+            elif not re.fullmatch(r"optimizer\.\d{1,9}\.[A-Za-z_]\w{0,63}", key):
+                raise ModelFileError(
+                    f"{path}: training.safetensors holds a tensor {key!r} that is neither the "
+                    "optimizer's state nor the generator's: the file was modified."
+                )
+        wanted.append(TRAINING)
+    files = model["files"]
+    if checkpoint and CHECKPOINT in files:
+        header = _tensor_header(archive, path, CHECKPOINT, size, weights_bytes, n_tensors)
+        for key, spec in header.items():
+            if not key.startswith("best.") or listing.get(key[len("best."):]) != spec:
+                raise ModelFileError(
+                    f"{path}: checkpoint.safetensors holds a tensor {key!r} of {spec[0]} "
+                    f"{tuple(spec[1])} that is not the best epoch's copy of a weight listed in "
+                    "model.json: the file was modified."
+                )
+        wanted.append(CHECKPOINT)
+    return wanted
+
+
+def _tensor_header(archive, path, name, size, budget, n_tensors):
+    """Return ``{key: (dtype, shape)}`` from a safetensors member's header, reading nothing else.
+
+    Refuses a member that is compressed more than a model's tensors can
+    be, that claims bytes beyond the end of the file, whose header is larger
+    than ``n_tensors`` entries need, whose tensors hold more than ``budget``
+    bytes, or whose length differs from what its header describes.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise ModelFileError(
+            f"{path} is missing {name}: it is not a complete .skvae model file "
+            f"(members: {sorted(archive.namelist())})."
+        ) from None
+    if info.compress_type == zipfile.ZIP_STORED:
+        inflated = info.compress_size != info.file_size
+    else:
+        inflated = info.file_size > _MAX_INFLATION * info.compress_size + 2**16
+    if inflated:
+        raise ModelFileError(
+            f"{path}: {name} is {info.compress_size} bytes in the file but inflates to "
+            f"{info.file_size}: tensors hardly compress (skvae stores them uncompressed), "
+            "so this is a decompression bomb or a modified file; refused."
+        )
+    if info.header_offset + info.compress_size > size:
+        raise ModelFileError(
+            f"{path}: {name} claims {info.compress_size} bytes from offset "
+            f"{info.header_offset}, beyond the end of the {size}-byte file: the file is "
+            "truncated or was modified; refused."
+        )
+
+    def invalid(problem):
+        return ModelFileError(
+            f"{path}: {name} is not a valid safetensors file (truncated or damaged): {problem}"
+        )
+
+    max_header = _MAX_HEADER_BASE + _MAX_HEADER_PER_TENSOR * n_tensors
+    try:
+        with archive.open(info) as member:
+            head = member.read(8)
+            if len(head) < 8:
+                raise invalid("shorter than its 8-byte header length")
+            length = int.from_bytes(head, "little")
+            if length > min(max_header, info.file_size - 8):
+                raise invalid(
+                    f"its header claims {length} bytes (the member has {info.file_size}; "
+                    f"{n_tensors} tensors need at most {max_header})"
+                )
+            raw = member.read(length)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ...
+        raise ModelFileError(
+            f"{path}: {name} cannot be read; the file is truncated or damaged "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
+    try:
+        entries = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        tensors, data_bytes = _header_tensors(entries)
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise invalid(f"bad header ({exc})") from None
+    if data_bytes > budget:
+        raise ModelFileError(
+            f"{path}: {name} declares {data_bytes} bytes of tensors, more than the "
+            f"{budget} that the network described in model.json can have; refused."
+        )
+    if info.file_size != 8 + length + data_bytes:
+        raise invalid(
+            f"the member has {info.file_size} bytes but its header describes "
+            f"{8 + length + data_bytes}"
+        )
+    return tensors
+
+
+def _header_tensors(entries):
+    """Validate the JSON of a safetensors header; return its tensors and their total bytes."""
+    _expect(entries, dict, "header")
+    metadata = entries.pop("__metadata__", None)
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise ValueError("__metadata__ is not a map of strings")
+    tensors, spans = {}, []
+    for key, entry in entries.items():
+        where = f"tensor {key!r}"
+        entry = _expect(entry, dict, where)
+        code = entry["dtype"]
+        if code not in _ST_DTYPES or _ST_DTYPES[code] not in _TORCH_DTYPES:
+            raise ValueError(f"{where}: unknown dtype {code!r}")
+        dtype = _ST_DTYPES[code]
+        shape = _check_shape(entry["shape"], where)
+        offsets = _expect(entry["data_offsets"], list, where)
+        if len(offsets) != 2 or not all(
+            isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets
+        ):
+            raise ValueError(f"{where}: bad data_offsets {_short_repr(offsets)}")
+        if offsets[1] - offsets[0] != _nbytes(dtype, shape):
+            raise ValueError(f"{where}: data_offsets {offsets} do not fit {dtype} {tuple(shape)}")
+        tensors[key] = (dtype, shape)
+        spans.append(tuple(offsets))
+    end = 0
+    for begin, stop in sorted(spans):
+        if begin != end:
+            raise ValueError("the tensors' data do not follow each other")
+        end = stop
+    return tensors, end
+
+
+def _read_tensor_members(archive, path, files, wanted):
+    """Read the checked tensor members (each at most as long as checked) and their digests."""
+    members = {}
+    for name in wanted:
+        data = _read_member(archive, path, name, archive.getinfo(name).file_size)
+        record = files.get(name)
+        if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+            raise ModelFileError(f"{path}: model.json records no SHA-256 digest of {name}.")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record["sha256"].lower():
+            raise ModelFileError(
+                f"{path}: {name} does not match the SHA-256 digest recorded in "
+                f"model.json (recorded {record['sha256']}, found {digest}): the file "
+                "was damaged or modified after it was written. Ask for a fresh copy."
+            )
+        members[name] = data
+    return members
+
+
 def _parse_safetensors(data, name):
     try:
         return _safetensors().load(data)
@@ -820,10 +1290,22 @@ def _parse_safetensors(data, name):
         ) from None
 
 
-def _build_estimator(cls, model, weights, training, device):
-    params = model["params"]
-    if not isinstance(params, dict):
-        raise TypeError("params is not an object")
+def _check_finite(tensors, name):
+    """Refuse NaN or infinite values: a fit never returns (or saves) such a model."""
+    for key, tensor in tensors.items():
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(
+            torch.isfinite(tensor).all()
+        ):
+            raise ModelFileError(
+                f"{name} holds NaN or infinite values (tensor {key!r}); a fit never saves "
+                "such a model, so the file is damaged or was modified. Refused."
+            )
+
+
+# ------------------------------------------------------------- estimator
+def _decode_estimator(cls, model, path, *, warn_paths):
+    """Build the estimator with its parameters and checked fitted attributes (no module yet)."""
+    params = _expect(model["params"], dict, "params")
     decoded = {name: _decode(value, f"parameter {name}") for name, value in params.items()}
     known = set(cls().get_params(deep=False))
     unknown = sorted(set(decoded) - known)
@@ -833,37 +1315,203 @@ def _build_estimator(cls, model, weights, training, device):
             f"({_skvae_version()}) does not have; it was written by skvae "
             f"{model.get('skvae_version')!r}. Upgrade skvae to load it."
         )
+    _drop_path_params(decoded, path, warn=warn_paths)
     estimator = cls(**decoded)
     try:
         estimator._validate_params()
     except ValueError as exc:
         raise ModelFileError(f"model.json holds an invalid parameter: {exc}") from None
 
-    fitted = model["fitted"]
-    if not isinstance(fitted, dict):
-        raise TypeError("fitted is not an object")
+    fitted = _expect(model["fitted"], dict, "fitted")
     for name, value in fitted.items():
         _check_attribute_name(cls, name, known)
-        setattr(estimator, name, _decode(value, f"fitted attribute {name}"))
+        value = _decode(value, f"fitted attribute {name}")
+        _check_fitted_value(cls, name, value)
+        setattr(estimator, name, value)
     for name in ("architecture_", "likelihood_", "prior_"):
         kind = name[:-1]
         plugin = getattr(estimator, name, None)
         if not isinstance(plugin, Plugin) or plugin.kind != kind:
             raise ModelFileError(f"model.json has no fitted {kind} plugin ({name}).")
-    n_features = estimator.n_features_in_
-    if not isinstance(n_features, Integral) or isinstance(n_features, bool) or n_features < 1:
-        raise ModelFileError(f"model.json: n_features_in_={n_features!r} is not a positive int.")
+    required = ["n_features_in_", "n_iter_", "history_", "_seed"]
+    if issubclass(cls, _LabelledVAE):
+        required += _CONDITIONAL_FITTED
+    missing = [name for name in required if name not in fitted]
+    if missing:
+        raise ModelFileError(
+            f"model.json lacks the fitted attributes {missing} that every fitted "
+            f"{cls.__name__} has: the file was modified or is not an skvae model."
+        )
     names = getattr(estimator, "feature_names_in_", None)
-    if names is not None and len(names) != n_features:
+    if names is not None and len(names) != estimator.n_features_in_:
         raise ModelFileError(
             f"model.json: feature_names_in_ has {len(names)} names but n_features_in_ is "
-            f"{n_features}: the file was modified."
+            f"{estimator.n_features_in_}: the file was modified."
         )
-    seed = getattr(estimator, "_seed", 0)
-    if not isinstance(seed, Integral) or isinstance(seed, bool):
-        raise ModelFileError(f"model.json: _seed={seed!r} is not an int.")
+    return estimator
 
-    module = _build_module(estimator, model, weights, n_features, int(seed))
+
+def _drop_path_params(params, path, *, warn):
+    """Set the parameters that name a place to write to None: a file does not choose them.
+
+    A model file from elsewhere must not decide where this process writes
+    (``checkpoint_path`` with ``warm_start=True`` would make the next
+    ``fit`` write there). ``warn`` is off when reading a checkpoint to
+    resume from, whose path is the user's own ``checkpoint_path``.
+    """
+    for name in _PATH_PARAMS:
+        value = params.get(name)
+        if value is None:
+            continue
+        params[name] = None
+        if warn:
+            warnings.warn(
+                f"{path} sets {name}={value!r}; a model file does not choose where this "
+                f"process writes, so the loaded estimator has {name}=None. Set it yourself "
+                f"(estimator.set_params({name}=...)) to write checkpoints.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+
+def _check_attribute_name(cls, name, params):
+    """Fitted attribute names: `x_` or `_x`, never a parameter, dunder or class attribute."""
+    ok = (
+        isinstance(name, str)
+        and name.isidentifier()
+        and (name in _PRIVATE_FITTED or (name.endswith("_") and not name.startswith("_")))
+        and name not in params
+        and name not in _RUNTIME_ATTRIBUTES
+        and not hasattr(cls, name)
+    )
+    if not ok:
+        private = isinstance(name, str) and name.startswith("_") and not name.startswith("__")
+        allowed = f" (the private ones a file may set: {', '.join(_PRIVATE_FITTED)})"
+        raise ModelFileError(
+            f"model.json sets the fitted attribute {name!r}, which a {cls.__name__} "
+            f"cannot have{allowed if private else ''}: the file was modified or is not "
+            "an skvae model."
+        )
+
+
+def _is_int(value, low, high=None):
+    return (
+        isinstance(value, Integral)
+        and not isinstance(value, (bool, np.bool_))
+        and value >= low
+        and (high is None or value < high)
+    )
+
+
+def _is_history(value):
+    def field(v):
+        if isinstance(v, (list, tuple)):
+            return all(isinstance(i, (str, Real)) for i in v)
+        return v is None or isinstance(v, (str, Real, np.bool_))
+
+    return isinstance(value, list) and all(
+        isinstance(record, dict)
+        and all(isinstance(k, str) and field(v) for k, v in record.items())
+        for record in value
+    )
+
+
+def _is_1d(value, kinds):
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in kinds
+
+
+def _is_names(value):
+    return _is_1d(value, "OU") and all(isinstance(v, str) for v in value.tolist())
+
+
+def _is_counts(value):
+    return _is_1d(value, "f") and bool(np.isfinite(value).all() and (value >= 0).all())
+
+
+def _is_output_config(value):
+    return isinstance(value, dict) and all(
+        k == "transform" and v in _OUTPUT_CONFIG_VALUES for k, v in value.items()
+    )
+
+
+# name: (check, what it must be)
+_FITTED_CHECKS = {
+    "n_features_in_": (lambda v: _is_int(v, 1), "a positive int"),
+    "n_iter_": (lambda v: _is_int(v, 0), "an int >= 0"),
+    "history_": (_is_history, "a list of dicts of numbers and strings (one per epoch)"),
+    "feature_names_in_": (_is_names, "a 1-D array of strings"),
+    "classes_": (lambda v: _is_1d(v, "biufUO") and len(v) > 0, "a non-empty 1-D array"),
+    "class_count_": (_is_counts, "a 1-D float array of finite counts >= 0"),
+    "class_prior_": (_is_counts, "a 1-D float array of finite values >= 0"),
+    "_seed": (lambda v: _is_int(v, 0, 2**63), "an int in [0, 2**63)"),
+    "_sklearn_output_config": (
+        _is_output_config,
+        f"a dict {{'transform': one of {list(_OUTPUT_CONFIG_VALUES)}}} (set_output)",
+    ),
+    **{
+        f"{kind}_": (lambda v, kind=kind: isinstance(v, Plugin) and v.kind == kind, f"a {kind} plugin")
+        for kind in _PLUGIN_KINDS
+    },
+}
+
+
+def _check_fitted_value(cls, name, value):
+    """Refuse a fitted attribute of the wrong type: it would fail later, deep inside."""
+    if name in _CONDITIONAL_FITTED and not issubclass(cls, _LabelledVAE):
+        raise ModelFileError(
+            f"model.json sets {name}, which a {cls.__name__} (a model without labels) "
+            "does not have: the file was modified."
+        )
+    check = _FITTED_CHECKS.get(name)
+    if check is None:
+        return  # a public attribute of a newer skvae: plain data, kept
+    ok, expected = check
+    if not ok(value):
+        raise ModelFileError(
+            f"model.json: the fitted attribute {name} is {_short_repr(value)} (a "
+            f"{type(value).__name__}), but must be {expected}: the file was modified or "
+            "is not an skvae model."
+        )
+
+
+def _check_meta_module(estimator, model, listing):
+    """Build the network model.json describes on the meta device and compare it with the listing.
+
+    Nothing is allocated: a ``model.json`` edited to describe a huge network
+    is refused before a tensor is read. Plugins whose build cannot run on
+    meta skip this check; the real build is checked again with the weights.
+    """
+    args, config = _module_args(estimator, model)
+    try:
+        with torch.device("meta"):
+            meta = estimator._make_module(*args, **config)
+    except Exception:
+        return
+    _check_shapes(meta, listing, model)
+
+
+def _module_args(estimator, model):
+    info = model["module"]
+    n_components = info["n_components"]
+    if not _is_int(n_components, 1):
+        raise ModelFileError(f"model.json: module n_components={n_components!r} is invalid.")
+    config = _decode(info["config"], "module config")
+    if not isinstance(config, dict):
+        raise TypeError("module config is not an object")
+    args = (
+        estimator.architecture_,
+        estimator.likelihood_,
+        estimator.prior_,
+        int(estimator.n_features_in_),
+        int(n_components),
+        int(estimator._seed),
+    )
+    return args, config
+
+
+def _attach_module(estimator, model, weights, training, device):
+    """Give the decoded estimator its module (the weights), optimizer and generator."""
+    module = _build_module(estimator, model, weights)
     classes = getattr(estimator, "classes_", None)
     if classes is not None:
         width = getattr(module, "decoder_conditions", None)
@@ -875,7 +1523,8 @@ def _build_estimator(cls, model, weights, training, device):
         if len(lengths) != 1:
             raise ModelFileError(
                 f"model.json: classes_ has {len(classes)} labels but the model and the class "
-                f"counts are for {sorted(lengths - {len(classes)})}: the file was modified."
+                f"counts are for {sorted(lengths - {len(classes)}, key=repr)}: the file was "
+                "modified."
             )
     module.to(device).eval()
 
@@ -886,8 +1535,9 @@ def _build_estimator(cls, model, weights, training, device):
     optimizer = _engine.make_optimizer(
         name, module.parameters(), estimator.learning_rate, device
     )
+    seed = int(estimator._seed)
     generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed))
+    generator.manual_seed(seed)
     if record is not None:
         _engine.load_optimizer_state(optimizer, _decode_optimizer_state(record, training))
         saved = record["generator"]
@@ -903,59 +1553,17 @@ def _build_estimator(cls, model, weights, training, device):
     return estimator
 
 
-def _check_attribute_name(cls, name, params):
-    """Fitted attribute names: `x_` or `_x`, never a parameter, dunder or class attribute."""
-    ok = (
-        isinstance(name, str)
-        and name.isidentifier()
-        and not name.startswith("__")
-        and (name.endswith("_") or name.startswith("_"))
-        and name not in params
-        and name not in _RUNTIME_ATTRIBUTES
-        and not hasattr(cls, name)
-    )
-    if not ok:
-        raise ModelFileError(
-            f"model.json sets the fitted attribute {name!r}, which a {cls.__name__} "
-            "cannot have: the file was modified or is not an skvae model."
-        )
-
-
-def _build_module(estimator, model, weights, n_features, seed):
+def _build_module(estimator, model, weights):
     info = model["module"]
-    n_components = info["n_components"]
-    if not isinstance(n_components, Integral) or isinstance(n_components, bool) or n_components < 1:
-        raise ModelFileError(f"model.json: module n_components={n_components!r} is invalid.")
-    config = _decode(info["config"], "module config")
-    if not isinstance(config, dict):
-        raise TypeError("module config is not an object")
-    listed = info.get("tensors", {})
     file_shapes = {k: (_dtype_name(t.dtype), list(t.shape)) for k, t in weights.items()}
-    json_shapes = {k: (v["dtype"], list(v["shape"])) for k, v in listed.items()}
+    json_shapes = _tensor_listing(model)
     if json_shapes != file_shapes:
         raise ModelFileError(
             "The tensors listed in model.json differ from those in weights.safetensors "
             f"({_first_difference(json_shapes, file_shapes, 'model.json', 'the weights')}): "
             "the file was modified."
         )
-    args = (
-        estimator.architecture_,
-        estimator.likelihood_,
-        estimator.prior_,
-        n_features,
-        int(n_components),
-        seed,
-    )
-    # First on the meta device (no memory): a model.json edited to describe
-    # a huge network is refused before anything is allocated. Plugins whose
-    # build cannot run on meta skip this check; the real one follows.
-    try:
-        with torch.device("meta"):
-            meta = estimator._make_module(*args, **config)
-    except Exception:
-        meta = None
-    if meta is not None:
-        _check_shapes(meta, file_shapes, model)
+    args, config = _module_args(estimator, model)
     module = estimator._make_module(*args, **config)
     _check_shapes(module, file_shapes, model)
     if type(module).__name__ != info.get("class"):
@@ -1047,7 +1655,7 @@ def _decode(value, where):
         return torch.device(_expect(value["value"], str, where))
     if tag == "numpy":
         dtype = _safe_dtype(value["dtype"], where, kinds="biuf")
-        return dtype.type(_decode(value["value"], where))
+        return _numpy_scalar(dtype, _decode(value["value"], where), where)
     if tag == "ndarray":
         return _decode_array(value, where)
     raise ValueError(f"{where}: unknown value type {tag!r}")
@@ -1066,16 +1674,57 @@ def _safe_dtype(name, where, kinds):
     return dtype
 
 
+def _fits_dtype(dtype, item):
+    """Whether a decoded JSON scalar is a value of ``dtype`` (and in its range)."""
+    kind = dtype.kind
+    if kind == "b":
+        return isinstance(item, bool)
+    if kind in "iu":
+        if not isinstance(item, int) or isinstance(item, bool):
+            return False
+        info = np.iinfo(dtype)
+        return info.min <= item <= info.max
+    if kind == "f":
+        if not isinstance(item, (int, float)) or isinstance(item, bool):
+            return False
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        finite = float(np.finfo(dtype).max)
+        return -finite <= item <= finite  # exact for ints of any size
+    if kind == "U":
+        return isinstance(item, str)
+    return isinstance(item, _JSON_SCALARS)  # "O"
+
+
+def _numpy_scalar(dtype, item, where):
+    if not _fits_dtype(dtype, item):
+        raise ValueError(
+            f"{where}: {_short_repr(item)} is not a {dtype.name} value (wrong type, or "
+            "out of its range)"
+        )
+    return dtype.type(item)
+
+
 def _decode_array(value, where):
     dtype = _safe_dtype(value["dtype"], where, kinds=_ARRAY_KINDS + "O")
-    shape = tuple(_expect(value["shape"], list, where))
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
-        raise ValueError(f"{where}: bad shape {list(shape)}")
-    data = [_decode(v, where) for v in _expect(value["data"], list, where)]
-    if not all(isinstance(v, _JSON_SCALARS) for v in data):
-        raise ValueError(f"{where}: array elements must be scalars")
-    if math.prod(shape) != len(data):
+    shape = tuple(_check_shape(value["shape"], where))
+    size = math.prod(shape)
+    # Checked before anything is allocated: "<U268435456" is 1 GiB a string.
+    if size * dtype.itemsize > _MAX_ARRAY_BYTES:
+        raise ValueError(
+            f"{where}: an array of {size} {dtype} values ({size * dtype.itemsize} bytes) is "
+            f"larger than the {_MAX_ARRAY_BYTES} bytes a fitted attribute can need"
+        )
+    data = _expect(value["data"], list, where)
+    if size != len(data):
         raise ValueError(f"{where}: {len(data)} values for shape {list(shape)}")
+    data = [_decode(v, where) for v in data]
+    for item in data:
+        if not _fits_dtype(dtype, item):
+            raise ValueError(
+                f"{where}: the array holds {_short_repr(item)}, which is not a {dtype} value "
+                "(wrong type, or out of its range)"
+            )
     if dtype.kind == "O":
         array = np.empty(len(data), dtype=object)
         array[:] = data
