@@ -1152,7 +1152,8 @@ class _Staging:
                 if not parent.exists():
                     parent.mkdir()
                     self._made.append(parent)
-            self.path = out.parent / f".{out.name}.skvae-partial-{os.getpid()}-{secrets.token_hex(4)}"
+            name = f".{out.name}.skvae-partial-{os.getpid()}-{secrets.token_hex(4)}"
+            self.path = out.parent / name
             self.path.mkdir()
             self._made.append(self.path)
             # Writable? (root ignores permission bits; a full disk shows only when writing.)

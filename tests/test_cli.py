@@ -3,7 +3,10 @@
 import importlib.metadata
 import json
 import math
+import os
+import pathlib
 import re
+import signal
 import subprocess
 import sys
 
@@ -12,6 +15,7 @@ import pytest
 import torch
 
 import skvae
+import skvae.cli
 import skvae.datasets
 from skvae.cli import main
 
@@ -217,6 +221,7 @@ def test_fit_conditional_draws_the_class_grid(tmp_path):
     assert main(argv) == 0
     metrics = _check_run(out, figures=[*FIGURES, "class_conditional.png"])
     assert metrics["estimator"] == "ConditionalVAETransformer"
+    (out / "notes.txt").write_text("mine")  # the user's: an overwriting run keeps it
     vae = skvae.load(out / "model.skvae")
     assert isinstance(vae, skvae.ConditionalVAETransformer)
     # Samples of one class.
@@ -229,6 +234,8 @@ def test_fit_conditional_draws_the_class_grid(tmp_path):
     assert main(["fit", "--n-train", "100", "--out", str(out), *FAST]) == 0
     metrics = _check_run(out)
     assert metrics["estimator"] == "VAETransformer"
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "threes.npy"]  # no staging
 
 
 def test_fit_passes_the_image_shape_to_conv(tmp_path):
@@ -348,6 +355,8 @@ def test_help_reads_well(command, capsys):
         (["fit", "--grayscale"], "--grayscale applies to --data cifar10 only"),
         (["fit", "--data", "x.npy", "--conditional"], "--conditional needs labels"),
         (["fit", "--no-such-option"], "--no-such-option"),
+        (["fit", "--device", "meta"], "--device: must be auto, cpu, cuda, cuda:N"),
+        (["fit", "--device", "cuda:x"], "--device: must be auto, cpu, cuda, cuda:N"),
         (["sample"], "MODEL"),
         (["sample", "m.skvae", "--n", "0"], "--n"),
         (["sample", "m.skvae", "--decode", "median"], "invalid choice: 'median'"),
@@ -452,6 +461,247 @@ def test_sample_and_encode_errors_return_2(digits_run, tmp_path, capsys):
     for argv, expected in cases:
         _assert_error(main(argv), capsys, expected)
     assert not (tmp_path / "o.npy").exists()
+
+
+def _no_training(monkeypatch):
+    """Make any fit fail the test: the command must stop before training."""
+
+    def fit(self, *args, **kwargs):
+        raise AssertionError("fit was called")
+
+    monkeypatch.setattr(skvae.VAETransformer, "fit", fit)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--hidden-sizes", "10000000000"], "parameters (MLP(hidden_sizes=(10000000000,))"),
+        (["--n-components", "10000000000"], "n_components=10000000000, 64 features"),
+    ],
+)
+def test_huge_models_are_refused_before_allocating(argv, expected, tmp_path, monkeypatch, capsys):
+    # Counted on torch's meta device: no memory is allocated, no traceback.
+    _no_training(monkeypatch)
+    out = tmp_path / "run"
+    code = main(["fit", "--n-train", "50", "--out", str(out), *argv, "--epochs", "1", "--quiet"])
+    err = _assert_error(code, capsys, expected)
+    assert "training it needs at least" in err and "TiB" in err
+    assert "use smaller --hidden-sizes or --n-components" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+            "allocate memory: you tried to allocate 2560000000000 bytes. Error code 12"
+        ),
+        MemoryError(),
+    ],
+)
+def test_out_of_memory_in_fit_is_an_error(error, tmp_path, monkeypatch, capsys):
+    # A network the size check cannot count (a plugin that does not build on
+    # the meta device) fails in fit itself: torch's allocation error.
+    def fit(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(skvae.VAETransformer, "fit", fit)
+    out = tmp_path / "run"
+    code = main(["fit", "--n-train", "50", "--out", str(out), *FAST])
+    _assert_error(code, capsys, "out of memory")
+    assert not out.exists()
+
+
+def test_other_runtime_errors_of_fit_are_not_called_memory(tmp_path, monkeypatch):
+    def fit(self, *args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(skvae.VAETransformer, "fit", fit)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["fit", "--n-train", "50", "--out", str(tmp_path / "run"), *FAST])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_fails_before_loading_data(tmp_path, monkeypatch, capsys):
+    def load_data(*args, **kwargs):
+        raise AssertionError("data were loaded")
+
+    monkeypatch.setattr("skvae.cli.load_data", load_data)
+    code = main(["fit", "--device", "cuda:1", "--out", str(tmp_path / "run"), *FAST])
+    _assert_error(code, capsys, "--device cuda:1: CUDA is not available on this machine")
+
+
+def test_sample_refuses_more_than_memory_holds(digits_run, tmp_path, monkeypatch, capsys):
+    model = str(digits_run / "model.skvae")
+    out = tmp_path / "s.npy"
+    # 10^12 samples of 64 features: 233 TiB, more than any machine has.
+    code = main(["sample", model, "--n", str(10**12), "--out", str(out)])
+    err = _assert_error(code, capsys, f"--n {10**12} samples of 64 features need 232.8 TiB")
+    assert "samples fit here; ask for fewer with --n" in err
+    # The limit in the message is what memory holds: 1 GiB holds 2^22 samples.
+    monkeypatch.setattr("skvae.cli._available_memory", lambda: 2**30)
+    code = main(["sample", model, "--n", "1000000000", "--out", str(out)])
+    _assert_error(code, capsys, "but 1.0 GiB is available: at most 4194304 samples fit here")
+    code = main(["sample", model, "--n", "10001", "--out", str(tmp_path / "s.png")])
+    _assert_error(code, capsys, "a .png grid holds at most 10000 samples")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def _write_npy_header(path, header, data=b""):
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(data)
+
+
+def test_npy_headers_are_checked_before_loading(digits_run, tmp_path, capsys):
+    huge = tmp_path / "huge.npy"  # declares 10^12 rows, holds 10
+    _write_npy_header(huge, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 64)})
+    with open(huge, "ab") as f:
+        f.write(np.zeros((10, 64), np.float32).tobytes())
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([[1.0, "a"]], dtype=object), allow_pickle=True)
+    model = str(digits_run / "model.skvae")
+    out = tmp_path / "o"
+    truncated = "huge.npy is truncated or corrupt: its header declares an array of shape"
+    for argv, expected in [
+        (["fit", "--data", str(huge), "--out", str(out)], truncated),
+        (["encode", model, str(huge), "--out", str(out / "c.npy")], truncated),
+        (["fit", "--data", str(objects), "--out", str(out)], "holds Python objects"),
+    ]:
+        err = _assert_error(main(argv), capsys, expected)
+        assert "(1000000000000, 64) and dtype float32 (232.8 TiB)" in err or "objects" in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["parent is a file", "read-only folder"])
+def test_unwritable_out_fails_before_training(case, tmp_path, monkeypatch, capsys):
+    def load_data(*args, **kwargs):
+        raise AssertionError("data were loaded")
+
+    monkeypatch.setattr("skvae.cli.load_data", load_data)
+    _no_training(monkeypatch)
+    if case == "parent is a file":
+        (tmp_path / "file").write_text("")
+        out = tmp_path / "file" / "run"
+    else:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        out = folder / "run"
+        if os.geteuid() == 0:  # root writes anywhere: the refusal of a read-only folder
+            real_mkdir = pathlib.Path.mkdir
+
+            def mkdir(self, *args, **kwargs):
+                if self.parent == folder:
+                    raise PermissionError(13, "Permission denied", str(self))
+                return real_mkdir(self, *args, **kwargs)
+
+            monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+        else:
+            folder.chmod(0o555)
+    try:
+        code = main(["fit", "--out", str(out), *FAST])
+    finally:
+        if case == "read-only folder":
+            folder.chmod(0o755)
+    err = _assert_error(code, capsys, f"--out {out} is not writable (")
+    assert "choose a folder you can write to with --out" in err
+    assert not out.exists()
+    if case == "read-only folder":
+        assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "during, existing",
+    [
+        ("fit", False),
+        ("save", False),
+        ("write_figures", False),
+        ("write_index", False),
+        ("write_figures", True),
+    ],
+)
+def test_interrupt_leaves_no_partial_output(during, existing, tmp_path, monkeypatch, capsys):
+    # Ctrl-C (fit re-raises KeyboardInterrupt after keeping its last good
+    # epoch) at any point: exit 130, and --out holds nothing new.
+    out = tmp_path / "a" / "b" / "run"
+    before = {}
+    if existing:  # an earlier run and a file of the user's stay as they were
+        out.mkdir(parents=True)
+        before = {"model.skvae": b"earlier", "notes.txt": b"mine", "samples.png": b"old"}
+        for name, content in before.items():
+            (out / name).write_bytes(content)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = {
+        "fit": (skvae.VAETransformer, "fit"),
+        "save": (skvae, "save"),
+        "write_figures": (skvae.cli, "write_figures"),
+        "write_index": (skvae.cli, "write_index"),
+    }[during]
+    monkeypatch.setattr(*target, interrupt)
+    code = main(["fit", "--n-train", "50", "--out", str(out), *FAST])
+    assert code == 130
+    assert capsys.readouterr().err == "skvae: interrupted\n"
+    if existing:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        assert [p.name for p in out.parent.iterdir()] == ["run"]  # no partial sibling
+    else:
+        assert list(tmp_path.iterdir()) == []  # not even the parents made for it
+
+
+def test_interrupt_while_moving_outputs_into_place_waits(tmp_path, monkeypatch, capsys):
+    # Ctrl-C while the finished run is moved onto --out is held until the
+    # move is complete: a whole run, then exit 130.
+    real_replace = os.replace
+
+    out = tmp_path / "run"
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if pathlib.Path(dst).parent == out:  # the move onto --out (not skvae.save's)
+            signal.raise_signal(signal.SIGINT)
+
+    out.mkdir()
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(["fit", "--n-train", "50", "--out", str(out), *FAST]) == 130
+    monkeypatch.undo()
+    _check_run(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@pytest.fixture(scope="module")
+def broken_model(tmp_path_factory):
+    """A model whose finite but huge weights overflow in every forward pass."""
+    X = np.random.RandomState(0).normal(size=(40, 5)).astype(np.float32)
+    vae = skvae.VAETransformer(max_iter=1, likelihood="gaussian", random_state=0).fit(X)
+    with torch.no_grad():
+        for layer in vae.module_.modules():
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.mul_(1e30)
+    path = tmp_path_factory.mktemp("broken") / "broken.skvae"
+    skvae.save(vae, path)
+    np.save(path.parent / "X.npy", X)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".png"])
+def test_sample_refuses_non_finite_samples(broken_model, suffix, tmp_path, capsys):
+    out = tmp_path / f"samples{suffix}"
+    code = main(["sample", str(broken_model), "--n", "4", "--random-state", "0", "--out", str(out)])
+    err = _assert_error(code, capsys, "the model produced non-finite samples (NaN or infinity)")
+    assert "Nothing was written" in err
+    assert not out.exists()
+
+
+def test_encode_refuses_non_finite_codes(broken_model, tmp_path, capsys):
+    out = tmp_path / "codes.npy"
+    code = main(["encode", str(broken_model), str(broken_model.parent / "X.npy"), "--out", str(out)])
+    _assert_error(code, capsys, "the model produced non-finite posterior means")
+    assert not out.exists()
 
 
 # ------------------------------------------------------------- the program
