@@ -1,10 +1,14 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 
-# Two cores: keep torch from oversubscribing them in tests.
-torch.set_num_threads(1)
+# Two cores: keep torch from oversubscribing them in tests. SKVAE_TEST_THREADS
+# runs the tests with more threads, to check that no test depends on how the
+# CPU kernels split their work (OMP_NUM_THREADS alone cannot: this overrides it).
+torch.set_num_threads(int(os.environ.get("SKVAE_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,15 @@ def test_transform_is_the_posterior_mean(fitted):
     vae, X = fitted
     with torch.no_grad():
         mean, _ = vae.module_.encode(torch.as_tensor(X[:10]))
-    np.testing.assert_allclose(vae.transform(X[:10]), mean.numpy(), rtol=1e-6)
+    mean = mean.numpy()
+    # Two computation paths: transform runs padded batches of 1024 rows, the
+    # encoder here 10 rows. A CPU may pick other float32 GEMM kernels for the
+    # two shapes (3e-8 apart on an Intel Xeon); a wrong transform (a draw, the
+    # log-variance) is off by 1e-2 or more.
+    np.testing.assert_allclose(
+        vae.transform(X[:10]), mean, rtol=1e-5, atol=1e-5 * np.abs(mean).max()
+    )
+    # The same path twice: bit for bit.
     np.testing.assert_array_equal(vae.transform(X), vae.transform(X))
 
 
@@ -251,7 +259,9 @@ def test_training_step_does_not_sync_with_the_host(digits_small, monkeypatch):
     epochs = 3
     vae = VAETransformer(max_iter=epochs, batch_size=10, random_state=0)
     vae.fit(X)  # 30 steps per epoch
-    assert len(calls) <= epochs, calls
+    # One read per epoch, and one for the check that the returned weights
+    # give finite outputs (a sync per step would add 90).
+    assert len(calls) <= epochs + 1, calls
 
 
 def test_verbose_shows_a_progress_bar(digits_small, capsys):
