@@ -51,7 +51,11 @@ class VAEModule(nn.Module):
         self.net = net
         self.likelihood = likelihood
         self.prior = prior
-        prior.bind_encoder(self.encode)
+        # A prior that is no PriorModule is reported by the dry run of
+        # skvae._plugin_check, with the plugin's name, not here.
+        bind_encoder = getattr(prior, "bind_encoder", None)
+        if callable(bind_encoder):
+            bind_encoder(self.encode)
 
     @property
     def config(self):

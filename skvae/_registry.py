@@ -9,10 +9,18 @@ Build order (as tox does it): add the hook specifications, block what the
 ``SKVAE_DISABLE_PLUGINS`` environment variable names, load the entry points
 one by one (a plugin that fails to import is skipped with a warning), then
 collect the classes each hook returns into name -> class tables.
+
+Two distributions may use the same entry-point name (a third-party package
+with an entry point ``mlp``): both are loaded, the second registered as
+``<distribution>:<entry point>``, and ``SKVAE_DISABLE_PLUGINS`` accepts that
+qualified form to block exactly one of them. A plugin *name* claimed twice
+(two classes named ``mlp``) cannot be used until one is uninstalled or
+blocked; :class:`PluginConflictError` says which and how.
 """
 
 import importlib.metadata
 import os
+import re
 import threading
 import warnings
 
@@ -43,9 +51,35 @@ class PluginError(ValueError):
     """A plugin name that cannot be resolved (unknown or registered twice)."""
 
 
+class PluginConflictError(PluginError):
+    """A plugin name claimed by more than one plugin (two distributions, say).
+
+    The message names every claimant with its distribution and entry point,
+    and how to keep one: uninstall the other, or block its entry point with
+    ``SKVAE_DISABLE_PLUGINS``.
+    """
+
+
 def _disabled_names():
     raw = os.environ.get(DISABLE_ENV, "")
     return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _normalized(distribution):
+    """A distribution name as pip compares them (PEP 503): ``Skvae_X`` -> ``skvae-x``."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def qualified_entry_point(distribution, entry_point):
+    """The ``<distribution>:<entry point>`` form that blocks one entry point.
+
+    Examples
+    --------
+    >>> from skvae._registry import qualified_entry_point
+    >>> qualified_entry_point("Skvae_TinyNet", "tinynet")
+    'skvae-tinynet:tinynet'
+    """
+    return f"{_normalized(distribution)}:{entry_point}"
 
 
 class PluginRegistry:
@@ -79,11 +113,33 @@ class PluginRegistry:
         if load_entry_points:
             self._load_entry_points()
 
+    def _blocked(self, ep, dist):
+        """Whether SKVAE_DISABLE_PLUGINS names the entry point, plainly or qualified."""
+        if self._pm.is_blocked(ep.name):
+            return True
+        return dist is not None and any(
+            ":" in token
+            and qualified_entry_point(*token.split(":", 1)) == qualified_entry_point(
+                dist.name, ep.name
+            )
+            for token in self._disabled
+        )
+
     def _load_entry_points(self):
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if self._pm.is_blocked(ep.name) or self._pm.has_plugin(ep.name):
-                continue
             dist = getattr(ep, "dist", None)
+            if self._blocked(ep, dist):
+                continue
+            registration = ep.name
+            if self._pm.has_plugin(ep.name):
+                # Another distribution uses the same entry-point name (say a
+                # third-party `mlp`): load it too, under a qualified name,
+                # rather than drop one of them silently.
+                registration = (
+                    qualified_entry_point(dist.name, ep.name) if dist else f"{ep.value}:{ep.name}"
+                )
+                if self._pm.has_plugin(registration):
+                    continue
             where = f"distribution {dist.name} {dist.version}" if dist else ep.value
             provider = f"entry point {ep.name!r} ({where})"
             try:
@@ -97,12 +153,12 @@ class PluginRegistry:
                 )
                 continue
             origin = {
-                "registration": ep.name,
+                "registration": registration,
                 "entry_point": ep.name,
                 "distribution": dist.name if dist else None,
                 "version": dist.version if dist else None,
             }
-            self._register(module, ep.name, provider, origin)
+            self._register(module, registration, provider, origin)
 
     def _register(self, plugin, name, provider, origin=None):
         try:
@@ -173,11 +229,13 @@ class PluginRegistry:
                         continue
                     if cls.name in self._disabled:
                         continue
+                    claim = (cls, provider, self._origin_of(impl.plugin_name))
                     if cls.name in tables[kind]:
                         first = tables[kind].pop(cls.name)
-                        duplicates[kind][cls.name] = [first, (cls, provider)]
+                        owner = owners[kind].pop(cls.name)
+                        duplicates[kind][cls.name] = [(*first, self._origin_of(owner)), claim]
                     elif cls.name in duplicates[kind]:
-                        duplicates[kind][cls.name].append((cls, provider))
+                        duplicates[kind][cls.name].append(claim)
                     else:
                         tables[kind][cls.name] = (cls, provider)
                         owners[kind][cls.name] = impl.plugin_name
@@ -205,16 +263,21 @@ class PluginRegistry:
         Raises
         ------
         PluginError
-            If no plugin of that kind has this name, or two plugins claim it.
+            If no plugin of that kind has this name; its subclass
+            :class:`PluginConflictError` if two plugins claim it.
         """
         _check_kind(kind)
         tables = self._ensure_collected()
         if name in self._duplicates[kind]:
-            raise PluginError(_duplicate_message(kind, name, self._duplicates[kind][name]))
+            raise PluginConflictError(
+                _duplicate_message(kind, name, self._duplicates[kind][name])
+            )
         if name not in tables[kind]:
             registered = ", ".join(repr(n) for n in sorted(tables[kind])) or "none"
             hint = ""
-            if not any(tables.values()):
+            if name in self._disabled:
+                hint = f" It is disabled by {DISABLE_ENV}={os.environ.get(DISABLE_ENV)!r}."
+            elif not any(tables.values()):
                 hint = (
                     " No plugins at all are registered: install skvae "
                     "(`pip install -e .` in a checkout) so that its entry points exist."
@@ -232,11 +295,18 @@ class PluginRegistry:
         time). Raises :class:`PluginError` as :meth:`get` does.
         """
         self.get(kind, name)
-        owner = self._owners[kind][name]
+        return self._origin_of(self._owners[kind][name])
+
+    def _origin_of(self, registration):
         return dict(
             self._origins.get(
-                owner,
-                {"registration": owner, "entry_point": None, "distribution": None, "version": None},
+                registration,
+                {
+                    "registration": registration,
+                    "entry_point": None,
+                    "distribution": None,
+                    "version": None,
+                },
             )
         )
 
@@ -251,13 +321,49 @@ class PluginRegistry:
 
 
 def _duplicate_message(kind, name, entries):
+    """Who claims the name ``name`` (entries of ``(class, provider, origin)``) and how to keep one."""
     providers = " and ".join(
-        f"{cls.__module__}.{cls.__qualname__} from {provider}" for cls, provider in entries
+        f"{cls.__module__}.{cls.__qualname__} from {provider}" for cls, provider, _ in entries
     )
-    return (
-        f"The {kind} name {name!r} is registered more than once: by {providers}. "
-        f"Uninstall one of them, or disable one with {DISABLE_ENV}."
+    distributions = sorted(
+        {o["distribution"] for _, _, o in entries if o["distribution"]}, key=str.lower
     )
+    count = {2: "two", 3: "three"}.get(len(distributions), str(len(distributions)))
+    claimed = f"claimed by {count} distributions" if len(distributions) > 1 else (
+        "registered more than once"
+    )
+    blocks = []
+    for i, (_, _, origin) in enumerate(entries):
+        if not (origin["distribution"] and origin["entry_point"]):
+            continue  # registered at run time: nothing to block
+        kept = " and ".join(
+            f"the one from {o['distribution']}" if o["distribution"] else "the run-time one"
+            for j, (_, _, o) in enumerate(entries)
+            if j != i
+        )
+        blocks.append(f"{DISABLE_ENV}={_blocking_token(origin, entries, name)} keeps {kept}")
+    if distributions:
+        uninstall = " or ".join(f"pip uninstall {d}" for d in distributions)
+        resolution = f"Keep one: uninstall the other ({uninstall})"
+    else:
+        resolution = "Keep one: register the other under another name"
+    if blocks:
+        resolution += f", or block its entry point ({'; '.join(blocks)})"
+    return f"The {kind} name {name!r} is {claimed}: {providers}. {resolution}."
+
+
+def _blocking_token(origin, entries, name):
+    """The SKVAE_DISABLE_PLUGINS value that blocks this entry point and no other.
+
+    The plain entry-point name when no other claimant shares it and it is
+    not the plugin name itself (which would block every claimant), else the
+    qualified ``<distribution>:<entry point>``.
+    """
+    entry_point = origin["entry_point"]
+    shared = sum(o["entry_point"] == entry_point for _, _, o in entries) > 1
+    if shared or entry_point == name:
+        return qualified_entry_point(origin["distribution"], entry_point)
+    return entry_point
 
 
 def _check_kind(kind):
