@@ -5,7 +5,7 @@ import torch
 from skvae.base import Likelihood, LikelihoodModule, gaussian_log_prob
 from skvae.hookspecs import hookimpl
 
-from ._scale import ScaleModule, check_scale, n_params_for_scale
+from ._scale import ScaleModule, check_scale, n_params_for_scale, warn_if_unscaled
 
 
 class GaussianModule(LikelihoodModule):
@@ -73,6 +73,9 @@ class Gaussian(Likelihood):
     @property
     def n_params_per_feature(self):
         return n_params_for_scale(self.scale)
+
+    def check_training_data(self, X):
+        warn_if_unscaled(self.name, X)
 
     def build(self, n_features):
         check_scale("Gaussian", self.scale, self.min_scale)

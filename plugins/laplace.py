@@ -7,7 +7,7 @@ import torch
 from skvae.base import Likelihood, LikelihoodModule
 from skvae.hookspecs import hookimpl
 
-from ._scale import ScaleModule, check_scale, n_params_for_scale
+from ._scale import ScaleModule, check_scale, n_params_for_scale, warn_if_unscaled
 
 _LOG_2 = math.log(2.0)
 
@@ -78,6 +78,9 @@ class Laplace(Likelihood):
     @property
     def n_params_per_feature(self):
         return n_params_for_scale(self.scale)
+
+    def check_training_data(self, X):
+        warn_if_unscaled(self.name, X)
 
     def build(self, n_features):
         check_scale("Laplace", self.scale, self.min_scale)

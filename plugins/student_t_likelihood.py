@@ -16,6 +16,7 @@ from ._scale import (
     n_params_for_scale,
     softplus_inverse,
     standard_gamma,
+    warn_if_unscaled,
 )
 
 #: A learned ``df`` is ``MIN_DF + softplus(raw)``: above 1, so the mean exists.
@@ -127,6 +128,9 @@ class StudentT(Likelihood):
     @property
     def n_params_per_feature(self):
         return n_params_for_scale(self.scale)
+
+    def check_training_data(self, X):
+        warn_if_unscaled(self.name, X)
 
     def build(self, n_features):
         check_scale("StudentT", self.scale, self.min_scale)

@@ -20,8 +20,10 @@ the epoch's sums are all-reduced in the one synchronisation of the epoch.
 """
 
 import math
+import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +46,35 @@ OPTIMIZERS = {
 #: one call of :func:`run` before it gives up with a FloatingPointError.
 MAX_LR_HALVINGS = 5
 DIVERGENCE_OPTIONS = ("raise", "restore")
+
+_MODULE_LOCKS = weakref.WeakKeyDictionary()
+_MODULE_LOCKS_GUARD = threading.Lock()
+
+
+def module_lock(module):
+    """The lock that training and inference of ``module`` take (one per module).
+
+    :func:`run` holds it through each epoch, during which the module is in
+    training mode and its weights and batch-norm statistics change;
+    inference (which puts the module in eval mode) holds it through each
+    call. So an inference call from another thread while a fit runs waits
+    for the end of the current epoch, and never changes the training state.
+    Re-entrant: the training thread may itself run inference between steps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> module = torch.nn.Linear(2, 1)
+    >>> with module_lock(module):
+    ...     _ = module.eval()
+    >>> module_lock(module) is module_lock(module)
+    True
+    """
+    with _MODULE_LOCKS_GUARD:
+        lock = _MODULE_LOCKS.get(module)
+        if lock is None:
+            lock = _MODULE_LOCKS[module] = threading.RLock()
+        return lock
 
 
 def make_optimizer(name, parameters, learning_rate, device=None):
@@ -214,10 +245,7 @@ class EarlyStopping:
 
     def update(self, loss, module):
         """Record one epoch's loss; return True when training should stop."""
-        if loss < self.best - self.tol:
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
+        self.bad_epochs = self._bad_epochs_after(loss)
         if loss < self.best:
             self.best = loss
             if self.restore_best:
@@ -225,6 +253,13 @@ class EarlyStopping:
                     k: v.detach().clone() for k, v in module.state_dict().items()
                 }
         return self.bad_epochs >= self.patience
+
+    def would_stop(self, loss):
+        """Whether :meth:`update` with ``loss`` would stop training (changes nothing)."""
+        return self._bad_epochs_after(loss) >= self.patience
+
+    def _bad_epochs_after(self, loss):
+        return 0 if loss < self.best - self.tol else self.bad_epochs + 1
 
     def reset(self):
         """Forget the best loss (while beta still ramps, losses are not comparable)."""
@@ -599,7 +634,7 @@ class RunResult:
     stopped: bool = False
 
 
-def _divergence(loss, val_loss, weights_finite):
+def _divergence(loss, val_loss, weights_finite, final_loss=None):
     """Describe what became non-finite in an epoch, or return None."""
     if not math.isfinite(loss):
         return f"The training loss became {loss}"
@@ -607,7 +642,28 @@ def _divergence(loss, val_loss, weights_finite):
         return "The model's weights became non-finite (a non-finite gradient)"
     if val_loss is not None and not math.isfinite(val_loss):
         return f"The validation loss became {val_loss}"
+    if final_loss is not None and not math.isfinite(final_loss):
+        return (
+            f"The trained model's loss on the first training batch became {final_loss} "
+            "(weights too large for finite outputs)"
+        )
     return None
+
+
+def _validation_loss(trainer, data_parallel, X, C, beta, seed):
+    """The objective on ``X`` with fixed noise (all-reduced over the ranks)."""
+    if data_parallel is not None:
+        return data_parallel.validation_loss(trainer, X, beta, seed, C)
+    if C is None:
+        return trainer.validation_loss(X, beta, seed)
+    return trainer.validation_loss(X, beta, seed, C)
+
+
+def _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
+    """Whether the (0-based) ``epoch`` with training ``loss`` is the run's last."""
+    if epoch + 1 >= stop_epoch:
+        return True
+    return stopper is not None and epoch >= warmup_epochs and stopper.would_stop(loss)
 
 
 def run(
@@ -736,21 +792,28 @@ def run(
             for group in trainer.optimizer.param_groups:
                 group["lr"] = learning_rate
             trainer.weights_finite = True
-            if data_parallel is not None:
-                data_parallel.begin_epoch(trainer, epoch)
-            if C_train is None:
-                loss, nll, kl = trainer.train_epoch(X_train, beta)
-            else:
-                loss, nll, kl = trainer.train_epoch(X_train, beta, C_train)
-            val_loss = None
-            if data_parallel is not None and X_val is not None:
-                val_loss = data_parallel.validation_loss(trainer, X_val, beta, val_seed, C_val)
-            elif X_val is not None:
-                if C_val is None:
-                    val_loss = trainer.validation_loss(X_val, beta, val_seed)
+            with module_lock(trainer.module):
+                if data_parallel is not None:
+                    data_parallel.begin_epoch(trainer, epoch)
+                if C_train is None:
+                    loss, nll, kl = trainer.train_epoch(X_train, beta)
                 else:
-                    val_loss = trainer.validation_loss(X_val, beta, val_seed, C_val)
-            problem = _divergence(loss, val_loss, getattr(trainer, "weights_finite", True))
+                    loss, nll, kl = trainer.train_epoch(X_train, beta, C_train)
+                val_loss = None
+                if X_val is not None:
+                    val_loss = _validation_loss(trainer, data_parallel, X_val, C_val, beta, val_seed)
+                final_loss = None
+                if X_val is None and _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
+                    # Nothing has run the model since its last step: check that
+                    # the weights this run returns give finite outputs.
+                    rows = slice(0, trainer.batch_size)
+                    C_probe = None if C_train is None else C_train[rows]
+                    final_loss = _validation_loss(
+                        trainer, data_parallel, X_train[rows], C_probe, beta, val_seed
+                    )
+            problem = _divergence(
+                loss, val_loss, getattr(trainer, "weights_finite", True), final_loss
+            )
             if problem is not None:
                 _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence, result)
                 snapshot.restore()

@@ -6,6 +6,9 @@ import os
 import warnings
 from numbers import Integral, Real
 
+import tempfile
+import threading
+
 import numpy as np
 import torch
 from sklearn.base import (
@@ -13,6 +16,7 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -67,6 +71,10 @@ def validate_data(estimator, *args, **kwargs):
             f"not numbers ({exc}). Encode text or categorical columns as numbers first, "
             "e.g. with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder."
         ) from None
+
+
+class _TrainingInterrupted(KeyboardInterrupt):
+    """A Ctrl-C during ``fit``, raised again once the estimator holds the kept epoch."""
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -253,13 +261,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Notes
     -----
     **Interruptions.** A KeyboardInterrupt (Ctrl-C) during ``fit`` after at
-    least one completed epoch ends training with a warning and returns the
-    estimator fitted with the best epoch so far (early stopping on
-    validation data) or the last completed one, ``n_iter_`` being the
-    completed epochs; the epoch in progress is dropped, never half-applied.
-    Before the first epoch completes, the KeyboardInterrupt propagates and
-    the estimator is left as it was. Any exception (bad input, divergence)
+    least one completed epoch ends training: the estimator keeps the best
+    epoch so far (early stopping on validation data) or the last completed
+    one, ``n_iter_`` being the completed epochs (the epoch in progress is
+    dropped, never half-applied; the checkpoint, if any, holds the last
+    completed epoch), and then the KeyboardInterrupt is raised again, so
+    that a script, a ``GridSearchCV`` or a test run stops. Catch it to use
+    the model trained so far. Before the first epoch completes, the
+    estimator is left as it was. Any exception (bad input, divergence)
     also leaves the estimator exactly as it was before the call.
+
+    **Convergence.** When ``max_iter`` epochs end while the loss still
+    improves by more than ``tol`` within the last ``n_iter_no_change``
+    epochs, ``fit`` warns with a
+    :class:`~sklearn.exceptions.ConvergenceWarning`, as scikit-learn's
+    ``MLPClassifier`` does.
 
     **Data larger than memory.** Save the data as a ``.npy`` file and fit on
     ``np.load(path, mmap_mode="r")``: with ``data_on_device="auto"`` the
@@ -506,8 +522,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _fit(self, X, n_epochs, incremental, **fit_args):
         # All or nothing: whatever fails (bad input, divergence, a Ctrl-C
         # before the first epoch completes), the estimator is left exactly as
-        # it was before the call. A Ctrl-C after that is handled in
-        # _engine.run: training ends at the last completed epoch.
+        # it was before the call. A Ctrl-C after that ends training at the
+        # last completed (or best) epoch, which the estimator keeps, and is
+        # raised again (_TrainingInterrupted) once that state is in place.
         saved_attrs = dict(self.__dict__)
         saved_weights = None
         if hasattr(self, "module_"):
@@ -518,6 +535,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         try:
             return self._fit_unsafe(X, n_epochs, incremental, **fit_args)
+        except _TrainingInterrupted:
+            raise
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved_attrs)
@@ -575,6 +594,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             likelihood = self._resolve_likelihood(X)
             prior = resolve_plugin("prior", self.prior)
             _check_likelihood_data(likelihood, X)
+            _check_likelihood_training_data(likelihood, X)
             module = self._make_module(
                 architecture,
                 likelihood,
@@ -692,24 +712,36 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.history_ = history + result.history
         self.n_iter_ = first_epoch + len(result.history)
         if result.interrupted:
-            kept = (
-                "the best epoch's weights (early stopping)"
-                if stopper is not None and stopper.best_state is not None
-                else "the weights of the last completed epoch"
-            )
-            then = (
-                "fit again to resume from the checkpoint"
-                if checkpoint is not None
-                else "set warm_start=True and fit again to train on"
-            )
+            raise _TrainingInterrupted(self._interrupted_message(stopper, checkpoint))
+        if stopper is not None and not result.stopped and result.history:
             warnings.warn(
-                f"Training was interrupted (KeyboardInterrupt) during epoch {self.n_iter_ + 1}; "
-                f"{type(self).__name__} keeps {kept} after {self.n_iter_} completed epochs "
-                f"(n_iter_={self.n_iter_}); {then}.",
-                UserWarning,
+                f"{type(self).__name__} reached max_iter={self.max_iter} epochs while the "
+                f"loss still improved by more than tol={self.tol} within the last "
+                f"n_iter_no_change={self.n_iter_no_change} epochs: the model has not "
+                "converged. Increase max_iter, or set warm_start=True and fit again to "
+                "train on.",
+                ConvergenceWarning,
                 stacklevel=4,
             )
         return self
+
+    def _interrupted_message(self, stopper, checkpoint):
+        """What a KeyboardInterrupt after ``n_iter_`` completed epochs left, in words."""
+        kept = (
+            "the best epoch's weights (early stopping)"
+            if stopper is not None and stopper.best_state is not None
+            else "the weights of the last completed epoch"
+        )
+        then = (
+            "fit again to resume from the checkpoint"
+            if checkpoint is not None
+            else "set warm_start=True and fit again to train on"
+        )
+        return (
+            f"Training was interrupted during epoch {self.n_iter_ + 1}; "
+            f"{type(self).__name__} keeps {kept} after {self.n_iter_} completed epochs "
+            f"(n_iter_={self.n_iter_}); {then}."
+        )
 
     # ------------------------------------------------- hooks for subclasses
     def _validate_training_data(self, X, reset):
@@ -891,7 +923,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"method must be 'elbo' or 'iwae', got {method!r}.")
         default = _SCORE_DRAWS if method == "elbo" else _IWAE_DRAWS
         k = default if n_importance is None else n_importance
-        if not isinstance(k, Integral) or k < 1:
+        if not isinstance(k, Integral) or isinstance(k, (bool, np.bool_)) or k < 1:
             raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
         return k
 
@@ -1034,7 +1066,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @staticmethod
     def _check_sample_args(n_samples, decode):
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        if (
+            not isinstance(n_samples, Integral)
+            or isinstance(n_samples, (bool, np.bool_))
+            or n_samples < 1
+        ):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         if decode not in ("mean", "draw"):
             raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
@@ -1043,9 +1079,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Draw z ~ p(z) and decode it (given the conditions C, an array or None)."""
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator(device=self._device).manual_seed(seed)
-        module = self.module_.eval()
+        module = self.module_
         out = np.empty((n_samples, self.n_features_in_), dtype=np.float32)
-        with torch.inference_mode():
+        with _engine.module_lock(module), torch.inference_mode():
+            module.eval()
             for start in range(0, n_samples, _INFERENCE_ROWS):
                 rows = min(_INFERENCE_ROWS, n_samples - start)
                 z = module.prior.sample(rows, generator=generator, device=self._device)
@@ -1064,12 +1101,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _validate_inference_data(self, X):
         """``validate_data`` of the inference methods; return (X, memmap).
 
-        A :class:`numpy.memmap` is not scanned whole for NaN and infinity
-        here (that would read the file twice): ``memmap`` is then the
-        caller's map, and :meth:`_map_batches` checks each batch as it reads
-        it, with scikit-learn's message (and its ``assume_finite`` switch),
-        and drops the map's read pages from the process as it goes. Else
-        ``memmap`` is None.
+        X must lie in the likelihood's domain, as in ``fit`` (same check,
+        same message). A :class:`numpy.memmap` is not scanned whole for NaN,
+        infinity and the domain here (that would read the file twice):
+        ``memmap`` is then the caller's map, and :meth:`_map_batches` checks
+        each batch as it reads it, with scikit-learn's message (and its
+        ``assume_finite`` switch), and drops the map's read pages from the
+        process as it goes. Else ``memmap`` is None.
         """
         memmap = X if isinstance(X, np.memmap) else None
         X = validate_data(
@@ -1079,6 +1117,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             reset=False,
             ensure_all_finite=memmap is None,
         )
+        if memmap is None:
+            self.likelihood_.check_data(X)
         return X, memmap
 
     def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None, memmap=None):
@@ -1087,19 +1127,22 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         With per-row conditions ``C`` (an array), ``fn(x_batch, c_batch)``.
         With ``memmap`` (the map X was validated from, see
         :meth:`_validate_inference_data`), each batch of X is checked for
-        NaN and infinity before use, and the map's pages are released from
-        the process every few MB.
+        NaN, infinity and the likelihood's domain before use, and the map's
+        pages are released from the process every few MB. Holds the
+        module's lock (:func:`skvae._engine.module_lock`): a fit running in
+        another thread is never switched to eval mode mid-epoch.
         """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         releaser = _streaming.PageReleaser(memmap) if memmap is not None else None
-        self.module_.eval()
-        with torch.inference_mode():
+        with _engine.module_lock(self.module_), torch.inference_mode():
+            self.module_.eval()
             for start in range(0, X.shape[0], rows):
                 stop = min(start + rows, X.shape[0])
                 if releaser is not None:
                     assert_all_finite(
                         X[start:stop], input_name="X", estimator_name=type(self).__name__
                     )
+                    self.likelihood_.check_data(X[start:stop])
                 args = [_engine.to_tensor(X[start:stop], self._device, rows=rows)]
                 if C is not None:
                     args.append(_engine.to_tensor(C[start:stop], self._device, rows=rows))
@@ -1205,21 +1248,40 @@ def _available_device(device):
     return device
 
 
+#: Device types a model can train and infer on (a "meta" tensor holds no data).
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+_DEVICE_HELP = "use 'auto', 'cpu', 'cuda' or 'cuda:N' (or 'mps' on Apple silicon, 'xpu' on Intel GPUs)"
+
+
 def _resolve_device(device):
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; {_DEVICE_HELP}. ({exc})") from None
+    if device.type not in _DEVICE_TYPES:
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'. ({exc})"
-        ) from None
+            f"device={str(device)!r} cannot hold a model's data ({device.type!r} devices "
+            f"are not supported); {_DEVICE_HELP}."
+        )
+    if device.type in ("mps", "xpu") and not _backend_available(device.type):
+        raise ValueError(
+            f"device={str(device)!r} but {device.type} is not available on this machine; "
+            "use device='cpu' or device='auto'."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} but CUDA is not available on this machine; "
             "use device='cpu' or device='auto'."
         )
     return device
+
+
+def _backend_available(device_type):
+    """Whether torch can use an 'mps' or 'xpu' device on this machine."""
+    backend = torch.backends.mps if device_type == "mps" else getattr(torch, "xpu", None)
+    return backend is not None and backend.is_available()
 
 
 def _train_validation_split(X, validation_fraction, seed, C=None):
@@ -1255,6 +1317,15 @@ def _check_likelihood_data(likelihood, X):
         _streaming.check_likelihood(likelihood, X)
     else:
         likelihood.check_data(X)
+
+
+def _check_likelihood_training_data(likelihood, X):
+    """``likelihood.check_training_data`` on an array, or on a HostRows' first chunk."""
+    if isinstance(X, _streaming.HostRows):
+        X = next(iter(X.chunks()))
+    check = getattr(likelihood, "check_training_data", None)  # plugins made before the hook
+    if check is not None:
+        check(X)
 
 
 def _clone_state(obj, device=None):
@@ -1298,7 +1369,8 @@ class _CheckpointFile:
 
         self._io = _io
         self.estimator = estimator
-        self.path = os.fspath(estimator.checkpoint_path)
+        self.path = _check_checkpoint_path(estimator.checkpoint_path)
+        self.write_error = None
         name = type(estimator).__name__
         if _io._ESTIMATORS.get(name) is not type(estimator):
             raise TypeError(
@@ -1395,7 +1467,51 @@ class _CheckpointFile:
         tensors = {}
         if state["stopper_best_state"]:
             tensors = {f"best.{k}": v for k, v in stopper.best_state.items()}
-        self._io.save_checkpoint(proxy, self.path, state, tensors)
+        if self.write_error is not None:
+            return  # warned once; the fit goes on without checkpoints
+        try:
+            self._io.save_checkpoint(proxy, self.path, state, tensors)
+        except OSError as exc:
+            self.write_error = exc
+            warnings.warn(
+                f"checkpoint_path={self.path!r} could not be written after epoch "
+                f"{len(history)} ({exc.strerror or exc}); the fit goes on without "
+                "checkpoints and keeps the trained model. Free some space or choose "
+                "another checkpoint_path to resume later fits.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+
+def _check_checkpoint_path(path):
+    """Check, before training, that a checkpoint can be written at ``path``.
+
+    Return the path as a str; raise ValueError naming ``checkpoint_path``
+    when it is empty, a folder, in a folder that does not exist or that
+    this process cannot write to.
+    """
+    path = os.fspath(path)
+    where = f"checkpoint_path={path!r}"
+    if not path:
+        raise ValueError(f"{where} is empty: give a file path such as 'fit.skvae', or None.")
+    if os.path.isdir(path):
+        raise ValueError(f"{where} is a folder; give a file path inside it, e.g. 'fit.skvae'.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"{where}: the folder {folder!r} does not exist; create it first, or choose "
+            "another checkpoint_path."
+        )
+    try:  # the way the checkpoint itself is written: a temporary file in the folder
+        fd, probe = tempfile.mkstemp(prefix=".skvae-write-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"{where}: cannot write in the folder {folder!r} ({exc.strerror or exc}); "
+            "choose another checkpoint_path."
+        ) from None
+    return path
 
 
 class _Resumed:

@@ -302,6 +302,23 @@ class Likelihood(Plugin):
     def check_data(self, X):
         """Raise ValueError if ``X`` lies outside the likelihood's domain.
 
+        Called on the data of ``fit`` and of every method that takes data
+        (``transform``, ``score_samples``...), with the same message.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated data.
+        """
+
+    def check_training_data(self, X):
+        """Warn when training data in the domain will nonetheless train poorly.
+
+        Called by ``fit`` on the training data of a new model (a sample of
+        its rows when it is streamed from a memory map), after
+        :meth:`check_data`. The default does nothing; the location-scale
+        likelihoods warn about features on a large scale.
+
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_features)
