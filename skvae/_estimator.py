@@ -1218,7 +1218,12 @@ def _build_module(
 
     With condition widths, the architecture must accept them (else a
     ValueError names it; see :meth:`skvae.base.Architecture.build_conditional`).
+    The module is then checked by a dry run on two rows
+    (:func:`skvae._plugin_check.check_vae_module`): a plugin that builds the
+    wrong shapes raises a ValueError naming it.
     """
+    from ._plugin_check import check_vae_module
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = architecture.build_conditional(
@@ -1228,7 +1233,7 @@ def _build_module(
             encoder_conditions=encoder_conditions,
             decoder_conditions=decoder_conditions,
         )
-        return VAEModule(
+        module = VAEModule(
             net,
             likelihood.build(n_features),
             prior.build(n_components, n_features),
@@ -1236,6 +1241,9 @@ def _build_module(
             encoder_conditions=encoder_conditions,
             decoder_conditions=decoder_conditions,
         )
+    # A plugin that builds the wrong shapes fails here, by name, not in torch.
+    check_vae_module(module, architecture, likelihood, prior, n_features)
+    return module
 
 
 def _available_device(device):
