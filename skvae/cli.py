@@ -21,9 +21,15 @@ Subcommands
     Print the registered architectures, likelihoods and priors, with the
     distribution that provides each.
 
-Bad arguments, missing or unreadable files, data that do not fit the model
-and unknown plugin or data set names end with ``skvae: error: <message>``
-(or argparse's usage message) and exit status 2, never a traceback.
+Bad arguments, missing or unreadable files, data that do not fit the model,
+unknown plugin or data set names, a model or a number of samples too large
+for memory, an output folder that cannot be written (checked before
+training) and a model whose outputs are not finite end with
+``skvae: error: <message>`` (or argparse's usage message) and exit status 2,
+never a traceback. Ctrl-C ends with ``skvae: interrupted`` and exit status
+130; ``skvae fit`` writes its outputs into a hidden folder beside ``--out``
+and moves them there when all are written, so an interrupted or failed run
+leaves ``--out`` as it was.
 
 Examples
 --------
@@ -56,6 +62,7 @@ import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -703,9 +710,11 @@ def load_data(
     ------
     CLIError
         If the name is no data set and no .npy or .csv path, the file does
-        not exist, cannot be read or does not hold a 2-D numeric array, or a
-        data set's files are missing (the loader's message says where it
-        looked and how to get them).
+        not exist, cannot be read or does not hold a 2-D numeric array (a
+        ``.npy`` header that declares more data than the file holds, or
+        Python objects, is refused before loading), or a data set's files
+        are missing (the loader's message says where it looked and how to
+        get them).
 
     Examples
     --------
@@ -1225,6 +1234,14 @@ def run_fit(args):
       arguments, the figures drawn and skipped and the per-epoch history;
     - the figures of :func:`write_figures`, as PNG;
     - ``index.html``: see :func:`write_index`.
+
+    Before loading data: the device must exist and ``args.out`` must be
+    writable (a hidden sibling folder is made there, which receives the
+    outputs); before training: the network must fit in memory (its
+    parameters counted on torch's meta device). When every output is
+    written they are moved onto ``args.out`` (Ctrl-C held meanwhile); files
+    of ``args.out`` that are no outputs stay. An error or Ctrl-C removes the
+    hidden folder instead, leaving ``args.out`` as it was.
 
     Parameters
     ----------
@@ -1896,7 +1913,15 @@ def _check_out_suffix(path, suffixes, option="--out"):
         )
     if path.exists() and path.is_dir():
         raise CLIError(f"{option} {path} is a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # writable? before the model is loaded and run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise CLIError(
+            f"{option} {path} is not writable ({_message(exc)}); choose a file in a folder "
+            f"you can write to with {option}"
+        ) from None
     return suffix
 
 
@@ -1958,7 +1983,10 @@ def run_sample(args):
     ``.npy`` and ``.csv`` files get ``vae.sample(n, random_state, decode=...)``
     (float32; the CSV with 9 significant digits, which reads back exactly);
     a ``.png`` gets the same samples drawn by
-    :class:`~skvae.plotting.SamplesDisplay` on a grid of ``rows x cols == n``.
+    :class:`~skvae.plotting.SamplesDisplay` on a grid of ``rows x cols == n``
+    (at most 10000). ``n`` samples that do not fit in the available memory
+    are refused before any is drawn, and so are samples that are not finite
+    (nothing is written).
 
     Parameters
     ----------
@@ -2035,7 +2063,8 @@ def run_encode(args):
     Raises
     ------
     CLIError
-        If the data do not have the model's number of features.
+        If the data do not have the model's number of features, or the
+        posterior means are not finite (nothing is written).
 
     Examples
     --------

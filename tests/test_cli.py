@@ -457,6 +457,14 @@ def test_sample_and_encode_errors_return_2(digits_run, tmp_path, capsys):
         (["encode", model, "nope", "--out", out], "unknown data 'nope'"),
         (["encode", model, str(tmp_path / "none.csv"), "--out", out], "data file not found"),
         (["encode", model, "digits", "--out", str(tmp_path / "c.png")], "--out must end in"),
+        (
+            ["sample", model, "--out", str(tmp_path / "five.npy" / "s.npy")],
+            f"--out {tmp_path / 'five.npy' / 's.npy'} is not writable (",
+        ),
+        (
+            ["encode", model, "digits", "--out", str(tmp_path / "five.npy" / "c.npy")],
+            "is not writable (",
+        ),
     ]
     for argv, expected in cases:
         _assert_error(main(argv), capsys, expected)
@@ -702,6 +710,49 @@ def test_encode_refuses_non_finite_codes(broken_model, tmp_path, capsys):
     code = main(["encode", str(broken_model), str(broken_model.parent / "X.npy"), "--out", str(out)])
     _assert_error(code, capsys, "the model produced non-finite posterior means")
     assert not out.exists()
+
+
+# A stand-in for python3 in .ci/install: logs pip's calls, installs nothing.
+_FAKE_PYTHON = """#!/usr/bin/env bash
+if [ "$1" = "-m" ]; then echo "$*" >> "$PIP_LOG"; exit 0; fi
+case "$2" in
+    "import torch") exit "$TORCH_MISSING" ;;
+    *sys*) echo "python 3.11.7, torch 2.13.0+cpu, skvae 0.1.0" ;;
+    *) echo "2.13.0+cpu" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("torch_missing", [True, False])
+def test_ci_install_says_what_it_does(torch_missing, tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[1]
+    python = tmp_path / "python"
+    python.write_text(_FAKE_PYTHON)
+    python.chmod(0o755)
+    env = {
+        **os.environ,
+        "PYTHON": str(python),
+        "PIP_LOG": str(tmp_path / "pip.log"),
+        "TORCH_MISSING": "1" if torch_missing else "0",
+    }
+    result = subprocess.run(
+        ["bash", str(root / ".ci" / "install")], capture_output=True, text=True, env=env,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = (
+        "ci/install: installing torch 2.13.0 (CPU wheel; this takes a few minutes) ..."
+        if torch_missing
+        else "ci/install: torch 2.13.0+cpu is already installed"
+    )
+    assert result.stdout.splitlines() == [
+        first,
+        "ci/install: installing skvae (editable) with the test extra ...",
+        "ci/install: done (python 3.11.7, torch 2.13.0+cpu, skvae 0.1.0)",
+    ]
+    pip = (tmp_path / "pip.log").read_text().splitlines()
+    torch_install = ["-m pip install --quiet torch==2.13.0"] if torch_missing else []
+    assert pip == [*torch_install, "-m pip install --quiet -e .[test]"]
 
 
 # ------------------------------------------------------------- the program
