@@ -333,3 +333,16 @@ def test_bools_are_not_counts(bernoulli_vae, digits):
 def test_meta_device_says_which_devices_are_allowed(digits, device):
     with pytest.raises(ValueError, match=r"'meta.*use 'auto', 'cpu', 'cuda' or 'cuda:N'"):
         VAETransformer(**FAST, device=device).fit(digits[0][:50])
+
+
+def test_skvae_encode_refuses_data_outside_the_domain(bernoulli_vae, digits, tmp_path, capsys):
+    import skvae
+    from skvae.cli import main
+
+    model = skvae.save(bernoulli_vae, tmp_path / "model.skvae")
+    np.save(tmp_path / "bad.npy", 16 * digits[0][:50])
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(model), str(tmp_path / "bad.npy"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skvae: error:") and "needs data in [0, 1]" in err
+    assert "Traceback" not in err and not out.exists()
