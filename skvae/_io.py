@@ -355,10 +355,7 @@ def _dtype_name(dtype):
 
 def _write_zip(path, members):
     # Written next to the destination, then renamed: no half-written model.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    # Locked while it is written and until it is renamed, so that another
-    # writer's clean-up (_remove_stale_temp_files) leaves it alone.
-    lock = _lock_temp_file(fd)
+    fd, tmp, lock = _locked_temp_file(path)
     # The data reach the disk (fsync) before the rename, and the rename
     # before we return (fsync of the folder): after a crash or a power cut
     # the path holds the old file or the new one, whole.
@@ -399,19 +396,37 @@ _STALE_UNLOCKED_SECONDS = 3600
 _STALE_MIN_SECONDS = 2
 
 
-def _lock_temp_file(fd):
-    """Hold an exclusive advisory lock on a temporary file; return the fd to close, or None."""
+def _locked_temp_file(path):
+    """Create the temporary file of a write of ``path``, locked; return (fd, name, lock fd).
+
+    The lock (an exclusive advisory ``flock``, held until the file is
+    renamed) tells another writer's clean-up (:func:`_remove_stale_temp_files`)
+    that the file is in use. A clean-up can take the file between its
+    creation and its locking: then it is gone (no link left) once the lock
+    is ours, and another one is made. Without ``fcntl`` (Windows), no lock.
+    """
     try:
         import fcntl
     except ImportError:
-        return None
-    lock = os.dup(fd)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        fcntl = None
+    for _ in range(100):
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or "."
+        )
+        if fcntl is None:
+            return fd, tmp, None
+        lock = os.dup(fd)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # waits while a clean-up looks at it
+            if os.fstat(fd).st_nlink > 0:
+                return fd, tmp, lock
+        except BaseException:
+            os.close(lock)
+            os.close(fd)
+            raise
         os.close(lock)
-        return None
-    return lock
+        os.close(fd)
+    raise OSError(f"cannot create a temporary file next to {path} that stays in place")
 
 
 def _remove_stale_temp_files(path):
@@ -983,8 +998,12 @@ def _check_regular(path, mode):
     )
 
 
-def _read_member(archive, path, name, limit):
-    """Read a member, refusing one that claims or holds more than ``limit`` bytes."""
+def _read_member(archive, path, name, limit, chunk=None):
+    """Read a member, refusing one that claims or holds more than ``limit`` bytes.
+
+    With ``chunk``, read it that many bytes at a time into a bytearray: a
+    compressed member then takes its size in memory, not twice it.
+    """
     try:
         info = archive.getinfo(name)
     except KeyError:
@@ -999,7 +1018,13 @@ def _read_member(archive, path, name, limit):
         )
     try:
         with archive.open(info) as member:
-            data = member.read(limit + 1)  # never trust file_size: read with a cap
+            # Never trust file_size: read with a cap.
+            if chunk is None:
+                data = member.read(limit + 1)
+            else:
+                data = bytearray()
+                while len(data) <= limit and (part := member.read(chunk)):
+                    data += part
     except Exception as exc:  # BadZipFile (bad CRC), EOFError, zlib.error, ...
         raise ModelFileError(
             f"{path}: {name} cannot be read; the file is truncated or damaged "
@@ -1013,7 +1038,7 @@ def _read_member(archive, path, name, limit):
 
 
 def _read_model_json(archive, path):
-    data = _read_member(archive, path, MODEL_JSON, _MAX_JSON_BYTES)
+    data = _read_member(archive, path, MODEL_JSON, _MAX_JSON_BYTES, chunk=2**20)
     # What json.loads would build, estimated before it builds it (brackets
     # and separators inside strings count too: an overestimate).
     cost = (
