@@ -644,7 +644,17 @@ def _message(exc):
         return f"no such file: {exc.filename}"
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.strerror}: {exc.filename}"
-    return str(exc) or type(exc).__name__
+    return _without_backtrace(str(exc)) or type(exc).__name__
+
+
+def _without_backtrace(text):
+    """``text`` without the C++ backtrace that torch's errors carry (no traceback, ever)."""
+    start = text.find("\nException raised from ")
+    if start < 0:
+        return text
+    end = text.find("\n\"", start)  # a message that quotes torch's error goes on after it
+    rest = text[end + 1 :] if end >= 0 else ""
+    return text[:start].rstrip() + rest
 
 
 # --------------------------------------------------------------------- data

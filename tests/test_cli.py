@@ -471,6 +471,31 @@ def test_sample_and_encode_errors_return_2(digits_run, tmp_path, capsys):
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_errors_carry_no_cxx_backtrace(digits_run, tmp_path, monkeypatch, capsys):
+    # A torch error quoted in a load error (here: a size that overflows in
+    # torch.empty) carries torch's C++ backtrace: the message keeps its text only.
+    try:
+        torch.empty((1, 10**30))
+    except (TypeError, RuntimeError, ValueError) as exc:
+        torch_error = exc
+    cause = f'{type(torch_error).__name__}: {torch_error}'
+    assert "Exception raised from" in cause  # what torch puts in its message
+
+    def load(path):
+        raise skvae.ModelFileError(f"{path} could not be loaded ({cause}). It was written by")
+
+    monkeypatch.setattr(skvae, "load", load)
+    out = tmp_path / "s.npy"
+    err = _assert_error(
+        main(["sample", str(digits_run / "model.skvae"), "--out", str(out)]),
+        capsys,
+        'failed to unpack the object at pos 2 with error "Overflow when unpacking long long"). '
+        "It was written by",
+    )
+    assert "Exception raised from" not in err and "frame #" not in err
+    assert len(err.splitlines()) == 1
+
+
 def _no_training(monkeypatch):
     """Make any fit fail the test: the command must stop before training."""
 
@@ -699,7 +724,8 @@ def broken_model(tmp_path_factory):
 @pytest.mark.parametrize("suffix", [".npy", ".csv", ".png"])
 def test_sample_refuses_non_finite_samples(broken_model, suffix, tmp_path, capsys):
     out = tmp_path / f"samples{suffix}"
-    code = main(["sample", str(broken_model), "--n", "4", "--random-state", "0", "--out", str(out)])
+    argv = ["sample", str(broken_model), "--n", "4", "--random-state", "0"]
+    code = main([*argv, "--out", str(out)])
     err = _assert_error(code, capsys, "the model produced non-finite samples (NaN or infinity)")
     assert "Nothing was written" in err
     assert not out.exists()
@@ -707,7 +733,8 @@ def test_sample_refuses_non_finite_samples(broken_model, suffix, tmp_path, capsy
 
 def test_encode_refuses_non_finite_codes(broken_model, tmp_path, capsys):
     out = tmp_path / "codes.npy"
-    code = main(["encode", str(broken_model), str(broken_model.parent / "X.npy"), "--out", str(out)])
+    data = str(broken_model.parent / "X.npy")
+    code = main(["encode", str(broken_model), data, "--out", str(out)])
     _assert_error(code, capsys, "the model produced non-finite posterior means")
     assert not out.exists()
 
