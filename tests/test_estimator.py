@@ -71,16 +71,28 @@ def test_transform_is_the_posterior_mean(fitted):
 
 
 def test_results_do_not_depend_on_the_other_rows(fitted):
-    """Bit for bit: a row gives the same output alone, in a subset or permuted."""
+    """A row gives the same output alone, in a subset or permuted.
+
+    Every batch is padded to the same shape, so that the same kernels run:
+    bit for bit on most CPUs. Not on all: MKL's AVX2 GEMM rounds a row by its
+    position in the batch (up to 3e-7 of the outputs' scale, measured with
+    MKL_ENABLE_INSTRUCTIONS=AVX2 on an Intel Xeon). A row that depended on the
+    others (batch statistics, noise drawn per batch) would be off by far more.
+    """
     vae, X = fitted
     X = X[:300]
     perm = np.random.RandomState(0).permutation(len(X))
+
+    def assert_same(actual, desired):
+        scale = np.abs(desired).max()
+        np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-5 * scale)
+
     for method in (vae.transform, vae.score_samples):
         full = method(X)
-        np.testing.assert_array_equal(np.concatenate([method(X[i : i + 1]) for i in range(20)]), full[:20])
-        np.testing.assert_array_equal(method(X[perm]), full[perm])
+        assert_same(np.concatenate([method(X[i : i + 1]) for i in range(20)]), full[:20])
+        assert_same(method(X[perm]), full[perm])
     Z = vae.transform(X)
-    np.testing.assert_array_equal(vae.inverse_transform(Z[7:8]), vae.inverse_transform(Z)[7:8])
+    assert_same(vae.inverse_transform(Z[7:8]), vae.inverse_transform(Z)[7:8])
 
 
 def test_score_samples_is_the_elbo(fitted):
