@@ -62,6 +62,7 @@ import shlex
 import shutil
 import signal
 import sys
+import warnings
 import tempfile
 import textwrap
 import threading
@@ -623,7 +624,9 @@ def main(argv=None):
     elif args.command == "encode" and args.grayscale and args.data != "cifar10":
         args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except (CLIError, ValueError, OSError, FloatingPointError) as exc:
         print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -637,6 +640,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Print a warning as ``skvae: warning: <message>`` (no source line)."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _message(exc):

@@ -118,6 +118,21 @@ def test_fit_reports_with_a_progress_bar(tmp_path, capsys):
     assert "Traceback" not in captured.err
 
 
+def test_warnings_read_as_skvae_warnings(tmp_path, capsys):
+    """A ConvergenceWarning prints as one 'skvae: warning:' line, no source line."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    out = tmp_path / "run"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ConvergenceWarning)
+        assert main(["fit", "--epochs", "1", "--n-train", "100", "--quiet", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "skvae: warning: VAETransformer reached max_iter=1" in err
+    assert "ConvergenceWarning" not in err and "vae.fit(" not in err
+
+
 def test_fit_options_reach_the_estimator(tmp_path, capsys):
     out = tmp_path / "run"
     argv = [
