@@ -59,7 +59,13 @@ Values in ``model.json`` are plain JSON, except these tagged objects:
 
 Loading reads JSON and safetensors only: it runs no pickle and no
 ``torch.load``, imports nothing named in the file, and instantiates only
-skvae's own estimator classes and registered plugins.
+skvae's own estimator classes and registered plugins. It is bounded in
+memory: each member's declared size, each safetensors header (against the
+tensors ``model.json`` lists, which are compared with the network its
+parameters build on the meta device) and the decoded size of ``model.json``
+are checked before anything is read or allocated; see :func:`load`. The
+parameters that name a place to write (``checkpoint_path``) are never taken
+from a file.
 """
 
 import contextlib
@@ -825,10 +831,19 @@ def load(path, *, device="cpu"):
     ``score_samples`` and ``sample`` results as the saved one on the CPU,
     and continues training (``partial_fit``, ``warm_start``) where it was.
 
+    Loading is bounded in memory whatever the file holds: sizes are checked
+    before anything is read or allocated (``model.json`` at most 64 MiB and
+    about 256 MiB once decoded; each safetensors header against the tensors
+    ``model.json`` lists, and each member's size against its header), and
+    every fitted attribute is checked for its type. A file does not choose
+    where this process writes: a path-valued parameter in it
+    (``checkpoint_path``) is set to None, with a UserWarning.
+
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by :func:`save`.
+        A file written by :func:`save` (a regular file: a folder, a FIFO or
+        a device is refused).
     device : str or torch.device, default="cpu"
         Where to put the model: "cpu", "auto" (CUDA when available, else the
         CPU) or any torch device. The estimator's ``device`` parameter keeps
@@ -847,7 +862,18 @@ def load(path, *, device="cpu"):
         weights), comes from a newer major format version, names an unknown
         estimator class, or needs a plugin that is not installed (the
         message names the plugin, and the distribution and version that
-        provided it). A subclass of ValueError.
+        provided it); if it is not a regular file, repeats a member name,
+        declares more data than the network it describes can have (or more
+        than the file holds, or a compressed tensor member: a decompression
+        bomb), holds a fitted attribute of the wrong type or a value out of
+        its dtype's range, or weights or optimizer state that are not
+        finite. A subclass of ValueError.
+
+    Warns
+    -----
+    UserWarning
+        When the file sets ``checkpoint_path``, which is dropped (set to
+        None): set it yourself to write checkpoints.
 
     See Also
     --------
@@ -1137,10 +1163,10 @@ def _check_tensor_members(archive, path, model, listing, size, checkpoint):
     n_tensors = len(listing)
     header = _tensor_header(archive, path, WEIGHTS, size, weights_bytes, n_tensors)
     if header != listing:
+        difference = _first_difference(listing, header, "model.json", "the weights")
         raise ModelFileError(
             f"{path}: the tensors listed in model.json differ from those in "
-            f"weights.safetensors ({_first_difference(listing, header, 'model.json', 'the weights')}"
-            "): the file was modified."
+            f"weights.safetensors ({difference}): the file was modified."
         )
     wanted = [WEIGHTS]
     record = model.get("optimizer")
@@ -1474,7 +1500,10 @@ _FITTED_CHECKS = {
         f"a dict {{'transform': one of {list(_OUTPUT_CONFIG_VALUES)}}} (set_output)",
     ),
     **{
-        f"{kind}_": (lambda v, kind=kind: isinstance(v, Plugin) and v.kind == kind, f"a {kind} plugin")
+        f"{kind}_": (
+            lambda v, kind=kind: isinstance(v, Plugin) and v.kind == kind,
+            f"a {kind} plugin",
+        )
         for kind in _PLUGIN_KINDS
     },
 }
