@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._estimator import VAETransformer, validate_data
 from ._model import VAEModule
+from ._plugin_check import check_vae_module
 from .base import ACTIVATIONS, check_layer_sizes, dense_stack
 
 
@@ -738,7 +739,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             classifier = dense_stack(
                 n_features, classifier_hidden_sizes, n_classes, classifier_activation
             )
-            return AuxiliaryClassifierModule(
+            module = AuxiliaryClassifierModule(
                 net,
                 likelihood.build(n_features),
                 prior.build(n_components, n_features),
@@ -748,6 +749,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
                 classifier_hidden_sizes,
                 classifier_activation,
             )
+        # A plugin that builds the wrong shapes fails here, by name, not in torch.
+        check_vae_module(module, architecture, likelihood, prior, n_features)
+        return module
 
     def _prepare_module(self, module):
         module.classifier_weight = float(self.classifier_weight)

@@ -614,6 +614,11 @@ def test_conditional_architecture_of_the_wrong_shape_is_named():
         skvae.ConditionalVAETransformer(
             architecture=_UnconditionedDecoder, n_components=3, max_iter=1
         ).fit(X, y)
+    # The auxiliary-classifier VAE builds its own module: checked all the same.
+    with pytest.raises(ValueError, match=r"architecture 'unconditioned_decoder' .* decode\(z\)"):
+        skvae.AuxiliaryClassifierVAE(
+            architecture=_UnconditionedDecoder, n_components=3, max_iter=1
+        ).fit(X, y)
 
 
 def test_dry_run_leaves_the_module_and_random_state_as_they_were():
