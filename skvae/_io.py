@@ -1175,7 +1175,8 @@ def _check_tensor_members(archive, path, model, listing, size, checkpoint):
         header = _tensor_header(
             archive, path, TRAINING, size, budget, (_OPTIMIZER_COPIES + 1) * n_tensors + 1
         )
-        generator_key = record.get("generator", {}).get("key") if isinstance(record, dict) else None
+        generator = record.get("generator") if isinstance(record, dict) else None
+        generator_key = generator.get("key") if isinstance(generator, dict) else None
         for key, (dtype, shape) in header.items():
             if key == generator_key:
                 if dtype != "uint8" or len(shape) != 1 or shape[0] > _MAX_GENERATOR_BYTES:
@@ -1522,7 +1523,7 @@ def _check_fitted_value(cls, name, value):
     ok, expected = check
     if not ok(value):
         raise ModelFileError(
-            f"model.json: the fitted attribute {name} is {_short_repr(value)} (a "
+            f"model.json: the fitted attribute {name} is {_short_repr(value)} (of type "
             f"{type(value).__name__}), but must be {expected}: the file was modified or "
             "is not an skvae model."
         )
