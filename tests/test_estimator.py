@@ -28,11 +28,14 @@ def test_fit_learns_a_model_that_beats_the_untrained_one(digits):
     untrained.fit(X)
     vae = VAETransformer(n_components=4, max_iter=15, batch_size=32, random_state=0).fit(X)
     assert vae.score(X) > untrained.score(X) + 10
+    # Bounds with room for another training path: another CPU's rounding
+    # changes the trained model (seeds 0, 1, 2: loss ratio 0.796-0.801, error
+    # ratio 0.485-0.498, and 0.5002 with ATEN_CPU_CAPABILITY=default).
     losses = [h["loss"] for h in vae.history_]
-    assert losses[-1] < 0.8 * losses[0]
+    assert losses[-1] < 0.85 * losses[0]
     # Reconstructions are much closer than the mean image.
     recon = vae.inverse_transform(vae.transform(X))
-    assert np.mean((recon - X) ** 2) < 0.5 * np.mean((X.mean(0) - X) ** 2)
+    assert np.mean((recon - X) ** 2) < 0.6 * np.mean((X.mean(0) - X) ** 2)
 
 
 def test_default_likelihood_follows_the_data_range():

@@ -130,8 +130,12 @@ def test_iwae_log_likelihood_approaches_the_exact_value(one_d_model):
     elbo = vae.score_samples(X)
     iwae = vae.log_likelihood(X, n_importance=5000)
     assert np.all(elbo <= exact + 1e-3)
-    assert np.all(iwae <= exact + 0.05)
-    assert np.abs(iwae - exact).max() < 0.1
+    # The IWAE estimate's Monte Carlo error depends on the trained model, which
+    # another CPU's rounding changes: 0.03-0.12 nats at most over these rows
+    # for seeds 0, 1, 2 (the quadrature is exact to 2e-6), against a mean
+    # ELBO gap of 0.23-0.34 nats.
+    assert np.all(iwae <= exact + 0.2)
+    assert np.abs(iwae - exact).max() < 0.2
     assert np.mean(exact - iwae) < 0.25 * np.mean(exact - elbo)
 
 
@@ -140,7 +144,8 @@ def test_iwae_in_chunks_of_draws(one_d_model, monkeypatch):
     vae, X = one_d_model
     monkeypatch.setattr(estimator_module, "_INFERENCE_ROWS", 64)
     iwae = vae.score_samples(X, method="iwae", n_importance=1000)
-    assert np.abs(iwae - _exact_log_px(vae, X)).max() < 0.15
+    # 0.02-0.14 nats for seeds 0, 1, 2: room for another CPU's trained model.
+    assert np.abs(iwae - _exact_log_px(vae, X)).max() < 0.3
     with pytest.raises(ValueError, match="method must be 'elbo' or 'iwae'"):
         vae.score_samples(X, method="exact")
     with pytest.raises(ValueError, match="n_importance must be a positive integer"):
