@@ -92,7 +92,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
 from ._estimator import VAETransformer, _resolve_device
-from ._registry import DISABLE_ENV, PluginError, get_registry
+from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
 from .base import Plugin
 
 FORMAT_NAME = "skvae-model"
@@ -1488,7 +1488,7 @@ def _is_output_config(value):
 
 # name: (check, what it must be)
 _FITTED_CHECKS = {
-    "n_features_in_": (lambda v: _is_int(v, 1), "a positive int"),
+    "n_features_in_": (lambda v: _is_int(v, 1, 2**31), "a positive int below 2**31"),
     "n_iter_": (lambda v: _is_int(v, 0), "an int >= 0"),
     "history_": (_is_history, "a list of dicts of numbers and strings (one per epoch)"),
     "feature_names_in_": (_is_names, "a 1-D array of strings"),
@@ -1823,6 +1823,11 @@ def _decode_plugin(value, where):
         raise ValueError(f"{where}: bad plugin record (kind {kind!r}, name {name!r})")
     try:
         cls = get_registry().get(kind, name)
+    except PluginConflictError as exc:
+        raise ModelFileError(
+            f"The model needs the {kind} plugin {name!r} (class {value.get('class')!r}, from "
+            f"the distribution {value.get('distribution')!r}), which cannot be used here: {exc}"
+        ) from None
     except PluginError as exc:
         raise ModelFileError(_missing_plugin_message(value, kind, name, exc)) from None
     params = value.get("params")

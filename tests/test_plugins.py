@@ -250,11 +250,6 @@ def test_same_entry_point_and_plugin_name_says_how_to_block_one(
     assert PluginRegistry().get("architecture", "mlp") is MLP
 
 
-@pytest.mark.xfail(
-    reason="needs skvae/_io.py _decode_plugin to report a PluginConflictError as it is "
-    "(requested in issue 11); until then the message also says 'Install it'",
-    strict=False,
-)
 def test_loading_a_model_whose_plugin_name_is_claimed_twice(
     tmp_path, monkeypatch, clean_registry, digits_small
 ):
