@@ -513,13 +513,16 @@ class DataParallel:
         all_finite = (packed[-1] == self.world_size).to(torch.float64).reshape(1)
         return torch.cat([means, all_finite]).tolist()
 
-    def validation_loss(self, trainer, X, beta, seed, C=None):
-        """Mean validation loss over all ranks' shards (one all-reduce)."""
+    def validation_loss(self, trainer, X, beta, seed, C=None, **kwargs):
+        """Mean validation loss over all ranks' shards (one all-reduce).
+
+        ``kwargs`` go to :meth:`skvae._engine.Trainer.validation_loss`.
+        """
         n = 0 if X is None else X.shape[0]
         mean = 0.0
         if n:
             args = () if C is None else (C,)
-            mean = trainer.validation_loss(X, beta, seed, *args)
+            mean = trainer.validation_loss(X, beta, seed, *args, **kwargs)
         total = torch.tensor([mean * n, float(n)], dtype=torch.float64)
         total = self._all_reduce(total)
         return float(total[0] / total[1])

@@ -445,11 +445,12 @@ class Trainer:
         return self._forward
 
     @torch.inference_mode()
-    def validation_loss(self, X, beta, seed, C=None):
+    def validation_loss(self, X, beta, seed, C=None, precision=None):
         """Return the objective on ``X`` with noise drawn from a fixed ``seed``.
 
         The same noise every epoch makes epochs comparable for early stopping.
-        ``C`` holds the per-row conditions (never dropped here).
+        ``C`` holds the per-row conditions (never dropped here). ``precision``
+        overrides the trainer's (e.g. "float32", as inference computes).
         """
         self.module.eval()
         noise = RandomNoise(torch.Generator(device=X.device).manual_seed(seed), X.device)
@@ -457,7 +458,7 @@ class Trainer:
         for start in range(0, X.shape[0], self.batch_size):
             xb = X[start : start + self.batch_size]
             cb = None if C is None else C[start : start + self.batch_size]
-            with autocast(X.device, self.precision):
+            with autocast(X.device, precision or self.precision):
                 loss = self._loss(xb, noise, beta, cb)[0]
             total += loss.float() * xb.shape[0]
         return total.item() / X.shape[0]
@@ -650,13 +651,14 @@ def _divergence(loss, val_loss, weights_finite, final_loss=None):
     return None
 
 
-def _validation_loss(trainer, data_parallel, X, C, beta, seed):
+def _validation_loss(trainer, data_parallel, X, C, beta, seed, precision=None):
     """The objective on ``X`` with fixed noise (all-reduced over the ranks)."""
+    kwargs = {} if precision is None else {"precision": precision}
     if data_parallel is not None:
-        return data_parallel.validation_loss(trainer, X, beta, seed, C)
+        return data_parallel.validation_loss(trainer, X, beta, seed, C, **kwargs)
     if C is None:
-        return trainer.validation_loss(X, beta, seed)
-    return trainer.validation_loss(X, beta, seed, C)
+        return trainer.validation_loss(X, beta, seed, **kwargs)
+    return trainer.validation_loss(X, beta, seed, C, **kwargs)
 
 
 def _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
@@ -809,7 +811,8 @@ def run(
                     rows = slice(0, trainer.batch_size)
                     C_probe = None if C_train is None else C_train[rows]
                     final_loss = _validation_loss(
-                        trainer, data_parallel, X_train[rows], C_probe, beta, val_seed
+                        trainer, data_parallel, X_train[rows], C_probe, beta, val_seed,
+                        precision="float32",  # as inference computes
                     )
             problem = _divergence(
                 loss, val_loss, getattr(trainer, "weights_finite", True), final_loss
