@@ -1,5 +1,11 @@
-"""scikit-learn's common estimator checks, run over VAETransformer."""
+"""scikit-learn's common estimator checks, run over VAETransformer.
 
+On CPUs whose GEMM rounds a row by its batch position, the two checks that
+compare permuted or split inputs bit for bit are expected to fail (see
+tests/_kernels.py).
+"""
+
+from _kernels import expected_order_failures
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import VAETransformer
@@ -20,7 +26,8 @@ from skvae_plugins.mlp import MLP
             early_stopping=True,
             n_iter_no_change=2,
         ),
-    ]
+    ],
+    expected_failed_checks=expected_order_failures,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
