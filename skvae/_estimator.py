@@ -298,7 +298,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     bit-identical weights, ``history_`` losses, ``transform``,
     ``inverse_transform``, ``score_samples`` and ``sample(random_state=...)``
     results, in any process, for the same data, versions of torch and
-    skvae, and number of torch threads. On a GPU, some CUDA kernels (such as
+    skvae, number of torch threads and CPU kernels (another CPU, or
+    another ``ATEN_CPU_CAPABILITY`` or ``MKL_ENABLE_INSTRUCTIONS``, rounds
+    float32 sums differently in the last bits, and training carries such
+    differences on: models then agree in quality, not bit for bit). On a GPU, some CUDA kernels (such as
     atomic-add reductions in backward passes) are not deterministic: two
     fits with the same seed give models that are equal in distribution but
     not bit for bit. For bit-identical GPU runs call
@@ -307,7 +310,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     before CUDA starts; this is slower, and an operation with no
     deterministic kernel then raises a RuntimeError. ``transform`` and
     ``score_samples`` need no such setting: they run in padded batches of a
-    fixed shape and give the same result for a row whatever the other rows.
+    fixed shape and give the same result for a row whatever the other rows
+    (bit for bit where the CPU's GEMM rounds a row the same at every batch
+    position; MKL's pre-AVX2 kernels differ by a few units in the last
+    place).
 
     See Also
     --------
@@ -910,7 +916,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Higher is better. The draws of the noise are the same for every
             sample (in antithetic pairs), so the result is deterministic and a
             sample's score depends neither on the other rows nor on the batch
-            size; memory stays bounded for any k (k = 5000 is fine).
+            size (bit for bit where the CPU's GEMM rounds a row the same at
+            every batch position, as AVX2 and AVX-512 kernels mostly do;
+            within float32 rounding everywhere); memory stays bounded for any
+            k (k = 5000 is fine).
         """
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
