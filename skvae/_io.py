@@ -1024,19 +1024,24 @@ def _check_regular(path, mode):
     )
 
 
+def _member_info(archive, path, name):
+    """The zip record of member ``name``, or a ModelFileError when there is none."""
+    try:
+        return archive.getinfo(name)
+    except KeyError:
+        raise ModelFileError(
+            f"{path} is missing {name}: it is not a complete .skvae model file "
+            f"(members: {sorted(archive.namelist())})."
+        ) from None
+
+
 def _read_member(archive, path, name, limit, chunk=None):
     """Read a member, refusing one that claims or holds more than ``limit`` bytes.
 
     With ``chunk``, read it that many bytes at a time into a bytearray: a
     compressed member then takes its size in memory, not twice it.
     """
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise ModelFileError(
-            f"{path} is missing {name}: it is not a complete .skvae model file "
-            f"(members: {sorted(archive.namelist())})."
-        ) from None
+    info = _member_info(archive, path, name)
     if info.file_size > limit:
         raise ModelFileError(
             f"{path}: {name} claims {info.file_size} bytes, more than the {limit} it can "
@@ -1212,13 +1217,7 @@ def _tensor_header(archive, path, name, size, budget, n_tensors):
     than ``n_tensors`` entries need, whose tensors hold more than ``budget``
     bytes, or whose length differs from what its header describes.
     """
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        raise ModelFileError(
-            f"{path} is missing {name}: it is not a complete .skvae model file "
-            f"(members: {sorted(archive.namelist())})."
-        ) from None
+    info = _member_info(archive, path, name)
     if info.compress_type == zipfile.ZIP_STORED:
         inflated = info.compress_size != info.file_size
     else:

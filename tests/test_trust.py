@@ -36,20 +36,29 @@ def test_divergence_in_the_last_epoch_is_caught(digits):
         VAETransformer(learning_rate=1e30, likelihood="gaussian", random_state=0).partial_fit(X)
 
 
-def test_a_returned_fit_has_finite_outputs_even_at_a_high_rate(digits):
-    X = digits[0][:100]
-    vae = VAETransformer(
-        max_iter=3, learning_rate=0.5, likelihood="gaussian", on_divergence="restore",
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the restores and the convergence warning
-        try:
-            vae.fit(X)
-        except FloatingPointError:
-            return  # gave up: also a correct outcome
-    assert np.isfinite(vae.transform(X)).all()
-    assert np.isfinite(vae.score_samples(X)).all()
+def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
+    """Finite weights whose outputs overflow: restored and trained again at half the rate."""
+    X = digits[0][:200]
+    original = _engine.Trainer.train_epoch
+    calls = []
+
+    def train_epoch(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # the last epoch ends with huge (finite) weights
+            with torch.no_grad():
+                for parameter in self.module.parameters():
+                    parameter.mul_(1e30)
+        return out
+
+    monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
+    vae = VAETransformer(max_iter=2, batch_size=64, on_divergence="restore", random_state=0)
+    with pytest.warns(RuntimeWarning, match="first training batch became"):
+        vae.fit(X)
+    assert len(calls) == 3 and vae.n_iter_ == 2
+    assert "first training batch" in vae.history_[-1]["divergences"][0]
+    assert all(torch.isfinite(p).all() for p in vae.module_.parameters())
+    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score_samples(X)).all()
     assert np.isfinite(vae.sample(20, random_state=0)).all()
 
 
