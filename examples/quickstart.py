@@ -21,7 +21,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random
 # 1. Unsupervised: tune the VAE by its own score (the mean ELBO, higher is better).
 pipe = Pipeline(
     [
-        ("scale", MinMaxScaler()),  # Bernoulli likelihood: data in [0, 1]
+        ("scale", MinMaxScaler(clip=True)),  # Bernoulli likelihood: data in [0, 1], held-out rows too
         ("vae", VAETransformer(n_components=8, max_iter=EPOCHS, batch_size=64, random_state=0)),
     ]
 )
@@ -37,7 +37,7 @@ print(f"held-out ELBO: {search.score(X_test):.2f} nats per image")
 # 2. Supervised: the latent space as features for a classifier.
 clf = Pipeline(
     [
-        ("scale", MinMaxScaler()),
+        ("scale", MinMaxScaler(clip=True)),
         ("vae", VAETransformer(n_components=8, max_iter=EPOCHS, batch_size=64, random_state=0)),
         ("logreg", LogisticRegression(max_iter=2000)),
     ]

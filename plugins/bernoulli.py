@@ -52,7 +52,8 @@ class Bernoulli(Likelihood):
             raise ValueError(
                 f"The 'bernoulli' likelihood needs data in [0, 1], but X ranges "
                 f"from {low:.4g} to {high:.4g}. Scale X with "
-                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
+                "sklearn.preprocessing.MinMaxScaler(clip=True) (clip keeps new data in "
+                "[0, 1] too), or use likelihood='gaussian'."
             )
 
 

@@ -126,7 +126,8 @@ class ContinuousBernoulli(Likelihood):
             raise ValueError(
                 f"The 'continuous_bernoulli' likelihood needs data in [0, 1], but X "
                 f"ranges from {low:.4g} to {high:.4g}. Scale X with "
-                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
+                "sklearn.preprocessing.MinMaxScaler(clip=True) (clip keeps new data in "
+                "[0, 1] too), or use likelihood='gaussian'."
             )
 
 

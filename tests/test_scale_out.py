@@ -48,7 +48,7 @@ def tinynet_on_path(tmp_path, monkeypatch):
 
 def _search(n_jobs):
     pipe = Pipeline([
-        ("scale", MinMaxScaler()),
+        ("scale", MinMaxScaler(clip=True)),
         ("vae", VAETransformer(n_components=2, max_iter=2, batch_size=64, random_state=0)),
     ])
     # One built-in and one third-party entry-point plugin, both by name.

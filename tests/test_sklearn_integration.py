@@ -34,7 +34,7 @@ def test_pipeline_with_a_classifier_on_the_latent_space(digits):
 def test_grid_search_tunes_nested_plugin_params_by_name(digits_small, n_jobs):
     X, _ = digits_small
     pipe = Pipeline(
-        [("scale", MinMaxScaler()), ("vae", VAETransformer(max_iter=3, random_state=0))]
+        [("scale", MinMaxScaler(clip=True)), ("vae", VAETransformer(max_iter=3, random_state=0))]
     )
     grid = {"vae__architecture__hidden_sizes": [(16,), (64, 32)], "vae__beta": [0.5, 1.0]}
     search = GridSearchCV(pipe, grid, cv=2, n_jobs=n_jobs, error_score="raise").fit(X)
@@ -128,7 +128,7 @@ def test_set_output_pandas_and_feature_names(digits_small):
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
     assert list(vae.feature_names_in_) == columns
-    pipe = make_pipeline(MinMaxScaler(), VAETransformer(max_iter=2, random_state=0))
+    pipe = make_pipeline(MinMaxScaler(clip=True), VAETransformer(max_iter=2, random_state=0))
     pipe.set_output(transform="pandas")
     assert list(pipe.fit_transform(df).columns) == ["vaetransformer0", "vaetransformer1"]
     with pytest.raises(ValueError, match="feature names"):
