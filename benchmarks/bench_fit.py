@@ -47,10 +47,12 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn import functional as F
 
@@ -211,7 +213,9 @@ def run_skvae(X_train, X_test, epochs, device, seed):
     vae = make_skvae(epochs, device, seed)
     sync(device)
     t0 = time.perf_counter()
-    vae.fit(X_train)
+    with warnings.catch_warnings():  # a few epochs on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae.fit(X_train)
     sync(device)
     wall = time.perf_counter() - t0
     if vae.n_iter_ != epochs:

@@ -46,6 +46,9 @@ OPTIMIZERS = {
 #: one call of :func:`run` before it gives up with a FloatingPointError.
 MAX_LR_HALVINGS = 5
 DIVERGENCE_OPTIONS = ("raise", "restore")
+#: Training rows on which :func:`run` checks, after its last epoch, that the
+#: weights it returns give finite outputs (a forward pass, in float32).
+FINAL_CHECK_ROWS = 32
 
 _MODULE_LOCKS = weakref.WeakKeyDictionary()
 _MODULE_LOCKS_GUARD = threading.Lock()
@@ -645,7 +648,7 @@ def _divergence(loss, val_loss, weights_finite, final_loss=None):
         return f"The validation loss became {val_loss}"
     if final_loss is not None and not math.isfinite(final_loss):
         return (
-            f"The trained model's loss on the first training batch became {final_loss} "
+            f"The trained model's loss on the first training rows became {final_loss} "
             "(weights too large for finite outputs)"
         )
     return None
@@ -808,7 +811,7 @@ def run(
                 if X_val is None and _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
                     # Nothing has run the model since its last step: check that
                     # the weights this run returns give finite outputs.
-                    rows = slice(0, trainer.batch_size)
+                    rows = slice(0, FINAL_CHECK_ROWS)
                     C_probe = None if C_train is None else C_train[rows]
                     final_loss = _validation_loss(
                         trainer, data_parallel, X_train[rows], C_probe, beta, val_seed,

@@ -29,10 +29,10 @@ def test_divergence_in_the_last_epoch_is_caught(digits):
     """One batch: the loss is computed before the only step, which blows up."""
     X = digits[0][:100]
     vae = VAETransformer(max_iter=1, learning_rate=1e30, likelihood="gaussian", random_state=0)
-    with pytest.raises(FloatingPointError, match="first training batch became nan.*epoch 1"):
+    with pytest.raises(FloatingPointError, match="first training rows became nan.*epoch 1"):
         vae.fit(X)
     assert not hasattr(vae, "module_")  # nothing half-fitted
-    with pytest.raises(FloatingPointError, match="first training batch"):
+    with pytest.raises(FloatingPointError, match="first training rows"):
         VAETransformer(learning_rate=1e30, likelihood="gaussian", random_state=0).partial_fit(X)
 
 
@@ -53,10 +53,10 @@ def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
 
     monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
     vae = VAETransformer(max_iter=2, batch_size=64, on_divergence="restore", random_state=0)
-    with pytest.warns(RuntimeWarning, match="first training batch became"):
+    with pytest.warns(RuntimeWarning, match="first training rows became"):
         vae.fit(X)
     assert len(calls) == 3 and vae.n_iter_ == 2
-    assert "first training batch" in vae.history_[-1]["divergences"][0]
+    assert "first training rows" in vae.history_[-1]["divergences"][0]
     assert all(torch.isfinite(p).all() for p in vae.module_.parameters())
     assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score_samples(X)).all()
     assert np.isfinite(vae.sample(20, random_state=0)).all()
