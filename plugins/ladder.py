@@ -31,7 +31,7 @@ estimator), :func:`precision_weighted` and :func:`gaussian_kl`.
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
@@ -41,6 +41,7 @@ from skvae.base import (
     Architecture,
     check_layer_sizes,
     gaussian_log_prob,
+    map_batches,
     negative_log_likelihood,
 )
 from skvae.hookspecs import hookimpl
@@ -460,15 +461,14 @@ def transform_layers(vae, X):
             "transform_layers needs a VAE fitted with architecture='ladder'; this one "
             f"was fitted with {getattr(vae, 'architecture_', vae.architecture)!r}."
         )
-    X = validate_data(vae, X, dtype=[np.float32, np.float64], reset=False)
     sizes = list(net.latent_sizes)
 
     def all_means(xb):
         return torch.cat([mean for mean, _ in net.encode_layers(xb)], dim=1)
 
-    # The estimator's batched, padded inference: bounded memory, and each row's
-    # result independent of the other rows.
-    means = vae._map_batches(all_means, X, sum(sizes))
+    # The estimator's batched, padded inference (validation included): bounded
+    # memory, and each row's result independent of the other rows.
+    means = map_batches(vae, all_means, X, sum(sizes))
     return np.split(means, np.cumsum(sizes)[:-1], axis=1)
 
 

@@ -539,14 +539,24 @@ class EpochSums:
         return torch.stack((nll + self.beta * kl, nll, kl))
 
 
-def clone_state(obj):
-    """Deep-copy the tensors of a (nested) state dict, on their devices."""
+def clone_state(obj, device=None):
+    """Deep-copy the tensors of a (nested) state dict, on their devices or to ``device``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> state = {"step": 3, "weights": [torch.ones(2)]}
+    >>> copy = clone_state(state, device="cpu")
+    >>> copy["weights"][0] is state["weights"][0], copy["step"]
+    (False, 3)
+    """
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        obj = obj.detach()
+        return obj.clone() if device is None else obj.to(device, copy=True)
     if isinstance(obj, dict):
-        return {k: clone_state(v) for k, v in obj.items()}
+        return {k: clone_state(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(clone_state(v) for v in obj)
+        return type(obj)(clone_state(v, device) for v in obj)
     return obj
 
 

@@ -536,7 +536,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if hasattr(self, "module_"):
             saved_weights = (
                 {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
-                _clone_state(self.optimizer_.state_dict()),
+                _engine.clone_state(self.optimizer_.state_dict()),
                 self._generator.get_state(),
             )
         try:
@@ -1171,13 +1171,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             state["module_"] = {
                 "n_components": self.module_.n_components,
                 "config": dict(getattr(self.module_, "config", {})),
-                "state_dict": _clone_state(self.module_.state_dict(), "cpu"),
+                "state_dict": _engine.clone_state(self.module_.state_dict(), "cpu"),
             }
             # The fitted optimizer's own class: the `optimizer` parameter may
             # have been changed since (set_params without a refit).
             state["optimizer_"] = {
                 "name": _engine.optimizer_name(self.optimizer_),
-                "state_dict": _clone_state(self.optimizer_.state_dict(), "cpu"),
+                "state_dict": _engine.clone_state(self.optimizer_.state_dict(), "cpu"),
             }
             state["_generator"] = self._generator.get_state()
         return state
@@ -1343,18 +1343,6 @@ def _check_likelihood_training_data(likelihood, X):
     check = getattr(likelihood, "check_training_data", None)  # plugins made before the hook
     if check is not None:
         check(X)
-
-
-def _clone_state(obj, device=None):
-    """Deep-copy the tensors of a (nested) state dict, optionally to ``device``."""
-    if isinstance(obj, torch.Tensor):
-        obj = obj.detach()
-        return obj.to(device, copy=True) if device is not None else obj.clone()
-    if isinstance(obj, dict):
-        return {k: _clone_state(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_clone_state(v, device) for v in obj)
-    return obj
 
 
 def _data_digest(*arrays):

@@ -33,6 +33,7 @@ __all__ = [
     "check_activation",
     "check_layer_sizes",
     "dense_stack",
+    "map_batches",
 ]
 
 
@@ -563,3 +564,50 @@ def dense_stack(n_in, sizes, n_out, activation):
         n_in = size
     layers.append(nn.Linear(n_in, n_out))
     return nn.Sequential(*layers)
+
+
+def map_batches(estimator, function, X, n_outputs):
+    """Apply a torch function to X in a fitted estimator's inference batches.
+
+    What ``transform`` and ``score_samples`` do, for a plugin's or a
+    display's own computation: X is validated as those methods validate it
+    (feature count, finite values, the likelihood's domain), then goes to
+    the estimator's device in batches of 1024 rows padded to one shape
+    (bounded memory; a row's result does not depend on the other rows),
+    under ``torch.inference_mode`` with the module in eval mode (a fit of
+    the same estimator running in another thread is never disturbed).
+
+    Parameters
+    ----------
+    estimator : VAETransformer
+        A fitted skvae estimator.
+    function : callable
+        Maps a float32 tensor of shape (batch rows, n_features) to a tensor
+        of shape (batch rows, n_outputs); typically calls the fitted
+        ``estimator.module_`` (``encode``, ``decode``, or the network's own
+        methods).
+    X : array-like of shape (n_samples, n_features)
+    n_outputs : int
+        Columns of the result.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_outputs)
+        In the dtype of X (float32 or float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAETransformer
+    >>> from skvae.base import map_batches
+    >>> X = np.random.RandomState(0).rand(30, 4)
+    >>> vae = VAETransformer(n_components=2, max_iter=1, random_state=0).fit(X)
+    >>> log_var = map_batches(vae, lambda xb: vae.module_.encode(xb)[1], X, 2)
+    >>> log_var.shape
+    (30, 2)
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    X, memmap = estimator._validate_inference_data(X)
+    return estimator._map_batches(function, X, n_outputs, memmap=memmap)

@@ -355,3 +355,15 @@ def test_skvae_encode_refuses_data_outside_the_domain(bernoulli_vae, digits, tmp
     err = capsys.readouterr().err
     assert err.startswith("skvae: error:") and "needs data in [0, 1]" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_public_map_batches_validates_and_batches_like_transform(bernoulli_vae, digits):
+    from skvae.base import map_batches
+
+    X = digits[0][:1500]  # two inference batches
+    means = map_batches(bernoulli_vae, lambda xb: bernoulli_vae.module_.encode(xb)[0], X, 2)
+    np.testing.assert_array_equal(means, bernoulli_vae.transform(X))  # the same path
+    with pytest.raises(ValueError, match=r"needs data in \[0, 1\]"):
+        map_batches(bernoulli_vae, lambda xb: xb, 16 * X, 64)
+    with pytest.raises(ValueError, match="features"):
+        map_batches(bernoulli_vae, lambda xb: xb, X[:, :10], 10)

@@ -380,7 +380,7 @@ def _prior_draws(estimator, n_samples, random_state):
     """``n_samples`` draws z ~ p(z) from the fitted prior, float32 ndarray."""
     check_is_fitted(estimator)
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    device = estimator._device
+    device = next(estimator.module_.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     with torch.inference_mode():
         z = estimator.module_.prior.sample(n_samples, generator=generator, device=device)
