@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _distributed, _engine, _step, _streaming
+from . import _device, _distributed, _engine, _step, _streaming
 from ._model import CommonNoise, VAEModule
 from ._registry import resolve_plugin
 from .base import Architecture, Likelihood, Prior
@@ -595,7 +595,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             history, first_epoch = list(fitted.history_), fitted.n_iter_
         else:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            device = _resolve_device(self.device)
+            device = _device.resolve(self.device)
             architecture = resolve_plugin("architecture", self.architecture)
             likelihood = self._resolve_likelihood(X)
             prior = resolve_plugin("prior", self.prior)
@@ -1186,7 +1186,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if "module_" in state:
             state = dict(state)
             saved_device = state["_device"]
-            device = _available_device(saved_device)
+            device = _device.available(saved_device)
             # The same structure as the pickled module: the subclass's
             # builder, with the condition widths and such (its config).
             module = self._make_module(
@@ -1253,52 +1253,6 @@ def _build_module(
     # A plugin that builds the wrong shapes fails here, by name, not in torch.
     check_vae_module(module, architecture, likelihood, prior, n_features)
     return module
-
-
-def _available_device(device):
-    """Map a saved device to one this machine has: cuda:1 -> cuda -> cpu."""
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            return torch.device("cuda")
-    return device
-
-
-#: Device types a model can train and infer on (a "meta" tensor holds no data).
-_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
-_DEVICE_HELP = "use 'auto', 'cpu', 'cuda' or 'cuda:N' (or 'mps' on Apple silicon, 'xpu' on Intel GPUs)"
-
-
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; {_DEVICE_HELP}. ({exc})") from None
-    if device.type not in _DEVICE_TYPES:
-        raise ValueError(
-            f"device={str(device)!r} cannot hold a model's data ({device.type!r} devices "
-            f"are not supported); {_DEVICE_HELP}."
-        )
-    if device.type in ("mps", "xpu") and not _backend_available(device.type):
-        raise ValueError(
-            f"device={str(device)!r} but {device.type} is not available on this machine; "
-            "use device='cpu' or device='auto'."
-        )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but CUDA is not available on this machine; "
-            "use device='cpu' or device='auto'."
-        )
-    return device
-
-
-def _backend_available(device_type):
-    """Whether torch can use an 'mps' or 'xpu' device on this machine."""
-    backend = torch.backends.mps if device_type == "mps" else getattr(torch, "xpu", None)
-    return backend is not None and backend.is_available()
 
 
 def _train_validation_split(X, validation_fraction, seed, C=None):
@@ -1415,7 +1369,7 @@ class _CheckpointFile:
         if not os.path.exists(self.path):
             return None
         estimator = self.estimator
-        checkpoint = self._read(_resolve_device(estimator.device))
+        checkpoint = self._read(_device.resolve(estimator.device))
         where = f"checkpoint_path={self.path!r}"
         fix = "Delete the file, or choose another checkpoint_path, to start a new fit."
         if type(checkpoint.estimator) is not type(estimator):

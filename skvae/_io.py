@@ -89,9 +89,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine
+from . import _device, _engine
 from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
-from ._estimator import VAETransformer, _resolve_device
+from ._estimator import VAETransformer
 from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
 from .base import Plugin
 
@@ -912,7 +912,7 @@ def _load(path, device, checkpoint=False):
     the size so found.
     """
     _safetensors()
-    device = _resolve_device(device)
+    device = _device.resolve(device)
     path = Path(os.fspath(path))
     with _open_archive(path) as (archive, size):
         model = _read_model_json(archive, path)
