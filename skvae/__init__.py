@@ -16,15 +16,16 @@ The package is laid out by job:
 - :mod:`skvae.cli`: the ``skvae`` command;
 - :mod:`skvae.datasets`: scikit-learn style loaders (digits, MNIST,
   Fashion-MNIST, CIFAR-10, texture patches), scaled to ``[0, 1]``.
+
+``import skvae`` itself is light: it imports neither torch nor scikit-learn
+nor matplotlib. The public names below and the submodules are loaded on
+first use (a module ``__getattr__``, PEP 562), so ``from skvae import
+VAETransformer`` imports torch and scikit-learn then, and the ``skvae``
+command answers ``--help`` and usage errors without them.
 """
 
+import importlib.util
 from importlib.metadata import PackageNotFoundError, version
-
-from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer
-from ._estimator import VAETransformer
-from ._io import ModelFileError, load, save
-from ._registry import list_plugins, register_plugin, reset_registry
-from .hookspecs import hookimpl
 
 try:
     __version__ = version("skvae")
@@ -43,3 +44,37 @@ __all__ = [
     "reset_registry",
     "save",
 ]
+
+# Public name -> the submodule that defines it, imported on first access.
+_LAZY_NAMES = {
+    "AuxiliaryClassifierVAE": "_conditional",
+    "ConditionalVAETransformer": "_conditional",
+    "ModelFileError": "_io",
+    "VAETransformer": "_estimator",
+    "hookimpl": "hookspecs",
+    "list_plugins": "_registry",
+    "load": "_io",
+    "register_plugin": "_registry",
+    "reset_registry": "_registry",
+    "save": "_io",
+}
+
+
+def __getattr__(name):
+    """Import a public name, or a submodule (``skvae.plotting``), on first access."""
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # `import skvae; skvae.datasets.load_digits()` as with an eager import;
+        # importing a submodule binds it as an attribute of the package.
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    import pkgutil
+
+    submodules = {info.name for info in pkgutil.iter_modules(__path__)}
+    return sorted(set(globals()) | set(__all__) | submodules)

@@ -70,8 +70,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 #: Exit status for usage errors and expected failures (as argparse uses).
 EXIT_USAGE = 2
 PROG = "skvae"
@@ -673,7 +671,7 @@ class Dataset(NamedTuple):
     split (fashion-mnist, mnist, cifar10); ``y`` is None for files.
     """
 
-    X: np.ndarray
+    X: "numpy.ndarray"
     y: object
     name: str
     image_shape: object  # (height, width, channels), or None: unknown
@@ -741,6 +739,8 @@ def load_data(
     >>> data.X.shape, data.image_shape, data.label_name
     ((1797, 64), (8, 8, 1), 'digit')
     """
+    import numpy as np
+
     if spec in DATASETS:
         return _load_dataset(spec, data_home, grayscale, download, split, n_patches, random_state)
     path = Path(spec)
@@ -781,6 +781,8 @@ def _check_npy_header(path, spec):
     Reads the header only, so that a small file declaring a huge array (or
     Python objects) fails here instead of allocating it in :func:`numpy.load`.
     """
+    import numpy as np
+
     fmt = np.lib.format
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":
@@ -843,6 +845,8 @@ def _size(n_bytes):
 
 
 def _load_dataset(name, data_home, grayscale, download, split, n_patches, random_state):
+    import numpy as np
+
     from . import datasets
 
     files = {"data_home": data_home, "download_if_missing": download}
@@ -884,6 +888,8 @@ def _load_dataset(name, data_home, grayscale, download, split, n_patches, random
 
 
 def _load_csv(path):
+    import numpy as np
+
     with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
     try:
@@ -924,6 +930,8 @@ def split_data(data, *, test_size=0.2, n_train=None, random_state=0):
     >>> X_train.shape, X_test.shape
     ((200, 64), (51, 64))
     """
+    import numpy as np
+
     from sklearn.model_selection import train_test_split
 
     X, y = data.X, data.y
@@ -1310,6 +1318,8 @@ def _fit_and_write(args):
 
 def _fit_into(args, distributed, data_parallel, staging):
     """Load the data, fit, and write the outputs into ``staging`` (then onto ``--out``)."""
+    import numpy as np
+
     from . import _distributed, save
 
     n_patches = _TEXTURE_PATCHES
@@ -1451,6 +1461,8 @@ def _fit_into(args, distributed, data_parallel, staging):
 
 def _jsonable(value):
     """Turn ``value`` into JSON data; non-finite floats become None."""
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -1570,6 +1582,8 @@ def write_figures(
     >>> [s["file"] for s in skipped]
     ['latent_manifold.png']
     """
+    import numpy as np
+
     from . import plotting
 
     _pyplot()
@@ -1945,6 +1959,8 @@ def _check_out_suffix(path, suffixes, option="--out"):
 
 def _write_rows(path, suffix, array):
     """Write a 2-D float array to ``.npy`` or ``.csv`` (exact float32 round trip)."""
+    import numpy as np
+
     if suffix == ".npy":
         np.save(path, array)
     else:
@@ -1953,6 +1969,8 @@ def _write_rows(path, suffix, array):
 
 def _check_sample_size(n, n_features, suffix):
     """Refuse ``--n`` samples that memory (or a PNG grid) cannot hold, before drawing any."""
+    import numpy as np
+
     if suffix == ".png" and n > _MAX_GRID_SAMPLES:
         raise CLIError(
             f"--n {n}: a .png grid holds at most {_MAX_GRID_SAMPLES} samples; write more "
@@ -1971,6 +1989,8 @@ def _check_sample_size(n, n_features, suffix):
 
 def _check_finite(array, what, model):
     """Refuse to write NaN or infinite outputs of a broken model."""
+    import numpy as np
+
     if not np.isfinite(array).all():
         raise CLIError(
             f"the model produced non-finite {what} (NaN or infinity); {model} is broken "
@@ -2090,6 +2110,8 @@ def run_encode(args):
     >>> main(["encode", "runs/digits/model.skvae", "digits"])  # doctest: +SKIP
     0
     """
+    import numpy as np
+
     suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
     vae = load_model(args.model)
     data = load_data(
