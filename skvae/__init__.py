@@ -25,12 +25,6 @@ command answers ``--help`` and usage errors without them.
 """
 
 import importlib.util
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("skvae")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "AuxiliaryClassifierVAE",
@@ -62,6 +56,15 @@ _LAZY_NAMES = {
 
 def __getattr__(name):
     """Import a public name, or a submodule (``skvae.plotting``), on first access."""
+    if name == "__version__":  # importlib.metadata alone takes longer than the rest
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("skvae")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            value = "0.0.0+unknown"
+        globals()[name] = value
+        return value
     if name in _LAZY_NAMES:
         value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
         globals()[name] = value  # later lookups skip this function
@@ -77,4 +80,4 @@ def __dir__():
     import pkgutil
 
     submodules = {info.name for info in pkgutil.iter_modules(__path__)}
-    return sorted(set(globals()) | set(__all__) | submodules)
+    return sorted(set(globals()) | set(__all__) | submodules | {"__version__"})

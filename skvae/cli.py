@@ -189,6 +189,14 @@ def _version():
     return __version__
 
 
+class _VersionAction(argparse._VersionAction):
+    """``--version``: looks the version up when asked (importlib.metadata is slow to import)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.version = f"%(prog)s {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the layout of descriptions and epilogs; appends real defaults only."""
 
@@ -267,7 +275,7 @@ def build_parser():
         ),
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     # ------------------------------------------------------------------ fit
