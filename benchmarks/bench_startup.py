@@ -106,7 +106,7 @@ def main(argv=None):
           f"{options.repeat} interleaved rounds, wall time of a fresh process")
     print()
     print(f"| {'case':<18} | {'median s':>8} | {'min-max s':>11} | {'/ import torch':>14} |")
-    print(f"|{'-' * 20}|{'-' * 10}:|{'-' * 12}:|{'-' * 15}:|")
+    print(f"|{'-' * 20}|{'-' * 9}:|{'-' * 12}:|{'-' * 15}:|")
     for name, _, _ in CASES:
         median = statistics.median(times[name])
         span = f"{min(times[name]):.2f}-{max(times[name]):.2f}"
