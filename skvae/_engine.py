@@ -666,12 +666,9 @@ def _divergence(loss, val_loss, weights_finite, final_loss=None):
 
 def _validation_loss(trainer, data_parallel, X, C, beta, seed, precision=None):
     """The objective on ``X`` with fixed noise (all-reduced over the ranks)."""
-    kwargs = {} if precision is None else {"precision": precision}
     if data_parallel is not None:
-        return data_parallel.validation_loss(trainer, X, beta, seed, C, **kwargs)
-    if C is None:
-        return trainer.validation_loss(X, beta, seed, **kwargs)
-    return trainer.validation_loss(X, beta, seed, C, **kwargs)
+        return data_parallel.validation_loss(trainer, X, beta, seed, C, precision=precision)
+    return trainer.validation_loss(X, beta, seed, C, precision=precision)
 
 
 def _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):

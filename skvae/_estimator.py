@@ -7,7 +7,6 @@ import warnings
 from numbers import Integral, Real
 
 import tempfile
-import threading
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from . import _device, _distributed, _engine, _step, _streaming
 from ._model import CommonNoise, VAEModule
+from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
 from .base import Architecture, Likelihood, Prior
 
@@ -1231,8 +1231,6 @@ def _build_module(
     (:func:`skvae._plugin_check.check_vae_module`): a plugin that builds the
     wrong shapes raises a ValueError naming it.
     """
-    from ._plugin_check import check_vae_module
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = architecture.build_conditional(

@@ -679,7 +679,7 @@ class Dataset(NamedTuple):
     split (fashion-mnist, mnist, cifar10); ``y`` is None for files.
     """
 
-    X: "numpy.ndarray"
+    X: object  # a numpy.ndarray, samples x features
     y: object
     name: str
     image_shape: object  # (height, width, channels), or None: unknown

@@ -23,7 +23,6 @@ import warnings
 import zipfile
 import zlib
 
-import numpy as np
 import pytest
 import torch
 
