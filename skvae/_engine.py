@@ -14,7 +14,7 @@ through an epoch. It costs one copy of the parameters and of the optimizer's
 state in device memory, and no host synchronisation.
 
 Launched by torchrun, :func:`run` trains data-parallel (see
-:mod:`skvae._distributed`): each rank trains on its shard of the rows through
+:mod:`skvae.distributed`): each rank trains on its shard of the rows through
 DistributedDataParallel, with ``batch_size // world_size`` rows per step, and
 the epoch's sums are all-reduced in the one synchronisation of the epoch.
 """
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import _distributed
+from . import distributed
 from ._model import RandomNoise, VAEModule
 from ._step import StepForward, autocast
 
@@ -336,7 +336,7 @@ class Trainer:
         self.epoch_extras = {}
         self.weights_finite = True
         #: Set by :func:`run` during a data-parallel fit (a
-        #: :class:`skvae._distributed.DataParallel`): training steps then go
+        #: :class:`skvae.distributed.DataParallel`): training steps then go
         #: through DDP, and the epoch's sums are all-reduced.
         self.data_parallel = None
 
@@ -743,13 +743,13 @@ def run(
         epoch, with the :class:`RunResult` so far and whether that epoch is
         the last one (early stop or ``n_epochs`` reached); used to write
         checkpoints.
-    data_parallel : "auto", skvae._distributed.DataParallel or None, default="auto"
+    data_parallel : "auto", skvae.distributed.DataParallel or None, default="auto"
         Train data-parallel over a torch.distributed process group (see
-        :mod:`skvae._distributed`). "auto" follows
-        :func:`skvae._distributed.mode`: data-parallel when a process group
+        :mod:`skvae.distributed`). "auto" follows
+        :func:`skvae.distributed.mode`: data-parallel when a process group
         is initialised or torchrun's environment variables are set (then it
         starts the process group), unless ``SKVAE_DISTRIBUTED=0`` or
-        :func:`skvae._distributed.data_parallel` says otherwise; None
+        :func:`skvae.distributed.data_parallel` says otherwise; None
         trains on this process alone. Every rank passes the same ``X_train``
         and ``X_val`` and trains on its shard of them through
         DistributedDataParallel; the losses of each epoch are all-reduced,
@@ -779,7 +779,7 @@ def run(
             f"on_divergence must be one of {DIVERGENCE_OPTIONS}, got {on_divergence!r}."
         )
     if isinstance(data_parallel, str) and data_parallel == "auto":
-        data_parallel = _distributed.for_run(getattr(X_train, "device", torch.device("cpu")))
+        data_parallel = distributed.for_run(getattr(X_train, "device", torch.device("cpu")))
     if data_parallel is not None:
         data_parallel.check_same_data(X_train, X_val, C_train, C_val)
         seed = data_parallel.common_seed(val_seed)  # rank 0's, for random_state=None

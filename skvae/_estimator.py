@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _device, _distributed, _engine, _step, _streaming
+from . import _device, _engine, _step, _streaming, distributed
 from ._model import CommonNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
@@ -707,7 +707,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 checkpoint is not None
                 and not result.interrupted
                 and result.history
-                and _distributed.is_writer()  # under torchrun, rank 0 alone writes
+                and distributed.is_writer()  # under torchrun, rank 0 alone writes
             ):
                 # The final model (best weights restored), as skvae.load reads it.
                 write_checkpoint(result, True, with_stopper=False)

@@ -1304,14 +1304,14 @@ def run_fit(args):
 
 
 def _fit_and_write(args):
-    from . import _distributed
+    from . import distributed as dp
 
     _check_plugin_names(args)
     _check_device(args.device)
     # Under torchrun: start the process group and take this process's GPU
     # before the model is built; None on a single process.
     distributed = getattr(args, "distributed", "auto")
-    data_parallel = _distributed.setup(distributed, args.device)
+    data_parallel = dp.setup(distributed, args.device)
     out = args.out if args.out is not None else Path("runs") / data_name(args.data, args.grayscale)
     # Only the writer (rank 0) writes; it makes its folder before anything is trained.
     staging = _Staging(out) if data_parallel is None or data_parallel.is_writer else None
@@ -1328,12 +1328,12 @@ def _fit_into(args, distributed, data_parallel, staging):
     """Load the data, fit, and write the outputs into ``staging`` (then onto ``--out``)."""
     import numpy as np
 
-    from . import _distributed, save
+    from . import distributed as dp, save
 
     n_patches = _TEXTURE_PATCHES
     if args.n_train is not None:
         n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
-    with _distributed.rank_zero_first(data_parallel):  # one download, then the cache
+    with dp.rank_zero_first(data_parallel):  # one download, then the cache
         data = load_data(
             args.data,
             data_home=args.data_home,
@@ -1361,7 +1361,7 @@ def _fit_into(args, distributed, data_parallel, staging):
     start = time.perf_counter()
     with _out_of_memory_is_an_error(
         "use smaller --hidden-sizes, --n-components or --batch-size"
-    ), _distributed.data_parallel(distributed if data_parallel is not None else False):
+    ), dp.data_parallel(distributed if data_parallel is not None else False):
         if args.conditional:
             vae.fit(X_train, y_train)
         else:

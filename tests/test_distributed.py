@@ -1,4 +1,4 @@
-"""Data-parallel training: torchrun with two CPU processes (gloo), skvae._distributed."""
+"""Data-parallel training: torchrun with two CPU processes (gloo), skvae.distributed."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from skvae import VAETransformer, _distributed
+from skvae import VAETransformer, distributed
 from skvae import load as load_model
 from skvae.cli import main as cli_main
 
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 import skvae
-from skvae import VAETransformer, _distributed
+from skvae import VAETransformer, distributed
 from skvae_plugins.mlp import MLP
 
 out = sys.argv[1]
@@ -62,7 +62,7 @@ def fit(name, **extra):
 fit("sync")
 fit("early", early_stopping=True, n_iter_no_change=2, max_iter=25)
 # A broken data-parallel fit: each rank trains on its shard, gradients not averaged.
-_distributed.DataParallel._sync_gradients = False
+distributed.DataParallel._sync_gradients = False
 fit("nosync")
 """
 
@@ -82,7 +82,7 @@ def two_processes(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     script = out / "fit_ddp.py"
     script.write_text(textwrap.dedent(SCRIPT.format(n_rows=N_ROWS)))
-    env = {k: v for k, v in os.environ.items() if k not in _distributed.TORCHRUN_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in distributed.TORCHRUN_VARS}
     env.update(OMP_NUM_THREADS="1", SKVAE_DISTRIBUTED="auto")
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -100,7 +100,7 @@ def one_process():
     from skvae_plugins.mlp import MLP
 
     X = (load_digits().data[:N_ROWS] / 16).astype(np.float32)
-    with _distributed.data_parallel(False):
+    with distributed.data_parallel(False):
         return VAETransformer(architecture=MLP(hidden_sizes=(64,)), **SETTINGS).fit(X)
 
 
@@ -162,48 +162,48 @@ def test_rank_zero_model_is_an_ordinary_fitted_estimator(two_processes):
 
 # ------------------------------------------------- single-process behaviour
 def test_not_distributed_outside_torchrun(monkeypatch):
-    for name in _distributed.TORCHRUN_VARS:
+    for name in distributed.TORCHRUN_VARS:
         monkeypatch.delenv(name, raising=False)
     if dist.is_available() and dist.is_initialized():
         pytest.skip("a process group is running in this process")
-    assert _distributed.setup("auto", "cpu") is None
-    assert _distributed.setup(False, "cpu") is None
+    assert distributed.setup("auto", "cpu") is None
+    assert distributed.setup(False, "cpu") is None
     with pytest.raises(ValueError, match="torchrun"):
-        _distributed.setup(True, "cpu")
+        distributed.setup(True, "cpu")
     with pytest.raises(ValueError, match="'auto', True or False"):
-        _distributed.setup("yes", "cpu")
-    assert _distributed.is_writer()
+        distributed.setup("yes", "cpu")
+    assert distributed.is_writer()
 
 
 def test_mode_from_the_environment_and_the_context(monkeypatch):
-    monkeypatch.delenv(_distributed.ENV_VAR, raising=False)
-    assert _distributed.mode() == "auto"
-    monkeypatch.setenv(_distributed.ENV_VAR, "0")
-    assert _distributed.mode() is False
-    with _distributed.data_parallel(True):
-        assert _distributed.mode() is True
-        with _distributed.data_parallel("auto"):
-            assert _distributed.mode() == "auto"
-    assert _distributed.mode() is False
-    monkeypatch.setenv(_distributed.ENV_VAR, "maybe")
-    with pytest.raises(ValueError, match=_distributed.ENV_VAR):
-        _distributed.mode()
+    monkeypatch.delenv(distributed.ENV_VAR, raising=False)
+    assert distributed.mode() == "auto"
+    monkeypatch.setenv(distributed.ENV_VAR, "0")
+    assert distributed.mode() is False
+    with distributed.data_parallel(True):
+        assert distributed.mode() is True
+        with distributed.data_parallel("auto"):
+            assert distributed.mode() == "auto"
+    assert distributed.mode() is False
+    monkeypatch.setenv(distributed.ENV_VAR, "maybe")
+    with pytest.raises(ValueError, match=distributed.ENV_VAR):
+        distributed.mode()
 
 
 def test_forced_data_parallel_fit_outside_torchrun_is_an_error(monkeypatch):
-    for name in _distributed.TORCHRUN_VARS:
+    for name in distributed.TORCHRUN_VARS:
         monkeypatch.delenv(name, raising=False)
     if dist.is_available() and dist.is_initialized():
         pytest.skip("a process group is running in this process")
     X = np.random.RandomState(0).rand(20, 4)
     vae = VAETransformer(max_iter=1, random_state=0, device="cpu")
-    with _distributed.data_parallel(True), pytest.raises(ValueError, match="torchrun"):
+    with distributed.data_parallel(True), pytest.raises(ValueError, match="torchrun"):
         vae.fit(X)
     assert not hasattr(vae, "module_")
 
 
 def test_cli_distributed_outside_torchrun_exits_2(monkeypatch, tmp_path, capsys):
-    for name in _distributed.TORCHRUN_VARS:
+    for name in distributed.TORCHRUN_VARS:
         monkeypatch.delenv(name, raising=False)
     if dist.is_available() and dist.is_initialized():
         pytest.skip("a process group is running in this process")
@@ -217,7 +217,7 @@ def test_cli_distributed_outside_torchrun_exits_2(monkeypatch, tmp_path, capsys)
 
 
 def test_shards_are_disjoint_equal_and_cover_the_rows():
-    class Fake(_distributed.DataParallel):
+    class Fake(distributed.DataParallel):
         def __init__(self, rank, world_size):
             self.rank, self.world_size = rank, world_size
 

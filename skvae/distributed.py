@@ -290,7 +290,7 @@ def for_run(device):
         raise ValueError(
             f"Data-parallel training on GPUs: this process (LOCAL_RANK={local_rank}) holds "
             f"its model on cuda:{index}, not on its own GPU cuda:{local_rank}. Call "
-            "skvae._distributed.init() (or torch.cuda.set_device(int(os.environ["
+            "skvae.distributed.init() (or torch.cuda.set_device(int(os.environ["
             "'LOCAL_RANK'])) ) at the top of the script, before fit, or pass "
             "device=f'cuda:{local_rank}'."
         )
