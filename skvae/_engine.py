@@ -30,17 +30,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import _state, distributed
 from ._model import RandomNoise, VAEModule
-from ._step import StepForward, autocast
-
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "sgd": torch.optim.SGD,
-}
-
+from ._step import EpochSums, StepForward, autocast
 
 #: How many times ``on_divergence="restore"`` may halve the learning rate in
 #: one call of :func:`run` before it gives up with a FloatingPointError.
@@ -80,60 +72,6 @@ def module_lock(module):
         return lock
 
 
-def make_optimizer(name, parameters, learning_rate, device=None):
-    """Return a torch optimizer by name ("adam", "adamw", "rmsprop", "sgd").
-
-    On a CUDA ``device``, Adam and AdamW use their fused implementation (one
-    kernel launch updates every parameter).
-    """
-    if name == "sgd":
-        return torch.optim.SGD(parameters, lr=learning_rate, momentum=0.9)
-    options = {}
-    if name in ("adam", "adamw") and device is not None and torch.device(device).type == "cuda":
-        options["fused"] = True
-    return OPTIMIZERS[name](parameters, lr=learning_rate, **options)
-
-
-def load_optimizer_state(optimizer, state):
-    """``optimizer.load_state_dict(state)``, keeping ``optimizer``'s implementation.
-
-    A state saved by a fused (CUDA) optimizer says ``fused=True``; loading
-    it on the CPU keeps the options this optimizer was made with.
-
-    Examples
-    --------
-    >>> import torch
-    >>> params = [torch.nn.Parameter(torch.zeros(2))]
-    >>> state = torch.optim.Adam(params).state_dict()
-    >>> state["param_groups"][0]["fused"] = True  # as saved on a GPU
-    >>> optimizer = make_optimizer("adam", params, 1e-3, device="cpu")
-    >>> load_optimizer_state(optimizer, state)
-    >>> optimizer.param_groups[0]["fused"]
-    """
-    implementation = [
-        {k: group[k] for k in ("fused", "foreach") if k in group} for group in optimizer.param_groups
-    ]
-    optimizer.load_state_dict(state)
-    for group, options in zip(optimizer.param_groups, implementation):
-        for key in ("fused", "foreach"):
-            if key in options:
-                group[key] = options[key]
-            else:
-                group.pop(key, None)
-
-
-def optimizer_name(optimizer):
-    """Return the name in :data:`OPTIMIZERS` of ``optimizer``'s class, or None.
-
-    Examples
-    --------
-    >>> import torch
-    >>> optimizer_name(torch.optim.RMSprop([torch.zeros(1, requires_grad=True)]))
-    'rmsprop'
-    """
-    return next((n for n, cls in OPTIMIZERS.items() if type(optimizer) is cls), None)
-
-
 def to_tensor(array, device, rows=None):
     """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``.
 
@@ -147,13 +85,6 @@ def to_tensor(array, device, rows=None):
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(array).to(device)
-
-
-def _cycle(epoch, max_iter, kl_cycles):
-    """Return (position in its cycle, cycle length) of a global epoch index."""
-    length = max(1, max_iter // kl_cycles)
-    cycle = min(epoch // length, kl_cycles - 1)  # epochs past max_iter: last cycle
-    return epoch - cycle * length, length
 
 
 def _batch_bounds(n, batch_size):
@@ -170,64 +101,6 @@ def _batch_bounds(n, batch_size):
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
     return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
-
-
-def beta_at(epoch, beta, kl_warmup, max_iter, kl_cycles=1):
-    """Return the KL weight of epoch ``epoch`` (0-based).
-
-    The epochs are split into ``kl_cycles`` equal cycles (cyclical annealing,
-    Fu et al. 2019); in each, beta ramps linearly from 0 over the first
-    ``floor(kl_warmup * cycle_length)`` epochs, then stays at ``beta``. One
-    cycle is the linear warm-up of the seed csnl library, which used
-    kl_warmup = 3/7: ``beta_e = min(e * beta / floor(3 N / 7), beta)``.
-
-    Examples
-    --------
-    >>> [beta_at(e, 1.0, 0.5, 6) for e in range(6)]
-    [0.0, 0.3333333333333333, 0.6666666666666666, 1.0, 1.0, 1.0]
-    >>> [beta_at(e, 1.0, 0.5, 8, kl_cycles=2) for e in range(8)]
-    [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
-    """
-    position, length = _cycle(epoch, max_iter, kl_cycles)
-    warmup_epochs = math.floor(kl_warmup * length)
-    if warmup_epochs <= 0:
-        return float(beta)
-    return float(beta) * min(1.0, position / warmup_epochs)
-
-
-def warmup_end(kl_warmup, max_iter, kl_cycles=1):
-    """Return the first epoch at which beta no longer changes.
-
-    Examples
-    --------
-    >>> warmup_end(3 / 7, 7), warmup_end(0.5, 8, kl_cycles=2)
-    (3, 6)
-    """
-    length = max(1, max_iter // kl_cycles)
-    return (kl_cycles - 1) * length + math.floor(kl_warmup * length)
-
-
-LR_SCHEDULES = ("constant", "cosine", "linear")
-
-
-def lr_at(epoch, learning_rate, schedule, max_iter):
-    """Return the learning rate of epoch ``epoch`` (0-based).
-
-    "constant" keeps it; "cosine" anneals it to 0 over ``max_iter`` epochs
-    along half a cosine; "linear" decays it linearly to 0. Past ``max_iter``
-    (warm starts) the last value holds.
-
-    Examples
-    --------
-    >>> [round(lr_at(e, 1.0, "cosine", 4), 3) for e in range(4)]
-    [1.0, 0.854, 0.5, 0.146]
-    """
-    progress = min(epoch, max_iter - 1) / max_iter
-    if schedule == "cosine":
-        return learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "linear":
-        return learning_rate * (1.0 - progress)
-    return learning_rate
 
 
 @dataclass
@@ -467,99 +340,6 @@ class Trainer:
         return total.item() / X.shape[0]
 
 
-class EpochSums:
-    """An epoch's loss sums over samples, kept on the device (no host sync).
-
-    Each step passes the module's loss tuple (loss, nll, kl[, extras]) and
-    its number of rows. In the common case, the ELBO with a KL weight
-    (``elbo_form``: the loss is the batch mean of nll + beta * kl, with no
-    extra terms), a step records one stacked tensor of its per-sample nll
-    and kl, a single operation; the loss sum is formed at the end as
-    nll + beta * kl (beta is constant within an epoch), and the records are
-    summed every :attr:`COLLAPSE` steps to bound their memory. Otherwise
-    (free bits, IWAE, extra terms) each step adds
-    ``[loss * rows, nll sum, kl sum, extra sums...]`` into a running total.
-
-    Parameters
-    ----------
-    beta : float
-        The epoch's KL weight.
-    elbo_form : bool
-
-    Examples
-    --------
-    >>> import torch
-    >>> sums = EpochSums(beta=0.5, elbo_form=True)
-    >>> nll, kl = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
-    >>> sums.add(((nll + 0.5 * kl).mean(), nll, kl), rows=2)
-    >>> sums.totals().tolist()  # loss, nll, kl summed over the rows
-    [6.0, 4.0, 4.0]
-    """
-
-    COLLAPSE = 256
-
-    def __init__(self, beta, elbo_form):
-        self.beta = beta
-        self.elbo_form = elbo_form
-        self.extra_names = ()
-        self._records = []  # ELBO form: (2, rows) tensors of nll and kl
-        self._running = None  # otherwise: [loss, nll, kl, *extras] sums
-
-    def add(self, out, rows):
-        """Record one step's loss tuple ``out`` over ``rows`` samples."""
-        loss, nll, kl = out[:3]
-        extras = out[3] if len(out) > 3 else {}
-        if self.elbo_form and nll is not None and not extras and self._running is None:
-            # Detached inputs: no autograd record, without a no_grad context per step.
-            self._records.append(torch.stack((nll.detach(), kl.detach())))
-            if len(self._records) >= self.COLLAPSE:
-                self._records = [torch.cat(self._records, 1).sum(1, keepdim=True)]
-            return
-        with torch.no_grad():
-            self._add_running(loss, nll, kl, extras, rows)
-
-    def _add_running(self, loss, nll, kl, extras, rows):
-        if self._running is None:
-            self.extra_names = tuple(extras)
-            self._running = loss.new_zeros(3 + len(self.extra_names), dtype=torch.float32)
-            self._zero = self._running.new_zeros(())
-        parts = [loss.detach() * rows]
-        parts += [self._zero, self._zero] if nll is None else [nll.sum(), kl.sum()]
-        parts += [extras[name].detach().sum() for name in self.extra_names]
-        self._running.add_(torch.stack(parts))
-
-    @torch.no_grad()
-    def totals(self):
-        """Return the sums ``[loss, nll, kl, *extras]`` as one device tensor."""
-        if self._running is not None:
-            return self._running
-        if not self._records:
-            raise ValueError("no step was recorded")
-        nll, kl = torch.cat(self._records, 1).sum(1).float()
-        return torch.stack((nll + self.beta * kl, nll, kl))
-
-
-def clone_state(obj, device=None):
-    """Deep-copy the tensors of a (nested) state dict, on their devices or to ``device``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> state = {"step": 3, "weights": [torch.ones(2)]}
-    >>> copy = clone_state(state, device="cpu")
-    >>> copy["weights"][0] is state["weights"][0], copy["step"]
-    (False, 3)
-    """
-    if isinstance(obj, torch.Tensor):
-        obj = obj.detach()
-        return obj.clone() if device is None else obj.to(device, copy=True)
-    if isinstance(obj, dict):
-        return {k: clone_state(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(clone_state(v, device) for v in obj)
-    return obj
-
-
 class Snapshot:
     """The training state after a completed epoch: weights, optimizer and generator.
 
@@ -604,7 +384,7 @@ class Snapshot:
         state = (
             n_records,
             {k: v.detach().clone() for k, v in trainer.module.state_dict().items()},
-            clone_state(trainer.optimizer.state_dict()),
+            _state.clone(trainer.optimizer.state_dict()),
             trainer.generator.get_state(),
         )
         self.state = state  # one assignment: an interrupt sees the old or the new copy
@@ -615,7 +395,7 @@ class Snapshot:
         trainer = self.trainer
         trainer.module.load_state_dict(module_state)
         # load_state_dict may keep the tensors it is given: give it copies.
-        trainer.optimizer.load_state_dict(clone_state(optimizer_state))
+        trainer.optimizer.load_state_dict(_state.clone(optimizer_state))
         trainer.generator.set_state(generator_state)
         trainer.module.eval()
 

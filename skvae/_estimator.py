@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _device, _engine, _step, _streaming, distributed
+from . import _device, _engine, _optimizers, _schedule, _state, _step, _streaming, distributed
 from ._model import CommonNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
@@ -347,8 +347,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(_engine.OPTIMIZERS))],
-        "lr_schedule": [StrOptions(set(_engine.LR_SCHEDULES))],
+        "optimizer": [StrOptions(set(_optimizers.OPTIMIZERS))],
+        "lr_schedule": [StrOptions(set(_schedule.LR_SCHEDULES))],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -536,7 +536,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if hasattr(self, "module_"):
             saved_weights = (
                 {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
-                _engine.clone_state(self.optimizer_.state_dict()),
+                _state.clone(self.optimizer_.state_dict()),
                 self._generator.get_state(),
             )
         try:
@@ -610,7 +610,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 seed,
                 **self._module_config(),
             ).to(device)
-            optimizer = _engine.make_optimizer(
+            optimizer = _optimizers.make_optimizer(
                 self.optimizer, module.parameters(), self.learning_rate, device
             )
             generator = torch.Generator(device=device).manual_seed(seed)
@@ -686,14 +686,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 X_val,
                 first_epoch=first_epoch,
                 n_epochs=stop_epoch - first_epoch,
-                beta_schedule=lambda e: _engine.beta_at(
+                beta_schedule=lambda e: _schedule.beta_at(
                     e, self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
                 ),
-                lr_schedule=lambda e: _engine.lr_at(
+                lr_schedule=lambda e: _schedule.lr_at(
                     e, self.learning_rate, self.lr_schedule, self.max_iter
                 ),
                 stopper=stopper,
-                warmup_epochs=_engine.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
+                warmup_epochs=_schedule.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
                 val_seed=seed + 1,
                 verbose=self.verbose,
                 C_train=C_train,
@@ -1171,13 +1171,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             state["module_"] = {
                 "n_components": self.module_.n_components,
                 "config": dict(getattr(self.module_, "config", {})),
-                "state_dict": _engine.clone_state(self.module_.state_dict(), "cpu"),
+                "state_dict": _state.clone(self.module_.state_dict(), "cpu"),
             }
             # The fitted optimizer's own class: the `optimizer` parameter may
             # have been changed since (set_params without a refit).
             state["optimizer_"] = {
-                "name": _engine.optimizer_name(self.optimizer_),
-                "state_dict": _engine.clone_state(self.optimizer_.state_dict(), "cpu"),
+                "name": _optimizers.optimizer_name(self.optimizer_),
+                "state_dict": _state.clone(self.optimizer_.state_dict(), "cpu"),
             }
             state["_generator"] = self._generator.get_state()
         return state
@@ -1200,10 +1200,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
             module.load_state_dict(state["module_"]["state_dict"])
             module.to(device).eval()
-            optimizer = _engine.make_optimizer(
+            optimizer = _optimizers.make_optimizer(
                 state["optimizer_"]["name"], module.parameters(), state["learning_rate"], device
             )
-            _engine.load_optimizer_state(optimizer, state["optimizer_"]["state_dict"])
+            _optimizers.load_optimizer_state(optimizer, state["optimizer_"]["state_dict"])
             generator = torch.Generator(device=device)
             if device.type == saved_device.type:
                 generator.set_state(state["_generator"])

@@ -89,7 +89,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _device, _engine
+from . import _device, _optimizers
 from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
 from ._estimator import VAETransformer
 from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
@@ -496,11 +496,11 @@ def _fsync_folder(folder):
 
 def _encode_training_state(estimator):
     optimizer = estimator.optimizer_
-    name = _engine.optimizer_name(optimizer)
+    name = _optimizers.optimizer_name(optimizer)
     if name is None:
         raise ValueError(
             f"optimizer_ is a {type(optimizer).__name__}, not one of skvae's optimizers "
-            f"({sorted(_engine.OPTIMIZERS)}); save with include_optimizer=False."
+            f"({sorted(_optimizers.OPTIMIZERS)}); save with include_optimizer=False."
         )
     sd = optimizer.state_dict()
     tensors, state = {}, {}
@@ -1584,16 +1584,16 @@ def _attach_module(estimator, model, weights, training, device):
 
     record = model.get("optimizer")
     name = record["name"] if record is not None else estimator.optimizer
-    if name not in _engine.OPTIMIZERS:
+    if name not in _optimizers.OPTIMIZERS:
         raise ModelFileError(f"model.json names an unknown optimizer {name!r}.")
-    optimizer = _engine.make_optimizer(
+    optimizer = _optimizers.make_optimizer(
         name, module.parameters(), estimator.learning_rate, device
     )
     seed = int(estimator._seed)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     if record is not None:
-        _engine.load_optimizer_state(optimizer, _decode_optimizer_state(record, training))
+        _optimizers.load_optimizer_state(optimizer, _decode_optimizer_state(record, training))
         saved = record["generator"]
         if saved["device_type"] == device.type:
             state = training.get(saved["key"])

@@ -210,3 +210,75 @@ class StepForward:
         if self._beta is None or self._beta[0] != beta:
             self._beta = (beta, torch.tensor(float(beta), device=self.device))
         return self._beta[1]
+
+
+class EpochSums:
+    """An epoch's loss sums over samples, kept on the device (no host sync).
+
+    Each step passes the module's loss tuple (loss, nll, kl[, extras]) and
+    its number of rows. In the common case, the ELBO with a KL weight
+    (``elbo_form``: the loss is the batch mean of nll + beta * kl, with no
+    extra terms), a step records one stacked tensor of its per-sample nll
+    and kl, a single operation; the loss sum is formed at the end as
+    nll + beta * kl (beta is constant within an epoch), and the records are
+    summed every :attr:`COLLAPSE` steps to bound their memory. Otherwise
+    (free bits, IWAE, extra terms) each step adds
+    ``[loss * rows, nll sum, kl sum, extra sums...]`` into a running total.
+
+    Parameters
+    ----------
+    beta : float
+        The epoch's KL weight.
+    elbo_form : bool
+
+    Examples
+    --------
+    >>> import torch
+    >>> sums = EpochSums(beta=0.5, elbo_form=True)
+    >>> nll, kl = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
+    >>> sums.add(((nll + 0.5 * kl).mean(), nll, kl), rows=2)
+    >>> sums.totals().tolist()  # loss, nll, kl summed over the rows
+    [6.0, 4.0, 4.0]
+    """
+
+    COLLAPSE = 256
+
+    def __init__(self, beta, elbo_form):
+        self.beta = beta
+        self.elbo_form = elbo_form
+        self.extra_names = ()
+        self._records = []  # ELBO form: (2, rows) tensors of nll and kl
+        self._running = None  # otherwise: [loss, nll, kl, *extras] sums
+
+    def add(self, out, rows):
+        """Record one step's loss tuple ``out`` over ``rows`` samples."""
+        loss, nll, kl = out[:3]
+        extras = out[3] if len(out) > 3 else {}
+        if self.elbo_form and nll is not None and not extras and self._running is None:
+            # Detached inputs: no autograd record, without a no_grad context per step.
+            self._records.append(torch.stack((nll.detach(), kl.detach())))
+            if len(self._records) >= self.COLLAPSE:
+                self._records = [torch.cat(self._records, 1).sum(1, keepdim=True)]
+            return
+        with torch.no_grad():
+            self._add_running(loss, nll, kl, extras, rows)
+
+    def _add_running(self, loss, nll, kl, extras, rows):
+        if self._running is None:
+            self.extra_names = tuple(extras)
+            self._running = loss.new_zeros(3 + len(self.extra_names), dtype=torch.float32)
+            self._zero = self._running.new_zeros(())
+        parts = [loss.detach() * rows]
+        parts += [self._zero, self._zero] if nll is None else [nll.sum(), kl.sum()]
+        parts += [extras[name].detach().sum() for name in self.extra_names]
+        self._running.add_(torch.stack(parts))
+
+    @torch.no_grad()
+    def totals(self):
+        """Return the sums ``[loss, nll, kl, *extras]`` as one device tensor."""
+        if self._running is not None:
+            return self._running
+        if not self._records:
+            raise ValueError("no step was recorded")
+        nll, kl = torch.cat(self._records, 1).sum(1).float()
+        return torch.stack((nll + self.beta * kl, nll, kl))

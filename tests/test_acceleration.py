@@ -13,7 +13,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, VAETransformer
-from skvae import _engine
+from skvae import _engine, _optimizers
 from skvae._model import RandomNoise
 from skvae._step import RecordingNoise, StepForward, compile_mode
 from skvae_plugins.ladder import Ladder
@@ -196,19 +196,19 @@ def test_fused_optimizer_state_loads_into_a_cpu_optimizer():
     source.step()
     state = source.state_dict()
     state["param_groups"][0]["fused"] = True  # as saved by make_optimizer on CUDA
-    target = _engine.make_optimizer("adam", params, 0.1, device="cpu")
+    target = _optimizers.make_optimizer("adam", params, 0.1, device="cpu")
     before = target.param_groups[0]["fused"]
-    _engine.load_optimizer_state(target, state)
+    _optimizers.load_optimizer_state(target, state)
     assert target.param_groups[0]["fused"] == before
     assert torch.equal(target.state[params[0]]["exp_avg"], source.state[params[0]]["exp_avg"])
 
 
 def test_make_optimizer_fuses_adam_on_cuda_only():
     params = [torch.nn.Parameter(torch.randn(3))]
-    assert not _engine.make_optimizer("adam", params, 0.1, device="cpu").defaults.get("fused")
+    assert not _optimizers.make_optimizer("adam", params, 0.1, device="cpu").defaults.get("fused")
     if torch.cuda.is_available():
         cuda_params = [torch.nn.Parameter(torch.randn(3, device="cuda"))]
-        assert _engine.make_optimizer("adamw", cuda_params, 0.1, device="cuda").defaults["fused"]
+        assert _optimizers.make_optimizer("adamw", cuda_params, 0.1, device="cuda").defaults["fused"]
 
 
 @needs_cuda

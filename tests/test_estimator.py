@@ -9,7 +9,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from skvae import VAETransformer
-from skvae._engine import beta_at
+from skvae._schedule import beta_at
 from skvae_plugins.bernoulli import Bernoulli
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP

@@ -6,7 +6,7 @@ import torch
 
 import skvae._estimator as estimator_module
 from skvae import VAETransformer
-from skvae._engine import beta_at, lr_at, warmup_end
+from skvae._schedule import beta_at, lr_at, warmup_end
 
 
 def test_cyclical_beta_schedule(digits_small):
@@ -178,7 +178,7 @@ def test_active_units_detects_a_dead_dimension(digits):
 
 def test_epoch_sums_elbo_form_equals_the_running_sums(monkeypatch):
     """The one-op-per-step ELBO record gives the same epoch sums as the general path."""
-    from skvae._engine import EpochSums
+    from skvae._step import EpochSums
 
     monkeypatch.setattr(EpochSums, "COLLAPSE", 3)  # collapse the records mid-epoch too
     gen = torch.Generator().manual_seed(0)
