@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from skvae._model import LOG_VAR_MAX, LOG_VAR_MIN
+from skvae.base import LOG_VAR_MAX, LOG_VAR_MIN
 from skvae.base import (
     ACTIVATIONS,
     Architecture,

@@ -66,6 +66,9 @@ def __getattr__(name):
         globals()[name] = value
         return value
     if name in _LAZY_NAMES:
+        if _LAZY_NAMES[name] == "_io":
+            # Model files name estimators that register themselves when imported.
+            importlib.import_module("._conditional", __name__)
         value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value

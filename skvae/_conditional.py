@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from . import _io
 from ._estimator import VAETransformer, validate_data
 from ._model import VAEModule
 from ._plugin_check import check_vae_module
@@ -870,3 +871,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
 
 
 AuxiliaryClassifierVAE.__doc__ = _with_vae_parameters(AuxiliaryClassifierVAE.__doc__)
+
+
+#: Fitted attributes of the estimators that learn from labels.
+_LABEL_ATTRIBUTES = ("classes_", "class_count_", "class_prior_")
+_io.register_estimator(ConditionalVAETransformer, extra_fitted=_LABEL_ATTRIBUTES)
+_io.register_estimator(AuxiliaryClassifierVAE, extra_fitted=_LABEL_ATTRIBUTES)

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _device, _engine, _optimizers, _schedule, _state, _step, _streaming, distributed
+from . import _device, _engine, _io, _optimizers, _schedule, _state, _step, _streaming, distributed
 from ._model import CommonNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
@@ -1322,8 +1322,6 @@ class _CheckpointFile:
     """The checkpoint of one ``fit`` call: checks, resume and atomic writes."""
 
     def __init__(self, estimator, X, C):
-        from . import _io  # _io imports this module
-
         self._io = _io
         self.estimator = estimator
         self.path = _check_checkpoint_path(estimator.checkpoint_path)
@@ -1501,3 +1499,6 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+_io.register_estimator(VAETransformer)

@@ -90,8 +90,6 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import _device, _optimizers
-from ._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
-from ._estimator import VAETransformer
 from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
 from .base import Plugin
 
@@ -106,11 +104,36 @@ WEIGHTS = "weights.safetensors"
 TRAINING = "training.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 
-# The estimator classes a file may name: a whitelist, never getattr.
-_ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (VAETransformer, ConditionalVAETransformer, AuxiliaryClassifierVAE)
-}
+# The estimator classes a file may name: a whitelist, never getattr. Each
+# estimator module registers its classes (register_estimator) when imported;
+# skvae/__init__.py imports them before handing out load and save.
+_ESTIMATORS = {}
+# Fitted attributes that only some registered classes have (name -> classes).
+_EXTRA_FITTED = {}
+
+
+def register_estimator(cls, extra_fitted=()):
+    """Let model files name ``cls``: :func:`save` writes it and :func:`load` builds it.
+
+    Parameters
+    ----------
+    cls : type
+        An skvae estimator class, looked up by its ``__name__`` when a file
+        is read (a whitelist: a file never names code to import).
+    extra_fitted : tuple of str, default=()
+        Fitted attributes that this class has beyond those of
+        :class:`~skvae.VAETransformer` (such as ``classes_``): a file of
+        this class must set them, and a file of another class must not.
+
+    Examples
+    --------
+    >>> import skvae
+    >>> _ESTIMATORS["VAETransformer"] is skvae.VAETransformer
+    True
+    """
+    _ESTIMATORS[cls.__name__] = cls
+    for name in extra_fitted:
+        _EXTRA_FITTED.setdefault(name, set()).add(cls)
 # Fitted state stored apart from the JSON attributes (tensors, or rebuilt).
 _RUNTIME_ATTRIBUTES = ("module_", "optimizer_", "_generator", "_device")
 _PLUGIN_KINDS = ("architecture", "likelihood", "prior")
@@ -150,7 +173,6 @@ _PATH_PARAMS = ("checkpoint_path",)
 # The fitted attributes fit sets, and the private ones a file may hold.
 _PRIVATE_FITTED = ("_seed", "_sklearn_output_config")
 _OUTPUT_CONFIG_VALUES = ("default", "pandas", "polars")
-_CONDITIONAL_FITTED = ("classes_", "class_count_", "class_prior_")
 
 
 class ModelFileError(ValueError):
@@ -1385,8 +1407,7 @@ def _decode_estimator(cls, model, path, *, warn_paths):
         if not isinstance(plugin, Plugin) or plugin.kind != kind:
             raise ModelFileError(f"model.json has no fitted {kind} plugin ({name}).")
     required = ["n_features_in_", "n_iter_", "history_", "_seed"]
-    if issubclass(cls, _LabelledVAE):
-        required += _CONDITIONAL_FITTED
+    required += [name for name, owners in _EXTRA_FITTED.items() if cls in owners]
     missing = [name for name in required if name not in fitted]
     if missing:
         raise ModelFileError(
@@ -1511,7 +1532,7 @@ _FITTED_CHECKS = {
 
 def _check_fitted_value(cls, name, value):
     """Refuse a fitted attribute of the wrong type: it would fail later, deep inside."""
-    if name in _CONDITIONAL_FITTED and not issubclass(cls, _LabelledVAE):
+    if name in _EXTRA_FITTED and cls not in _EXTRA_FITTED[name]:
         raise ModelFileError(
             f"model.json sets {name}, which a {cls.__name__} (a model without labels) "
             "does not have: the file was modified."

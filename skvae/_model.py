@@ -17,11 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import gaussian_log_prob, negative_log_likelihood
-
-# Posterior log-variances are clamped to this range, so that exp() can neither
-# overflow nor produce a zero standard deviation.
-LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
+from .base import LOG_VAR_MAX, LOG_VAR_MIN, gaussian_log_prob, negative_log_likelihood
 
 
 class VAEModule(nn.Module):

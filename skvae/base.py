@@ -34,7 +34,14 @@ __all__ = [
     "check_layer_sizes",
     "dense_stack",
     "map_batches",
+    "LOG_VAR_MIN",
+    "LOG_VAR_MAX",
 ]
+
+#: The range to which posterior log-variances are clamped (by the model and
+#: by architectures with stochastic layers of their own), so that ``exp()``
+#: can neither overflow nor give a zero standard deviation.
+LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
 
 
 class Plugin(BaseEstimator):
