@@ -89,7 +89,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _device, _optimizers
+from . import _device, _optimizers, _state
 from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
 from .base import Plugin
 
@@ -269,33 +269,46 @@ def save(estimator, path, *, include_optimizer=True):
 
 
 def _save(estimator, path, *, include_optimizer, checkpoint=None, checkpoint_tensors=None):
+    """Write the file of :func:`save` (and, with ``checkpoint``, of :func:`save_checkpoint`)."""
     st = _safetensors()
-    cls = type(estimator)
-    _check_class(cls)
+    _check_class(type(estimator))
     check_is_fitted(estimator)
+    weights = _cpu_tensors(estimator.module_.state_dict())
+    model = _model_record(estimator, weights, checkpoint is not None)
+    members = {WEIGHTS: st.save(weights, metadata={"format": "pt"})}
+    if include_optimizer:
+        model["optimizer"], training = _encode_training_state(estimator)
+        members[TRAINING] = st.save(training, metadata={"format": "pt"})
+    if checkpoint is not None:
+        model["checkpoint"] = {k: _encode(v, f"checkpoint {k}") for k, v in checkpoint.items()}
+        if checkpoint_tensors:
+            tensors = _cpu_tensors(checkpoint_tensors)
+            members[CHECKPOINT] = st.save(tensors, metadata={"format": "pt"})
+    model["files"].update((name, _file_record(data)) for name, data in members.items())
 
-    encoded_params = encode_params(estimator)
-    params = estimator.get_params(deep=False)
-    fitted = {}
-    for name, value in vars(estimator).items():
-        if name in params or name in _RUNTIME_ATTRIBUTES:
-            continue
-        fitted[name] = _encode(value, f"fitted attribute {name}")
+    text = json.dumps(model, indent=1, allow_nan=False, ensure_ascii=False)
+    path = Path(os.fspath(path))
+    _write_zip(path, {MODEL_JSON: text.encode("utf-8"), **members})
+    return path
 
-    module = estimator.module_
-    state = {
-        key: tensor.detach().to("cpu", copy=True).contiguous()
-        for key, tensor in module.state_dict().items()
+
+def _model_record(estimator, weights, is_checkpoint):
+    """The content of ``model.json`` but the tensor members' digests (``files``)."""
+    params = encode_params(estimator)
+    fitted = {
+        name: _encode(value, f"fitted attribute {name}")
+        for name, value in vars(estimator).items()
+        if name not in params and name not in _RUNTIME_ATTRIBUTES
     }
-    weights = st.save(state, metadata={"format": "pt"})
-    version = FORMAT_VERSION if checkpoint is None else CHECKPOINT_FORMAT_VERSION
-    model = {
+    module = estimator.module_
+    version = CHECKPOINT_FORMAT_VERSION if is_checkpoint else FORMAT_VERSION
+    return {
         "format": FORMAT_NAME,
         "format_version": f"{version[0]}.{version[1]}",
         "skvae_version": _skvae_version(),
         "torch_version": torch.__version__,
-        "estimator": cls.__name__,
-        "params": encoded_params,
+        "estimator": type(estimator).__name__,
+        "params": params,
         "fitted": fitted,
         "device": str(estimator._device),
         "module": {
@@ -304,31 +317,21 @@ def _save(estimator, path, *, include_optimizer, checkpoint=None, checkpoint_ten
             "config": _encode(dict(getattr(module, "config", {})), "module config"),
             "tensors": {
                 key: {"dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
-                for key, t in state.items()
+                for key, t in weights.items()
             },
         },
         "optimizer": None,
-        "files": {WEIGHTS: _file_record(weights)},
+        "files": {},
     }
-    members = {WEIGHTS: weights}
-    if include_optimizer:
-        model["optimizer"], training = _encode_training_state(estimator)
-        members[TRAINING] = st.save(training, metadata={"format": "pt"})
-        model["files"][TRAINING] = _file_record(members[TRAINING])
-    if checkpoint is not None:
-        model["checkpoint"] = {k: _encode(v, f"checkpoint {k}") for k, v in checkpoint.items()}
-        if checkpoint_tensors:
-            tensors = {
-                k: t.detach().to("cpu", copy=True).contiguous()
-                for k, t in checkpoint_tensors.items()
-            }
-            members[CHECKPOINT] = st.save(tensors, metadata={"format": "pt"})
-            model["files"][CHECKPOINT] = _file_record(members[CHECKPOINT])
 
-    text = json.dumps(model, indent=1, allow_nan=False, ensure_ascii=False)
-    path = Path(os.fspath(path))
-    _write_zip(path, {MODEL_JSON: text.encode("utf-8"), **members})
-    return path
+
+def _cpu_tensors(tensors):
+    """Contiguous CPU copies of a dict's tensors, as safetensors writes them."""
+    return {key: _cpu_tensor(t) for key, t in tensors.items()}
+
+
+def _cpu_tensor(tensor):
+    return tensor.detach().to("cpu", copy=True).contiguous()
 
 
 def _check_class(cls):
@@ -531,7 +534,7 @@ def _encode_training_state(estimator):
         for key, value in entry.items():
             if isinstance(value, torch.Tensor):
                 tensor_key = f"optimizer.{index}.{key}"
-                tensors[tensor_key] = value.detach().to("cpu", copy=True).contiguous()
+                tensors[tensor_key] = _cpu_tensor(value)
                 encoded[key] = {"type": "tensor", "key": tensor_key}
             else:
                 encoded[key] = _encode(value, f"optimizer state {index}.{key}")
@@ -951,17 +954,19 @@ def _load(path, device, checkpoint=False):
             _check_meta_module(estimator, model, listing)
         members = _read_tensor_members(archive, path, files, wanted)
     with _malformed(path, model):
-        weights = _parse_safetensors(members[WEIGHTS], WEIGHTS)
-        training = None
-        if TRAINING in members:
-            training = _parse_safetensors(members[TRAINING], TRAINING)
-        extra = {}
-        if CHECKPOINT in members:
-            extra = _parse_safetensors(members[CHECKPOINT], CHECKPOINT)
-        for name, tensors in ((WEIGHTS, weights), (TRAINING, training), (CHECKPOINT, extra)):
-            _check_finite(tensors or {}, name)
-        estimator = _attach_module(estimator, model, weights, training, device)
-        return estimator, model, extra
+        tensors = _parse_tensor_members(members)
+        estimator = _attach_module(
+            estimator, model, tensors[WEIGHTS], tensors.get(TRAINING), device
+        )
+        return estimator, model, tensors.get(CHECKPOINT, {})
+
+
+def _parse_tensor_members(members):
+    """Parse the tensor members read (name -> bytes); refuse NaN or infinite values."""
+    tensors = {name: _parse_safetensors(data, name) for name, data in members.items()}
+    for name, parsed in tensors.items():
+        _check_finite(parsed, name)
+    return tensors
 
 
 @contextlib.contextmanager
@@ -1199,36 +1204,44 @@ def _check_tensor_members(archive, path, model, listing, size, checkpoint):
     record = model.get("optimizer")
     if record is not None:
         budget = _OPTIMIZER_COPIES * weights_bytes + _TRAINING_SLACK
-        header = _tensor_header(
-            archive, path, TRAINING, size, budget, (_OPTIMIZER_COPIES + 1) * n_tensors + 1
-        )
-        generator = record.get("generator") if isinstance(record, dict) else None
-        generator_key = generator.get("key") if isinstance(generator, dict) else None
-        for key, (dtype, shape) in header.items():
-            if key == generator_key:
-                if dtype != "uint8" or len(shape) != 1 or shape[0] > _MAX_GENERATOR_BYTES:
-                    raise ModelFileError(
-                        f"{path}: training.safetensors holds a generator state of {dtype} "
-                        f"{tuple(shape)}, not a byte string: the file was modified."
-                    )
-            elif not re.fullmatch(r"optimizer\.\d{1,9}\.[A-Za-z_]\w{0,63}", key):
-                raise ModelFileError(
-                    f"{path}: training.safetensors holds a tensor {key!r} that is neither the "
-                    "optimizer's state nor the generator's: the file was modified."
-                )
+        max_tensors = (_OPTIMIZER_COPIES + 1) * n_tensors + 1
+        header = _tensor_header(archive, path, TRAINING, size, budget, max_tensors)
+        _check_training_header(header, record, path)
         wanted.append(TRAINING)
-    files = model["files"]
-    if checkpoint and CHECKPOINT in files:
+    if checkpoint and CHECKPOINT in model["files"]:
         header = _tensor_header(archive, path, CHECKPOINT, size, weights_bytes, n_tensors)
-        for key, spec in header.items():
-            if not key.startswith("best.") or listing.get(key[len("best."):]) != spec:
-                raise ModelFileError(
-                    f"{path}: checkpoint.safetensors holds a tensor {key!r} of {spec[0]} "
-                    f"{tuple(spec[1])} that is not the best epoch's copy of a weight listed in "
-                    "model.json: the file was modified."
-                )
+        _check_checkpoint_header(header, listing, path)
         wanted.append(CHECKPOINT)
     return wanted
+
+
+def _check_training_header(header, record, path):
+    """training.safetensors holds the optimizer's state tensors and the generator's bytes."""
+    generator = record.get("generator") if isinstance(record, dict) else None
+    generator_key = generator.get("key") if isinstance(generator, dict) else None
+    for key, (dtype, shape) in header.items():
+        if key == generator_key:
+            if dtype != "uint8" or len(shape) != 1 or shape[0] > _MAX_GENERATOR_BYTES:
+                raise ModelFileError(
+                    f"{path}: training.safetensors holds a generator state of {dtype} "
+                    f"{tuple(shape)}, not a byte string: the file was modified."
+                )
+        elif not re.fullmatch(r"optimizer\.\d{1,9}\.[A-Za-z_]\w{0,63}", key):
+            raise ModelFileError(
+                f"{path}: training.safetensors holds a tensor {key!r} that is neither the "
+                "optimizer's state nor the generator's: the file was modified."
+            )
+
+
+def _check_checkpoint_header(header, listing, path):
+    """checkpoint.safetensors holds copies of listed weights, under ``best.<key>``."""
+    for key, spec in header.items():
+        if not key.startswith("best.") or listing.get(key[len("best."):]) != spec:
+            raise ModelFileError(
+                f"{path}: checkpoint.safetensors holds a tensor {key!r} of {spec[0]} "
+                f"{tuple(spec[1])} that is not the best epoch's copy of a weight listed in "
+                "model.json: the file was modified."
+            )
 
 
 def _tensor_header(archive, path, name, size, budget, n_tensors):
@@ -1240,6 +1253,30 @@ def _tensor_header(archive, path, name, size, budget, n_tensors):
     bytes, or whose length differs from what its header describes.
     """
     info = _member_info(archive, path, name)
+    _check_member_extent(info, path, name, size)
+    raw = _read_header_bytes(archive, info, path, name, n_tensors)
+    try:
+        entries = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        tensors, data_bytes = _header_tensors(entries)
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise _invalid_safetensors(path, name, f"bad header ({exc})") from None
+    if data_bytes > budget:
+        raise ModelFileError(
+            f"{path}: {name} declares {data_bytes} bytes of tensors, more than the "
+            f"{budget} that the network described in model.json can have; refused."
+        )
+    if info.file_size != 8 + len(raw) + data_bytes:
+        raise _invalid_safetensors(
+            path,
+            name,
+            f"the member has {info.file_size} bytes but its header describes "
+            f"{8 + len(raw) + data_bytes}",
+        )
+    return tensors
+
+
+def _check_member_extent(info, path, name, size):
+    """A tensor member is stored whole (hardly compressed) within the file's ``size`` bytes."""
     if info.compress_type == zipfile.ZIP_STORED:
         inflated = info.compress_size != info.file_size
     else:
@@ -1257,22 +1294,26 @@ def _tensor_header(archive, path, name, size, budget, n_tensors):
             "truncated or was modified; refused."
         )
 
-    def invalid(problem):
-        return ModelFileError(
-            f"{path}: {name} is not a valid safetensors file (truncated or damaged): {problem}"
-        )
 
+def _read_header_bytes(archive, info, path, name, n_tensors):
+    """The JSON header of a safetensors member: its 8-byte length, then that many bytes.
+
+    A length beyond what ``n_tensors`` entries need (or beyond the member)
+    is refused before anything more is read.
+    """
     max_header = _MAX_HEADER_BASE + _MAX_HEADER_PER_TENSOR * n_tensors
     try:
         with archive.open(info) as member:
             head = member.read(8)
             if len(head) < 8:
-                raise invalid("shorter than its 8-byte header length")
+                raise _invalid_safetensors(path, name, "shorter than its 8-byte header length")
             length = int.from_bytes(head, "little")
             if length > min(max_header, info.file_size - 8):
-                raise invalid(
+                raise _invalid_safetensors(
+                    path,
+                    name,
                     f"its header claims {length} bytes (the member has {info.file_size}; "
-                    f"{n_tensors} tensors need at most {max_header})"
+                    f"{n_tensors} tensors need at most {max_header})",
                 )
             raw = member.read(length)
     except ModelFileError:
@@ -1282,22 +1323,15 @@ def _tensor_header(archive, path, name, size, budget, n_tensors):
             f"{path}: {name} cannot be read; the file is truncated or damaged "
             f"({type(exc).__name__}: {exc})."
         ) from None
-    try:
-        entries = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        tensors, data_bytes = _header_tensors(entries)
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError) as exc:
-        raise invalid(f"bad header ({exc})") from None
-    if data_bytes > budget:
-        raise ModelFileError(
-            f"{path}: {name} declares {data_bytes} bytes of tensors, more than the "
-            f"{budget} that the network described in model.json can have; refused."
-        )
-    if info.file_size != 8 + length + data_bytes:
-        raise invalid(
-            f"the member has {info.file_size} bytes but its header describes "
-            f"{8 + length + data_bytes}"
-        )
-    return tensors
+    if len(raw) != length:
+        raise _invalid_safetensors(path, name, f"its {length}-byte header is cut short")
+    return raw
+
+
+def _invalid_safetensors(path, name, problem):
+    return ModelFileError(
+        f"{path}: {name} is not a valid safetensors file (truncated or damaged): {problem}"
+    )
 
 
 def _header_tensors(entries):
@@ -1585,47 +1619,70 @@ def _module_args(estimator, model):
 
 
 def _attach_module(estimator, model, weights, training, device):
-    """Give the decoded estimator its module (the weights), optimizer and generator."""
-    module = _build_module(estimator, model, weights)
-    classes = getattr(estimator, "classes_", None)
-    if classes is not None:
-        width = getattr(module, "decoder_conditions", None)
-        lengths = {len(classes), width} | {
-            len(getattr(estimator, a))
-            for a in ("class_count_", "class_prior_")
-            if hasattr(estimator, a)
-        }
-        if len(lengths) != 1:
-            raise ModelFileError(
-                f"model.json: classes_ has {len(classes)} labels but the model and the class "
-                f"counts are for {sorted(lengths - {len(classes)}, key=repr)}: the file was "
-                "modified."
-            )
-    module.to(device).eval()
+    """Give the decoded estimator its module (the weights), optimizer and generator.
 
+    The optimizer and generator are rebuilt as unpickling rebuilds them
+    (:func:`skvae._state.rebuild`), from the saved state when the file holds
+    it, else fresh (a new optimizer, the generator seeded with ``_seed``).
+    """
+    module = _build_module(estimator, model, weights)
+    _check_label_widths(estimator, module)
     record = model.get("optimizer")
     name = record["name"] if record is not None else estimator.optimizer
     if name not in _optimizers.OPTIMIZERS:
         raise ModelFileError(f"model.json names an unknown optimizer {name!r}.")
-    optimizer = _optimizers.make_optimizer(
-        name, module.parameters(), estimator.learning_rate, device
+    saved = {} if record is None else _saved_training_state(record, training, device)
+    fitted = _state.rebuild(
+        module,
+        device,
+        optimizer_name=name,
+        learning_rate=estimator.learning_rate,
+        seed=estimator._seed,
+        **saved,
     )
-    seed = int(estimator._seed)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    if record is not None:
-        _optimizers.load_optimizer_state(optimizer, _decode_optimizer_state(record, training))
-        saved = record["generator"]
-        if saved["device_type"] == device.type:
-            state = training.get(saved["key"])
-            if state is None or state.dtype != torch.uint8:
-                raise ModelFileError("training.safetensors holds no generator state.")
-            generator.set_state(state)
-    estimator.module_ = module
-    estimator.optimizer_ = optimizer
-    estimator._generator = generator
-    estimator._device = device
+    estimator.module_ = fitted.module
+    estimator.optimizer_ = fitted.optimizer
+    estimator._generator = fitted.generator
+    estimator._device = fitted.device
     return estimator
+
+
+def _check_label_widths(estimator, module):
+    """A model fitted with labels: as many classes as its module and class counts have."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return
+    width = getattr(module, "decoder_conditions", None)
+    counts = [getattr(estimator, a, None) for a in ("class_count_", "class_prior_")]
+    lengths = {len(classes), width} | {len(c) for c in counts if c is not None}
+    if len(lengths) != 1:
+        raise ModelFileError(
+            f"model.json: classes_ has {len(classes)} labels but the model and the class "
+            f"counts are for {sorted(lengths - {len(classes)}, key=repr)}: the file was "
+            "modified."
+        )
+
+
+def _saved_training_state(record, training, device):
+    """The keyword arguments of :func:`skvae._state.rebuild` that restore the saved state.
+
+    The generator's state is read only when it was saved on a device of the
+    type loaded to (a CUDA generator's state means nothing to a CPU one);
+    then it must be there, as bytes.
+    """
+    optimizer_state = _decode_optimizer_state(record, training)
+    generator = record["generator"]
+    device_type = generator["device_type"]
+    generator_state = None
+    if device_type == device.type:
+        generator_state = training.get(generator["key"])
+        if generator_state is None or generator_state.dtype != torch.uint8:
+            raise ModelFileError("training.safetensors holds no generator state.")
+    return {
+        "optimizer_state": optimizer_state,
+        "generator_state": generator_state,
+        "generator_device_type": device_type,
+    }
 
 
 def _build_module(estimator, model, weights):
