@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer, _LabelledVAE
+from .._conditional import AuxiliaryClassifierVAE, ConditionalVAETransformer
 
 # Pixels of blank space between the tiles of a sample grid.
 _TILE_PAD = 1
@@ -232,93 +232,131 @@ def _draw_grid(
         raise ValueError(
             f"samples must have shape (n_rows, n_cols, n_features); got {samples.shape}."
         )
-    n_rows, n_cols, n_features = samples.shape
-    lo, hi = _value_range([samples, ghost], value_range)
-    empty = np.all(np.isnan(samples), axis=-1)
-
+    value_range = _value_range([samples, ghost], value_range)
     if image_shape is not None:
         layout = _Layout(*image_shape, channels_last=bool(channels_last))
-        images = _as_images(samples, layout)
-        h, w = images.shape[2:4]
-        colour = images.ndim == 5
-        canvas_shape = (n_rows * (h + pad) - pad, n_cols * (w + pad) - pad)
-        if colour:
-            # RGBA scaled to [0, 1]; blank space transparent.
-            canvas = np.zeros(canvas_shape + (4,))
-            tiles = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
-            if tiles.shape[-1] == 3:
-                tiles = np.concatenate([tiles, np.ones(tiles.shape[:-1] + (1,))], axis=-1)
-            tiles = np.where(np.isnan(tiles), 0.0, tiles)
-        else:
-            # Blank space is NaN, which imshow leaves transparent.
-            canvas = np.full(canvas_shape, np.nan)
-            tiles = images
-        for i in range(n_rows):
-            for j in range(n_cols):
-                if not empty[i, j]:
-                    top, left = i * (h + pad), j * (w + pad)
-                    canvas[top : top + h, left : left + w] = tiles[i, j]
-        imshow_kwargs = {"interpolation": "nearest"}
-        if not colour:
-            imshow_kwargs.update(cmap=cmap, vmin=lo, vmax=hi)
-        imshow_kwargs.update(kwargs)
-        im = ax.imshow(canvas, **imshow_kwargs)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        x_centers = np.arange(n_cols) * (w + pad) + (w - 1) / 2
-        y_centers = np.arange(n_rows) * (h + pad) + (h - 1) / 2
-        return _Grid(canvas, im, None, x_centers, y_centers)
+        grid = _draw_image_grid(ax, samples, layout, value_range, cmap, pad, kwargs)
+    else:
+        grid = _draw_line_grid(ax, samples, ghost, value_range, kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return grid
 
-    # Lines: cell (i, j) spans x in [j * (w + gap_x), ... + w] and y in
-    # [i * (h + gap_y), ... + h], y growing downwards as in an image.
-    w = max(n_features - 1, 1)
-    h = 0.6 * w
-    gap_x, gap_y = 0.25 * w, 0.3 * h
-    x = np.arange(n_features)
 
-    def segments(values):
-        out = []
-        for i in range(n_rows):
-            for j in range(n_cols):
-                if values is not None and not empty[i, j]:
-                    y = i * (h + gap_y) + h * (1.0 - (values[i, j] - lo) / (hi - lo))
-                    out.append(np.column_stack([j * (w + gap_x) + x, y]))
-        return out
-
-    frames = []
+def _draw_image_grid(ax, samples, layout, value_range, cmap, pad, imshow_kwargs):
+    """Tile the samples as images into one picture, ``pad`` blank pixels apart."""
+    n_rows, n_cols = samples.shape[:2]
+    lo, hi = value_range
+    images = _as_images(samples, layout)
+    h, w = images.shape[2:4]
+    colour = images.ndim == 5
+    if colour:
+        # RGBA scaled to [0, 1]; blank space transparent.
+        tiles = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+        if tiles.shape[-1] == 3:
+            tiles = np.concatenate([tiles, np.ones(tiles.shape[:-1] + (1,))], axis=-1)
+        tiles = np.where(np.isnan(tiles), 0.0, tiles)
+        blank = 0.0
+    else:
+        tiles, blank = images, np.nan  # NaN: imshow leaves it transparent
+    canvas = np.full((n_rows * (h + pad) - pad, n_cols * (w + pad) - pad) + tiles.shape[4:], blank)
+    empty = _empty_cells(samples)
     for i in range(n_rows):
         for j in range(n_cols):
             if not empty[i, j]:
-                x0, y0 = j * (w + gap_x), i * (h + gap_y)
-                frames.append([(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h)])
+                top, left = i * (h + pad), j * (w + pad)
+                canvas[top : top + h, left : left + w] = tiles[i, j]
+    style = {"interpolation": "nearest"}
+    if not colour:
+        style.update(cmap=cmap, vmin=lo, vmax=hi)
+    style.update(imshow_kwargs)
+    im = ax.imshow(canvas, **style)
+    x_centers = np.arange(n_cols) * (w + pad) + (w - 1) / 2
+    y_centers = np.arange(n_rows) * (h + pad) + (h - 1) / 2
+    return _Grid(canvas, im, None, x_centers, y_centers)
+
+
+class _LineCells(NamedTuple):
+    """Where the line plots of a grid go, in data coordinates (y grows downwards).
+
+    Cell (i, j) spans x in ``[j * (width + gap_x), ... + width]`` and y in
+    ``[i * (height + gap_y), ... + height]``; values ``lo`` to ``hi`` span
+    its height, from the bottom up.
+    """
+
+    width: float
+    height: float
+    gap_x: float
+    gap_y: float
+    lo: float
+    hi: float
+
+    def y(self, i, values):
+        """Data y of ``values`` drawn in row ``i``."""
+        return i * (self.height + self.gap_y) + self.height * (
+            1.0 - (values - self.lo) / (self.hi - self.lo)
+        )
+
+    def origin(self, i, j):
+        """Data (x, y) of the top left corner of cell (i, j)."""
+        return j * (self.width + self.gap_x), i * (self.height + self.gap_y)
+
+
+def _draw_line_grid(ax, samples, ghost, value_range, line_kwargs):
+    """Draw each sample as a small line plot of its values in its own framed cell."""
+    n_rows, n_cols, n_features = samples.shape
+    w = max(n_features - 1, 1)
+    h = 0.6 * w
+    cells = _LineCells(w, h, 0.25 * w, 0.3 * h, *value_range)
+    empty = _empty_cells(samples)
+    full = [(i, j) for i in range(n_rows) for j in range(n_cols) if not empty[i, j]]
+    frames = [_frame(cells, i, j) for i, j in full]
     ax.add_collection(
         PolyCollection(frames, facecolors="0.97", edgecolors="0.8", linewidths=0.5, zorder=0)
     )
-    if lo < 0.0 < hi:  # a faint zero line in each cell
+    if cells.lo < 0.0 < cells.hi:  # a faint zero line in each cell
         zero = [np.array([f[0], f[1]]) for f in frames]
-        for segment in zero:
-            segment[:, 1] += h * (1.0 - (0.0 - lo) / (hi - lo))
+        for segment, (i, _) in zip(zero, full):
+            segment[:, 1] = cells.y(i, 0.0)
         ax.add_collection(
             LineCollection(zero, colors="0.8", linewidths=0.6, linestyles="--", zorder=0.5)
         )
     if ghost is not None:
         ghost = np.asarray(ghost, dtype=float)
-        ax.add_collection(LineCollection(segments(ghost), colors="0.7", linewidths=1.0, zorder=1))
-    line_kwargs = {"colors": "C0", "linewidths": 1.2, "zorder": 2}
-    line_kwargs.update(kwargs)
-    lines = LineCollection(segments(samples), **line_kwargs)
+        segments = _line_segments(cells, ghost, full)
+        ax.add_collection(LineCollection(segments, colors="0.7", linewidths=1.0, zorder=1))
+    style = {"colors": "C0", "linewidths": 1.2, "zorder": 2}
+    style.update(line_kwargs)
+    lines = LineCollection(_line_segments(cells, samples, full), **style)
     ax.add_collection(lines)
-    ax.set_xlim(-0.5 * gap_x, n_cols * (w + gap_x) - 0.5 * gap_x)
-    ax.set_ylim(n_rows * (h + gap_y) - 0.5 * gap_y, -0.5 * gap_y)  # row 0 at the top
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    x_centers = np.arange(n_cols) * (w + gap_x) + w / 2
-    y_centers = np.arange(n_rows) * (h + gap_y) + h / 2
+    step_x, step_y = cells.width + cells.gap_x, cells.height + cells.gap_y
+    ax.set_xlim(-0.5 * cells.gap_x, n_cols * step_x - 0.5 * cells.gap_x)
+    ax.set_ylim(n_rows * step_y - 0.5 * cells.gap_y, -0.5 * cells.gap_y)  # row 0 at the top
+    x_centers = np.arange(n_cols) * step_x + cells.width / 2
+    y_centers = np.arange(n_rows) * step_y + cells.height / 2
     return _Grid(None, None, lines, x_centers, y_centers)
+
+
+def _empty_cells(samples):
+    """Cells of a grid whose values are all NaN: left empty."""
+    return np.all(np.isnan(samples), axis=-1)
+
+
+def _frame(cells, i, j):
+    """The corners of cell (i, j)."""
+    x0, y0 = cells.origin(i, j)
+    x1, y1 = x0 + cells.width, y0 + cells.height
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def _line_segments(cells, values, full):
+    """One polyline per cell of ``full``: ``values[i, j]`` against the feature index."""
+    x = np.arange(values.shape[-1])
+    return [
+        np.column_stack([cells.origin(i, j)[0] + x, cells.y(i, values[i, j])]) for i, j in full
+    ]
 
 
 def _grid_figsize(n_rows, n_cols, image_shape, extra_width=0.0):
@@ -337,7 +375,8 @@ def _grid_figsize(n_rows, n_cols, image_shape, extra_width=0.0):
 
 # ------------------------------------------------------- estimator helpers
 def _is_labelled(estimator):
-    return isinstance(estimator, _LabelledVAE)
+    """Whether ``estimator`` is fitted with labels (and takes ``y`` to decode)."""
+    return isinstance(estimator, (ConditionalVAETransformer, AuxiliaryClassifierVAE))
 
 
 def _check_y_allowed(estimator, y, what="y"):
