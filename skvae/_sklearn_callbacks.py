@@ -20,7 +20,7 @@ callback context at all.
 import contextlib
 import sys
 
-from .callbacks import Callback, CallbackError, overrides_sklearn_hooks
+from .callbacks import Callback, CallbackError, overrides_sklearn_hooks, training_outcome
 
 try:
     from sklearn.callback import CallbackSupportMixin
@@ -178,10 +178,10 @@ class _SklearnBridge:
         return self._call("on_fit_task_end", ctx.call_on_fit_task_end, **kwargs)
 
     def on_train_end(self, run):
-        failing = sys.exc_info()[0] is not None
         if self.epoch_ctx is not None:  # an epoch that did not complete
             self._end_epoch()
-        self._end_root(None if failing else run.fitted_attributes)
+        failed = training_outcome(run) == "failed"
+        self._end_root(None if failed else run.fitted_attributes)
 
     def _end_root(self, reconstruction_attributes=None):
         if self.root_ended:

@@ -14,7 +14,8 @@ fitted; its fitted attributes are set only once fit succeeds),
 ``run.stop_epoch`` (the global, 0-based epochs of this call), ``run.epoch``
 (the current one), ``run.history`` (this call's records so far),
 ``run.is_writer`` (False on the data-parallel ranks other than 0: write
-files only when True) and ``run.fitted_attributes()``. ``record`` is the
+files only when True), ``run.outcome`` (in ``on_train_end``: "completed",
+"stopped", "interrupted" or "failed") and ``run.fitted_attributes()``. ``record`` is the
 epoch's entry of ``history_``: ``epoch`` (1-based), ``loss``,
 ``reconstruction``, ``kl``, ``beta``, ``learning_rate``, ``val_loss`` (None
 without early stopping), ``seconds``, and any other per-epoch term the model
@@ -650,8 +651,44 @@ class MLflowLogger(_PerFitState, Callback):
         if entry is None:
             return
         client, run_id = entry
-        error = sys.exc_info()[0]  # the exception ending the fit, if any
-        status = "FINISHED"
-        if error is not None:
-            status = "KILLED" if issubclass(error, KeyboardInterrupt) else "FAILED"
-        client.set_terminated(run_id, status=status)
+        client.set_terminated(run_id, status=_MLFLOW_STATUS[training_outcome(run)])
+
+
+_MLFLOW_STATUS = {
+    "completed": "FINISHED",
+    "stopped": "FINISHED",
+    "interrupted": "KILLED",
+    "failed": "FAILED",
+}
+
+
+def training_outcome(run):
+    """How the training of ``run`` ended, for ``on_train_end``.
+
+    ``run.outcome`` when the engine says ("completed", "stopped",
+    "interrupted" or "failed"), else "failed" while an exception is
+    propagating and "completed" otherwise.
+
+    Parameters
+    ----------
+    run : skvae._engine.TrainingRun
+
+    Returns
+    -------
+    outcome : str
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> training_outcome(SimpleNamespace(outcome="stopped"))
+    'stopped'
+    >>> training_outcome(None)
+    'completed'
+    """
+    outcome = getattr(run, "outcome", None)
+    if outcome in _MLFLOW_STATUS:
+        return outcome
+    error = sys.exc_info()[0]  # called from the engine's `finally`
+    if error is None:
+        return "completed"
+    return "interrupted" if issubclass(error, KeyboardInterrupt) else "failed"
