@@ -1,12 +1,14 @@
 """Displays of the latent space: the codes of data, a decoded grid, a sweep."""
 
 from numbers import Integral
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from scipy.stats import norm
 from sklearn.utils.validation import check_is_fitted
 
+from .._conditional import AuxiliaryClassifierVAE
 from ._base import (
     _decode,
     _dim_label,
@@ -55,9 +57,11 @@ def _is_discrete(y):
 class LatentScatterDisplay:
     """Scatter plot of latent codes (posterior means), coloured by a label.
 
-    Seeds 001 and 002 draw the test set's posterior means in a 2-D latent
-    space, coloured by digit. Use :meth:`from_estimator` to make one; all
-    parameters are stored as attributes.
+    Where held-out data lie in the latent space: each row's posterior mean
+    is a point (in a 2-D latent space, its two coordinates), coloured by its
+    label, so that classes that the model separates show as clusters. Use
+    :meth:`from_estimator` to make one; all parameters are stored as
+    attributes.
 
     Labels that are classes (strings, booleans, or at most 20 distinct
     integer values) get one colour each and a discrete colour bar naming
@@ -133,77 +137,46 @@ class LatentScatterDisplay:
         -------
         display : LatentScatterDisplay
         """
-        Z = np.asarray(self.latent, dtype=float)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        if Z.ndim != 2 or Z.shape[1] not in (1, 2):
-            raise ValueError(f"latent must have shape (n_samples, 1 or 2); got {Z.shape}.")
-        label_name = self.label_name or "label"
+        Z = _check_latent(self.latent)
         fig, ax = _figure_and_axes(ax, (6.5, 5.5))
         style = {"s": 12, "alpha": 0.8}
         style.update(kwargs)
+        # Spreads the points of a 1-D latent space vertically (within a class).
         jitter = np.random.RandomState(0).uniform(-0.3, 0.3, size=Z.shape[0])
-
-        self.classes_, self.colorbar_ = None, None
-        color, norm_, cmap, ticks = None, None, None, None
-        y_coord = None
+        colours = _NO_COLOURS
         if self.y is not None:
-            y = np.asarray(self.y).ravel()
-            if y.shape[0] != Z.shape[0]:
-                raise ValueError(
-                    f"y has {y.shape[0]} labels for {Z.shape[0]} points; pass one label per row."
-                )
-            user_cmap = style.pop("cmap", None)
-            if _is_discrete(y):
-                self.classes_, codes = np.unique(y, return_inverse=True)
-                n = len(self.classes_)
-                if user_cmap is None:
-                    cmap = _class_colormap(n)
-                else:
-                    from matplotlib import colormaps
-
-                    cmap = colormaps.get_cmap(user_cmap).resampled(n)
-                norm_ = BoundaryNorm(np.arange(-0.5, n), cmap.N)
-                color, ticks = codes, np.arange(n)
-                y_coord = codes + jitter
-            else:
-                color = y.astype(float)
-                cmap = "viridis" if user_cmap is None else user_cmap
-                y_coord = color
-        if Z.shape[1] == 1 and y_coord is None:
-            y_coord = jitter
-
-        if color is not None:
-            style.update(c=color, cmap=cmap)
-            if norm_ is not None:
-                style["norm"] = norm_
-        points = np.column_stack([Z[:, 0], Z[:, 1] if Z.shape[1] == 2 else y_coord])
+            colours = _colour_by_label(self.y, Z.shape[0], style.pop("cmap", None), jitter)
+            style.update(c=colours.values, cmap=colours.cmap)
+            if colours.norm is not None:
+                style["norm"] = colours.norm
+        if Z.shape[1] == 2:
+            y_coord = Z[:, 1]
+        else:
+            y_coord = jitter if colours.y_coord is None else colours.y_coord
+        self.classes_, self.colorbar_ = colours.classes, None
+        points = np.column_stack([Z[:, 0], y_coord])
         self.scatter_ = ax.scatter(points[:, 0], points[:, 1], **style)
 
-        if Z.shape[1] == 2:
-            ax.set_xlabel(self.xlabel or _dim_label(0))
-            ax.set_ylabel(self.ylabel or _dim_label(1))
-        else:
-            ax.set_xlabel(self.xlabel or _dim_label(0))
-            if self.y is None:
-                ax.set_yticks([])
-                ax.set_ylabel(self.ylabel or "")
-            else:
-                ax.set_ylabel(self.ylabel or label_name)
-                if self.classes_ is not None:
-                    ax.set_yticks(ticks, [str(c) for c in self.classes_])
-
-        one_d_classes = Z.shape[1] == 1 and self.classes_ is not None
-        if colorbar and color is not None and not one_d_classes:
-            if ticks is not None:
-                self.colorbar_ = fig.colorbar(self.scatter_, ax=ax, ticks=ticks)
-                self.colorbar_.ax.set_yticklabels([str(c) for c in self.classes_])
-                self.colorbar_.ax.minorticks_off()
-            else:
-                self.colorbar_ = fig.colorbar(self.scatter_, ax=ax)
-            self.colorbar_.set_label(label_name)
+        label_name = self.label_name or "label"
+        self._label_axes(ax, Z.shape[1], colours, label_name)
+        one_d_classes = Z.shape[1] == 1 and colours.classes is not None
+        if colorbar and self.y is not None and not one_d_classes:
+            self.colorbar_ = _add_colorbar(fig, ax, self.scatter_, colours, label_name)
         self.ax_, self.figure_ = ax, fig
         return self
+
+    def _label_axes(self, ax, n_dims, colours, label_name):
+        """Axis labels; a 1-D latent space names the label (or its classes) on the y axis."""
+        ax.set_xlabel(self.xlabel or _dim_label(0))
+        if n_dims == 2:
+            ax.set_ylabel(self.ylabel or _dim_label(1))
+        elif self.y is None:
+            ax.set_yticks([])
+            ax.set_ylabel(self.ylabel or "")
+        else:
+            ax.set_ylabel(self.ylabel or label_name)
+            if colours.classes is not None:
+                ax.set_yticks(colours.ticks, [str(c) for c in colours.classes])
 
     @classmethod
     def from_estimator(
@@ -250,27 +223,92 @@ class LatentScatterDisplay:
         """
         check_is_fitted(estimator)
         Z = np.asarray(estimator.transform(X), dtype=float)
-        k = Z.shape[1]
-        xlabel = ylabel = None
-        is_pca = isinstance(projection, str) and projection == "pca"
-        is_first = isinstance(projection, str) and projection == "first"
-        if not (is_pca or is_first):
-            dims = _check_dims(projection, k, "projection", allow_strings="'pca', 'first' or ")
-        elif is_pca and k > 2:
-            from sklearn.decomposition import PCA
-
-            pca = PCA(n_components=2).fit(Z)
-            Z = pca.transform(Z)
-            ratio = pca.explained_variance_ratio_
-            xlabel = f"PC 1 of z ({ratio[0]:.0%} of variance)"
-            ylabel = f"PC 2 of z ({ratio[1]:.0%} of variance)"
-        else:
-            dims = (0, 1)
-        if xlabel is None and k >= 2:
-            Z = Z[:, list(dims)]
-            xlabel, ylabel = _dim_label(dims[0]), _dim_label(dims[1])
+        Z, xlabel, ylabel = _project(Z, projection)
         display = cls(Z, y, xlabel=xlabel, ylabel=ylabel, label_name=label_name)
         return display.plot(ax=ax, colorbar=colorbar, **kwargs)
+
+
+def _check_latent(latent):
+    """The points of a scatter: shape (n_samples, 2), or (n_samples, 1) for a 1-D space."""
+    Z = np.asarray(latent, dtype=float)
+    if Z.ndim == 1:
+        Z = Z[:, None]
+    if Z.ndim != 2 or Z.shape[1] not in (1, 2):
+        raise ValueError(f"latent must have shape (n_samples, 1 or 2); got {Z.shape}.")
+    return Z
+
+
+class _Colours(NamedTuple):
+    """How labels colour the points of a scatter (all None: one colour)."""
+
+    values: object  # what ``scatter(c=...)`` gets: class codes or the numbers
+    cmap: object
+    norm: object  # a BoundaryNorm for classes, else None
+    classes: object  # the classes in colour order, or None for numbers
+    ticks: object  # colour bar ticks of the classes, or None
+    y_coord: object  # y of a 1-D latent space's points: class codes + jitter, or the numbers
+
+
+_NO_COLOURS = _Colours(None, None, None, None, None, None)
+
+
+def _colour_by_label(y, n_points, cmap, jitter):
+    """One colour per class for classes, a colour map over the values for other numbers."""
+    y = np.asarray(y).ravel()
+    if y.shape[0] != n_points:
+        raise ValueError(
+            f"y has {y.shape[0]} labels for {n_points} points; pass one label per row."
+        )
+    if not _is_discrete(y):
+        values = y.astype(float)
+        return _Colours(values, "viridis" if cmap is None else cmap, None, None, None, values)
+    classes, codes = np.unique(y, return_inverse=True)
+    n = len(classes)
+    if cmap is None:
+        cmap = _class_colormap(n)
+    else:
+        from matplotlib import colormaps
+
+        cmap = colormaps.get_cmap(cmap).resampled(n)
+    norm_ = BoundaryNorm(np.arange(-0.5, n), cmap.N)
+    return _Colours(codes, cmap, norm_, classes, np.arange(n), codes + jitter)
+
+
+def _add_colorbar(fig, ax, scatter, colours, label_name):
+    """A colour bar titled ``label_name``; classes get one tick each, named."""
+    if colours.ticks is None:
+        colorbar = fig.colorbar(scatter, ax=ax)
+    else:
+        colorbar = fig.colorbar(scatter, ax=ax, ticks=colours.ticks)
+        colorbar.ax.set_yticklabels([str(c) for c in colours.classes])
+        colorbar.ax.minorticks_off()
+    colorbar.set_label(label_name)
+    return colorbar
+
+
+def _project(Z, projection):
+    """The two columns of the codes to draw and their axis labels (see ``projection``).
+
+    A 1-D latent space is returned as it is, with default labels (None).
+    """
+    k = Z.shape[1]
+    if not (isinstance(projection, str) and projection in ("pca", "first")):
+        dims = _check_dims(projection, k, "projection", allow_strings="'pca', 'first' or ")
+    elif projection == "pca" and k > 2:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2).fit(Z)
+        ratio = pca.explained_variance_ratio_
+        return (
+            pca.transform(Z),
+            f"PC 1 of z ({ratio[0]:.0%} of variance)",
+            f"PC 2 of z ({ratio[1]:.0%} of variance)",
+        )
+    else:
+        dims = (0, 1)
+    if k < 2:
+        return Z, None, None
+    return Z[:, list(dims)], _dim_label(dims[0]), _dim_label(dims[1])
 
 
 def _check_dims(dims, n_components, name="dims", allow_strings=""):
@@ -296,9 +334,10 @@ def _check_dims(dims, n_components, name="dims", allow_strings=""):
 class LatentManifoldDisplay:
     """Decoded images over a grid of two latent dimensions, tiled into one image.
 
-    Seed 001 decodes a 15 x 15 grid of points in [-4, 4]^2 and tiles the
-    decoded digits into one picture, with the z values as axis tick labels.
-    Column j decodes ``z[dims[0]] = grid_x[j]`` and row i from the top
+    What the decoder makes of each region of the latent space: the decoded
+    means at a grid of points (by default 15 x 15 over [-4, 4]^2) are tiled
+    into one picture, with the z values as axis tick labels. Column j
+    decodes ``z[dims[0]] = grid_x[j]`` and row i from the top
     ``z[dims[1]] = grid_y[-1 - i]`` (large values at the top, as in a plot);
     other latent dimensions are 0. Use :meth:`from_estimator` to make one.
 
@@ -322,8 +361,8 @@ class LatentManifoldDisplay:
     ----------
     image_ : ndarray or None
         The tiled image: shape ``(len(grid_y) * h, len(grid_x) * w)`` for one
-        channel and the default ``pad=0`` (tiles without gaps, as the seed
-        draws them); None for lines.
+        channel and the default ``pad=0`` (tiles without gaps: one continuous
+        map); None for lines.
     im_ : matplotlib AxesImage or None
     lines_ : matplotlib LineCollection or None
         The line plots of flat samples.
@@ -374,9 +413,9 @@ class LatentManifoldDisplay:
         cmap : str or Colormap, default="gray"
             Colour map of one-channel images.
         pad : int, default=0
-            Blank pixels between the tiles: 0 draws one continuous map, as
-            the seed does; 1 separates images with no dark border of their
-            own (such as 8 x 8 digits).
+            Blank pixels between the tiles: 0 draws one continuous map; 1
+            separates images with no dark border of their own (such as 8 x 8
+            digits).
         **kwargs : dict
             Passed to ``ax.imshow`` (images) or to the ``LineCollection``
             (flat samples).
@@ -435,10 +474,11 @@ class LatentManifoldDisplay:
             an auxiliary-classifier VAE with the class proportions (use
             :class:`ClassConditionalDisplay` for chosen classes).
         grid_size : int or (int, int), default=15
-            Points per dimension (seed 001: 15), or ``(n_x, n_y)``.
+            Points per dimension, or ``(n_x, n_y)``.
         extent : float or (float, float), default=4.0
-            The range of ``grid="linear"``: ``r`` means [-r, r] (seed 001:
-            4), or ``(low, high)``.
+            The range of ``grid="linear"``: ``r`` means [-r, r], or
+            ``(low, high)``. 4 covers nearly all of a standard normal prior's
+            mass.
         grid : {"linear", "quantile"}, default="linear"
             "linear": evenly spaced over ``extent``; "quantile": the
             quantiles ``(i + 0.5) / grid_size`` of the standard normal prior
@@ -473,31 +513,12 @@ class LatentManifoldDisplay:
         """
         check_is_fitted(estimator)
         k = estimator.n_components
-        if dims is None:
-            if k != 2:
-                raise ValueError(
-                    f"LatentManifoldDisplay draws a grid over two latent dimensions, but "
-                    f"the estimator has n_components={k}. "
-                    + (
-                        "Use LatentTraversalDisplay for a 1-D latent space."
-                        if k == 1
-                        else "Pass dims=(i, j) to choose two; the others stay at 0."
-                    )
-                )
-            dims = (0, 1)
-        dims = _check_dims(dims, k)
+        dims = _grid_dims(dims, k)
         if np.ndim(grid_size) == 0:
             n_x = n_y = _positive_int(grid_size, "grid_size")
         else:
             n_x, n_y = (_positive_int(g, "grid_size") for g in grid_size)
-        if grid == "linear":
-            lo, hi = _extent(extent)
-            grid_x, grid_y = np.linspace(lo, hi, n_x), np.linspace(lo, hi, n_y)
-        elif grid == "quantile":
-            grid_x = norm.ppf((np.arange(n_x) + 0.5) / n_x)
-            grid_y = norm.ppf((np.arange(n_y) + 0.5) / n_y)
-        else:
-            raise ValueError(f"grid must be 'linear' or 'quantile'; got {grid!r}.")
+        grid_x, grid_y = _grid_values(n_x, extent, grid), _grid_values(n_y, extent, grid)
         Z = np.zeros((n_y, n_x, k), dtype=np.float32)
         Z[:, :, dims[0]] = grid_x[None, :]
         Z[:, :, dims[1]] = grid_y[:, None]
@@ -511,14 +532,41 @@ class LatentManifoldDisplay:
         return display.plot(ax=ax, value_range=value_range, cmap=cmap, pad=pad, **kwargs)
 
 
+def _grid_dims(dims, n_components):
+    """The two latent dimensions of a grid: ``dims``, or (0, 1) in a 2-D latent space."""
+    if dims is None:
+        if n_components != 2:
+            raise ValueError(
+                f"LatentManifoldDisplay draws a grid over two latent dimensions, but "
+                f"the estimator has n_components={n_components}. "
+                + (
+                    "Use LatentTraversalDisplay for a 1-D latent space."
+                    if n_components == 1
+                    else "Pass dims=(i, j) to choose two; the others stay at 0."
+                )
+            )
+        dims = (0, 1)
+    return _check_dims(dims, n_components)
+
+
+def _grid_values(n, extent, grid):
+    """``n`` increasing values of one dimension of a grid: even over ``extent``, or quantiles."""
+    if grid == "linear":
+        lo, hi = _extent(extent)
+        return np.linspace(lo, hi, n)
+    if grid == "quantile":
+        return norm.ppf((np.arange(n) + 0.5) / n)
+    raise ValueError(f"grid must be 'linear' or 'quantile'; got {grid!r}.")
+
+
 class LatentTraversalDisplay:
     """Latent traversal: one latent dimension swept per row, the others fixed.
 
-    Seed 000's plotter sweeps one latent dimension over a range and decodes
-    each value. Row r varies dimension ``dims[r]`` over ``values`` (one
-    column per value); the other dimensions stay at a base code: 0 (the
-    prior mean) or the posterior mean of a given sample. Use
-    :meth:`from_estimator` to make one.
+    What each latent dimension does to the output: one dimension is swept
+    over a range and each value decoded, the others fixed. Row r varies
+    dimension ``dims[r]`` over ``values`` (one column per value); the other
+    dimensions stay at a base code: 0 (the prior mean) or the posterior mean
+    of a given sample. Use :meth:`from_estimator` to make one.
 
     Parameters
     ----------
@@ -680,41 +728,16 @@ class LatentTraversalDisplay:
         -------
         display : LatentTraversalDisplay
         """
-        from .._conditional import AuxiliaryClassifierVAE
-
         check_is_fitted(estimator)
         k = estimator.n_components
-        if dims is None:
-            dims = list(range(k))
-        elif np.ndim(dims) == 0:
-            dims = [dims]
-        dims = list(dims)
-        if not dims or not all(
-            isinstance(d, Integral) and not isinstance(d, bool) and 0 <= d < k for d in dims
-        ):
-            raise ValueError(
-                f"dims must be latent dimensions in [0, {k}) (n_components={k}); got {dims!r}."
-            )
-        dims = [int(d) for d in dims]
+        dims = _swept_dims(dims, k)
         n_steps = _positive_int(n_steps, "n_steps")
         lo, hi = _extent(extent)
         values = np.linspace(lo, hi, n_steps)
         if X is None:
             base = np.zeros(k, dtype=np.float32)
         else:
-            # A one-row DataFrame stays one (its feature names are checked).
-            x = X if hasattr(X, "iloc") and np.ndim(X) == 2 else np.asarray(X)
-            if x.ndim == 1:
-                x = x.reshape(1, -1)
-            if x.shape[0] != 1:
-                raise ValueError(
-                    f"X must be one sample, shape (n_features,) or (1, n_features); got {x.shape}."
-                )
-            if y is not None:
-                y = np.asarray(y).reshape(-1)[:1]
-            elif isinstance(estimator, AuxiliaryClassifierVAE):
-                y = estimator.predict(x)
-            base = np.asarray(_encode(estimator, x, y), dtype=np.float32)[0]
+            base, y = _base_code(estimator, X, y)
         codes = np.tile(base, (len(dims), n_steps, 1))
         for row, d in enumerate(dims):
             codes[row, :, d] = values
@@ -732,3 +755,42 @@ class LatentTraversalDisplay:
             where = "0 (the prior mean)" if X is None else "the sample's posterior mean"
             title = f"Latent traversal: other dimensions at {where}"
         return display.plot(ax=ax, value_range=value_range, cmap=cmap, title=title, **kwargs)
+
+
+def _swept_dims(dims, n_components):
+    """The dimensions a traversal sweeps: a list of ints, every dimension for None."""
+    if dims is None:
+        dims = list(range(n_components))
+    elif np.ndim(dims) == 0:
+        dims = [dims]
+    dims = list(dims)
+    if not dims or not all(
+        isinstance(d, Integral) and not isinstance(d, bool) and 0 <= d < n_components
+        for d in dims
+    ):
+        raise ValueError(
+            f"dims must be latent dimensions in [0, {n_components}) "
+            f"(n_components={n_components}); got {dims!r}."
+        )
+    return [int(d) for d in dims]
+
+
+def _base_code(estimator, X, y):
+    """The posterior mean of the one sample X, and the label to decode with.
+
+    ``y`` as given (its first value); None for an auxiliary-classifier VAE
+    becomes the class it predicts for X.
+    """
+    # A one-row DataFrame stays one (its feature names are checked).
+    x = X if hasattr(X, "iloc") and np.ndim(X) == 2 else np.asarray(X)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.shape[0] != 1:
+        raise ValueError(
+            f"X must be one sample, shape (n_features,) or (1, n_features); got {x.shape}."
+        )
+    if y is not None:
+        y = np.asarray(y).reshape(-1)[:1]
+    elif isinstance(estimator, AuxiliaryClassifierVAE):
+        y = estimator.predict(x)
+    return np.asarray(_encode(estimator, x, y), dtype=np.float32)[0], y
