@@ -501,3 +501,196 @@ def test_mlflow_logger_with_mlflow_itself(monkeypatch, tmp_path):
     assert [m.step for m in history] == [1, 2, 3]
     np.testing.assert_allclose([m.value for m in history], [r["loss"] for r in est.last_run_.history])
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+# ------------------------------------------------------- real fits (the engine)
+def _vae_supports_callbacks():
+    from skvae import VAETransformer
+
+    return hasattr(VAETransformer, "set_callbacks")
+
+
+needs_engine = pytest.mark.skipif(
+    not _vae_supports_callbacks(), reason="VAETransformer has no set_callbacks yet"
+)
+
+
+def _vae(**params):
+    from skvae import VAETransformer
+
+    defaults = dict(n_components=2, max_iter=3, batch_size=64, random_state=0)
+    return VAETransformer(**{**defaults, **params})
+
+
+def _elbo(estimator, X, y=None):
+    return estimator.score(X)
+
+
+@needs_engine
+def test_user_callback_sees_each_record_of_a_real_fit_and_stops_it(digits_small):
+    X, _ = digits_small
+    recorder = Recorder()
+    vae = _vae().set_callbacks(recorder).fit(X)
+    assert [r["epoch"] for r in recorder.records] == [1, 2, 3]
+    for seen, kept in zip(recorder.records, vae.history_):
+        assert seen.keys() == kept.keys()
+        np.testing.assert_allclose(seen["loss"], kept["loss"], rtol=1e-5)
+    assert recorder.calls == ["train_begin", "train_end"]
+
+    stopper = Recorder(stop_after=2)
+    vae = _vae(max_iter=5).set_callbacks(stopper).fit(X)
+    assert vae.n_iter_ == 2 and len(vae.history_) == 2
+
+
+class _Boom(Callback):
+    def on_epoch_end(self, run, record):
+        if record["epoch"] == 2:
+            raise ZeroDivisionError("boom")
+
+
+@needs_engine
+def test_a_failing_callback_leaves_the_fitted_estimator_unchanged(digits_small):
+    X, _ = digits_small
+    vae = _vae().fit(X)
+    before = (vae.transform(X[:20]), list(vae.history_), vae.n_iter_)
+    with pytest.raises(CallbackError) as info:
+        vae.set_callbacks(_Boom()).fit(X)
+    assert "_Boom" in str(info.value) and "on_epoch_end" in str(info.value)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    np.testing.assert_allclose(vae.transform(X[:20]), before[0], rtol=1e-5, atol=1e-6)
+    assert vae.history_ == before[1] and vae.n_iter_ == before[2]
+
+
+@needs_engine
+@needs_sklearn_callbacks
+def test_progress_bar_on_a_vae(digits_small):
+    pytest.importorskip("rich")
+    from sklearn.callback import ProgressBar
+    from sklearn.callback import _progressbar
+
+    X, _ = digits_small
+    vae = _vae().set_callbacks(ProgressBar()).fit(X)
+    assert vae.n_iter_ == 3 and not hasattr(vae, "_callback_fit_ctx")
+    assert _progressbar._run_monitors == {}  # its display thread ended (teardown ran)
+
+
+@needs_engine
+@needs_sklearn_callbacks
+def test_scoring_monitor_scores_each_epoch(digits_small):
+    from sklearn.callback import ScoringMonitor
+
+    X, y = digits_small
+    monitor = ScoringMonitor(scoring={"elbo": _elbo})
+    vae = _vae().set_callbacks(monitor).fit(X, y)
+    rows = monitor.get_logs().data
+    epochs = [row["elbo"] for row in rows if row["task_name"] == "epoch"]
+    assert len(epochs) == 3
+    # The last epoch's model is the fitted one (no early stopping).
+    np.testing.assert_allclose(epochs[-1], vae.score(X), rtol=1e-5)
+    (fit_row,) = [row for row in rows if row["task_name"] == "fit"]
+    np.testing.assert_allclose(fit_row["elbo"], vae.score(X), rtol=1e-5)
+
+
+@needs_engine
+@needs_sklearn_callbacks
+def test_callbacks_on_a_pipeline_reach_the_vae(digits_small):
+    pytest.importorskip("rich")
+    from sklearn.callback import ProgressBar
+
+    X, _ = digits_small
+    tree = TaskTreeRecorder()
+    pipe = Pipeline([("scale", MinMaxScaler(clip=True)), ("vae", _vae())])
+    with pytest.warns(UserWarning, match="MinMaxScaler does not support callbacks"):
+        pipe.set_callbacks(tree).fit(X)
+    (root,) = tree.roots
+    scale_step, final = _tree(root)[2]
+    assert final[:2] == ("VAETransformer", "fit")
+    assert [child[1] for child in final[2]] == ["epoch"] * 3
+    assert tree.events.count(("teardown", "fit")) == 1  # once, by the outermost estimator
+    with pytest.warns(UserWarning, match="MinMaxScaler"):
+        pipe.set_callbacks(ProgressBar()).fit(X)
+
+
+@needs_engine
+@needs_sklearn_callbacks
+def test_callbacks_on_a_grid_search_reach_every_vae_fit(digits_small):
+    pytest.importorskip("rich")
+    from sklearn.callback import ProgressBar
+
+    X, _ = digits_small
+    tree = TaskTreeRecorder()
+    search = GridSearchCV(_vae(max_iter=2), {"beta": [0.5, 1.0]}, cv=2).set_callbacks(tree)
+    search.fit(X)
+    (root,) = tree.roots
+    (_, _, (search_task, refit)) = _tree(root)
+    fits = search_task[2] + [refit]
+    assert len(fits) == 2 * 2 + 1  # candidates x folds, and the refit
+    for estimator_name, task_name, epochs in fits:
+        assert (estimator_name, task_name) == ("VAETransformer", "fit")
+        assert [e[1] for e in epochs] == ["epoch", "epoch"]
+    search.set_callbacks(ProgressBar()).fit(X)
+    pipe = Pipeline([("scale", MinMaxScaler(clip=True)), ("vae", _vae(max_iter=2))])
+    with pytest.warns(UserWarning, match="MinMaxScaler"):
+        GridSearchCV(pipe, {"vae__beta": [0.5, 1.0]}, cv=2).set_callbacks(
+            ProgressBar(max_propagation_depth=None)
+        ).fit(X)
+
+
+@needs_engine
+def test_tensorboard_event_files_of_real_fits(digits_small, tmp_path):
+    pytest.importorskip("tensorboard")
+    X, _ = digits_small
+    logger = TensorBoardLogger(tmp_path)
+    vae = _vae(early_stopping=True, validation_fraction=0.2, n_iter_no_change=10)
+    vae.set_callbacks(logger).fit(X)
+    GridSearchCV(_vae(max_iter=2).set_callbacks(logger), {"beta": [0.5, 1.0]}, cv=2).fit(X)
+    assert len(set(logger.log_dirs)) == 1 + 2 * 2 + 1  # each fit its own folder
+    scalars = _read_scalars(logger.log_dirs[0])
+    numeric = [k for k, v in vae.history_[0].items() if k != "epoch" and isinstance(v, float)]
+    assert set(numeric) <= set(scalars) and "val_loss" in scalars
+    for key in numeric:
+        assert [s for s, _ in scalars[key]] == [1, 2, 3]
+        np.testing.assert_allclose(
+            [v for _, v in scalars[key]], [r[key] for r in vae.history_], rtol=1e-5
+        )
+
+
+@needs_engine
+def test_skvae_callbacks_without_sklearn_callback(digits_small, monkeypatch):
+    from skvae import VAETransformer
+
+    monkeypatch.setattr(_sklearn_callbacks, "SKLEARN_CALLBACKS", False)
+
+    class OldSklearnVAE(FallbackCallbackSupport, VAETransformer):
+        pass
+
+    X, _ = digits_small
+    recorder = Recorder(stop_after=2)
+    vae = OldSklearnVAE(n_components=2, max_iter=4, random_state=0).set_callbacks(recorder).fit(X)
+    assert vae.n_iter_ == 2 and [r["epoch"] for r in recorder.records] == [1, 2]
+    with pytest.raises(TypeError, match="skvae callbacks"):
+        vae.set_callbacks(TaskRecorder())
+
+
+def _doc_blocks():
+    """The ```python blocks of docs/callbacks.md, less those marked "not run"."""
+    text = (ROOT / "docs" / "callbacks.md").read_text()
+    blocks = re.findall(r"(<!-- not run[^>]*-->\n)?```python\n(.*?)```", text, flags=re.S)
+    return [code for marker, code in blocks if not marker]
+
+
+@needs_engine
+@needs_sklearn_callbacks
+def test_the_examples_of_docs_callbacks_md_run(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("rich")
+    pytest.importorskip("tensorboard")
+    monkeypatch.chdir(tmp_path)  # TensorBoard writes runs/ here
+    blocks = _doc_blocks()
+    assert len(blocks) >= 6
+    namespace = {}
+    with pytest.warns(UserWarning):  # MinMaxScaler does not support callbacks
+        for code in blocks:
+            exec(compile(code, "docs/callbacks.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "epoch 2: loss" in out
+    assert (tmp_path / "runs").is_dir()
