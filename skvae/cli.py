@@ -52,7 +52,6 @@ From Python, :func:`main` takes the argument list and returns the exit code:
 
 import argparse
 import contextlib
-import html
 import json
 import math
 import os
@@ -62,42 +61,30 @@ import shlex
 import shutil
 import signal
 import sys
-import warnings
 import tempfile
 import textwrap
 import threading
 import time
+import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 #: Exit status for usage errors and expected failures (as argparse uses).
 EXIT_USAGE = 2
 PROG = "skvae"
 
-#: Data sets that ``--data`` names, with the loader of :mod:`skvae.datasets`.
+#: Data sets that ``--data`` names: :data:`skvae.datasets.DATASET_NAMES`, written
+#: out here so that ``--help`` and usage errors need not import numpy.
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "textures")
 #: Importance samples of the test log-likelihood (IWAE bound) in metrics.json.
 IWAE_K = 100
-#: Variance threshold of the posterior means for a latent unit to be active.
-ACTIVE_THRESHOLD = 0.01
-# Latent dimensions swept in latent_traversal.png: the most active ones.
-_MAX_TRAVERSAL_DIMS = 10
 # Texture patches cut when --n-train does not ask for more.
 _TEXTURE_PATCHES = 1000
-#: The figures ``skvae fit`` may draw, in the order of the page.
-FIGURE_FILES = (
-    "latent_scatter.png",
-    "latent_manifold.png",
-    "samples.png",
-    "reconstructions.png",
-    "latent_traversal.png",
-    "training_curves.png",
-    "kl_per_dimension.png",
-    "class_conditional.png",
-)
+# What skvae fit writes besides the figures.
+_FIT_FILES = ("model.skvae", "metrics.json", "index.html")
 _SAMPLE_SUFFIXES = (".npy", ".csv", ".png")
 # The most samples a PNG grid holds (more are no longer readable as images).
 _MAX_GRID_SAMPLES = 10_000
+_FEWER_SAMPLES = "ask for fewer samples with --n"
 # Bytes per parameter that training holds at least: the float32 weights,
 # their gradients and Adam's two moments.
 _TRAINING_BYTES_PER_PARAMETER = 16
@@ -105,7 +92,6 @@ _TRAINING_BYTES_PER_PARAMETER = 16
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 _CODE_SUFFIXES = (".npy", ".csv")
-_DPI = 120
 
 
 class CLIError(Exception):
@@ -225,27 +211,6 @@ def _wrap(text, width=79):
     return "\n\n".join(blocks)
 
 
-def _add_data_options(group):
-    group.add_argument(
-        "--data-home",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="folder searched first for the files of fashion-mnist, mnist and cifar10, "
-        "and where downloads go (default: $SKVAE_DATA or ~/skvae_data)",
-    )
-    group.add_argument(
-        "--grayscale",
-        action="store_true",
-        help="cifar10 only: grey images (1024 features) instead of colour (3072)",
-    )
-    group.add_argument(
-        "--no-download",
-        action="store_true",
-        help="fail instead of downloading a data set that is not found on disk",
-    )
-
-
 def build_parser():
     """Build the argument parser of the ``skvae`` command.
 
@@ -277,43 +242,63 @@ def build_parser():
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_parser in (_add_fit_parser, _add_sample_parser, _add_encode_parser, _add_plugins_parser):
+        add_parser(subparsers)
+    return parser
 
-    # ------------------------------------------------------------------ fit
+
+# ------------------------------------------------------------------ skvae fit
+_FIT_DESCRIPTION = (
+    "Fit a VAE with a progress bar, report the train and test ELBO (nats per "
+    "sample, higher is better), the test log-likelihood (IWAE bound, "
+    f"k={IWAE_K}) and the active latent units, and write into --out:\n\n"
+    "  model.skvae            the fitted model (skvae.load reads it)\n"
+    "  metrics.json           the metrics, settings and per-epoch history\n"
+    "  latent_scatter.png     test-set posterior means, coloured by label\n"
+    "  latent_manifold.png    decoded grid over two latent dimensions\n"
+    "  samples.png            samples from the model\n"
+    "  reconstructions.png    test samples and their reconstructions\n"
+    "  latent_traversal.png   one latent dimension swept at a time\n"
+    "  training_curves.png    loss and its terms per epoch\n"
+    "  kl_per_dimension.png   KL of each latent dimension, active ones marked\n"
+    "  class_conditional.png  samples of each class (--conditional only)\n"
+    "  index.html             a page with the metrics and every figure\n\n"
+    "A figure that does not apply (a manifold of a 1-D latent space, the KL "
+    "per dimension of a prior that does not factorise) is left out and the "
+    "page says why."
+)
+_FIT_EXAMPLES = (
+    "examples:\n"
+    "  skvae fit                                   # digits: under 30 s on 2 CPU cores\n"
+    "  skvae fit --data fashion-mnist --n-train 5000 --n-components 8\n"
+    "  skvae fit --data cifar10 --grayscale --n-train 2000 --likelihood gaussian\n"
+    "  skvae fit --data mnist --architecture conv --epochs 10\n"
+    "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16\n"
+    "  torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed"
+)
+
+
+def _add_fit_parser(subparsers):
+    """``skvae fit``: options in the groups data, model, training and output."""
     fit = subparsers.add_parser(
         "fit",
         help="fit a VAE; write the model, metrics, figures and an HTML page",
-        description=_wrap(
-            "Fit a VAE with a progress bar, report the train and test ELBO (nats per "
-            "sample, higher is better), the test log-likelihood (IWAE bound, "
-            f"k={IWAE_K}) and the active latent units, and write into --out:\n\n"
-            "  model.skvae            the fitted model (skvae.load reads it)\n"
-            "  metrics.json           the metrics, settings and per-epoch history\n"
-            "  latent_scatter.png     test-set posterior means, coloured by label\n"
-            "  latent_manifold.png    decoded grid over two latent dimensions\n"
-            "  samples.png            samples from the model\n"
-            "  reconstructions.png    test samples and their reconstructions\n"
-            "  latent_traversal.png   one latent dimension swept at a time\n"
-            "  training_curves.png    loss and its terms per epoch\n"
-            "  kl_per_dimension.png   KL of each latent dimension, active ones marked\n"
-            "  class_conditional.png  samples of each class (--conditional only)\n"
-            "  index.html             a page with the metrics and every figure\n\n"
-            "A figure that does not apply (a manifold of a 1-D latent space, the KL "
-            "per dimension of a prior that does not factorise) is left out and the "
-            "page says why."
-        ),
-        epilog=(
-            "examples:\n"
-            "  skvae fit                                   # digits: under 30 s on 2 CPU cores\n"
-            "  skvae fit --data fashion-mnist --n-train 5000 --n-components 8\n"
-            "  skvae fit --data cifar10 --grayscale --n-train 2000 --likelihood gaussian\n"
-            "  skvae fit --data mnist --architecture conv --epochs 10\n"
-            "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16\n"
-            "  torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed"
-        ),
+        description=_wrap(_FIT_DESCRIPTION),
+        epilog=_FIT_EXAMPLES,
         formatter_class=_HelpFormatter,
     )
-    data = fit.add_argument_group("data")
-    data.add_argument(
+    _add_fit_data_options(fit.add_argument_group("data"))
+    _add_model_options(fit.add_argument_group("model"))
+    training = fit.add_argument_group("training")
+    _add_training_options(training)
+    _add_hardware_options(training)
+    _add_output_options(fit.add_argument_group("output"))
+    fit.set_defaults(func=run_fit, parser=fit)
+
+
+def _add_fit_data_options(group):
+    """``--data``, the test split and subset, where data sets are found, ``--image-shape``."""
+    group.add_argument(
         "--data",
         default="digits",
         metavar="NAME|FILE",
@@ -322,7 +307,7 @@ def build_parser():
         "found on disk or downloaded once (see --data-home); textures are patches of "
         "sample photographs that ship with scikit-learn and matplotlib",
     )
-    data.add_argument(
+    group.add_argument(
         "--test-size",
         type=_open_unit_float,
         metavar="F",
@@ -330,7 +315,7 @@ def build_parser():
         help="share of the samples held out as the test set (fashion-mnist, mnist and "
         "cifar10 keep their own test split)",
     )
-    data.add_argument(
+    group.add_argument(
         "--n-train",
         type=_positive_int,
         default=None,
@@ -338,8 +323,8 @@ def build_parser():
         help="train on a random subset of N samples (the test set shrinks in "
         "proportion); default: every training sample",
     )
-    _add_data_options(data)
-    data.add_argument(
+    _add_data_set_options(group)
+    group.add_argument(
         "--image-shape",
         type=_image_shape,
         default=None,
@@ -349,31 +334,54 @@ def build_parser():
         "the figures. Known for the named data sets; for files, a perfect-square number "
         "of features is drawn as a square grey image and others as line plots",
     )
-    model = fit.add_argument_group("model")
-    model.add_argument(
+
+
+def _add_data_set_options(group):
+    """Where the named data sets are found (``fit`` and ``encode``)."""
+    group.add_argument(
+        "--data-home",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder searched first for the files of fashion-mnist, mnist and cifar10, "
+        "and where downloads go (default: $SKVAE_DATA or ~/skvae_data)",
+    )
+    group.add_argument(
+        "--grayscale",
+        action="store_true",
+        help="cifar10 only: grey images (1024 features) instead of colour (3072)",
+    )
+    group.add_argument(
+        "--no-download",
+        action="store_true",
+        help="fail instead of downloading a data set that is not found on disk",
+    )
+
+
+def _add_model_options(group):
+    """The plugins, the latent size, the hidden layers and ``--conditional``."""
+    group.add_argument(
         "--architecture",
         default="mlp",
         metavar="NAME",
         help="registered architecture name (see `skvae plugins`)",
     )
-    model.add_argument(
+    group.add_argument(
         "--likelihood",
         default="auto",
         metavar="NAME",
         help="registered likelihood name, or 'auto': bernoulli for data in [0, 1], "
         "else gaussian",
     )
-    model.add_argument(
-        "--prior", default="normal", metavar="NAME", help="registered prior name"
-    )
-    model.add_argument(
+    group.add_argument("--prior", default="normal", metavar="NAME", help="registered prior name")
+    group.add_argument(
         "--n-components",
         type=_positive_int,
         default=2,
         metavar="K",
         help="size of the latent space",
     )
-    model.add_argument(
+    group.add_argument(
         "--hidden-sizes",
         type=_hidden_sizes,
         default=None,
@@ -381,44 +389,51 @@ def build_parser():
         help="hidden layer widths, for architectures that take hidden_sizes (mlp: "
         "256,128 unless given; ladder)",
     )
-    model.add_argument(
+    group.add_argument(
         "--conditional",
         action="store_true",
         help="fit a ConditionalVAETransformer on the labels of a named data set "
         "(adds class_conditional.png)",
     )
-    training = fit.add_argument_group("training")
-    training.add_argument(
+
+
+def _add_training_options(group):
+    """What is optimised and how: epochs, batches, step size, beta and the seed."""
+    group.add_argument(
         "--epochs", type=_positive_int, default=50, metavar="N", help="number of epochs (max_iter)"
     )
-    training.add_argument(
+    group.add_argument(
         "--batch-size", type=_positive_int, default=128, metavar="N", help="minibatch size"
     )
-    training.add_argument(
+    group.add_argument(
         "--learning-rate", type=_positive_float, default=1e-3, metavar="LR", help="Adam step size"
     )
-    training.add_argument(
+    group.add_argument(
         "--beta",
         type=_non_negative_float,
         default=1.0,
         metavar="BETA",
         help="weight of the KL term",
     )
-    training.add_argument(
+    group.add_argument(
         "--kl-warmup",
         type=_unit_float,
         metavar="F",
         default=0.0,
         help="fraction of the epochs over which beta ramps up from 0",
     )
-    training.add_argument(
+    group.add_argument(
         "--random-state",
         type=int,
         default=0,
         metavar="SEED",
         help="seed of the split, the subsets, training and the figures",
     )
-    training.add_argument(
+
+
+def _add_hardware_options(group):
+    """Where and how fast training runs: device, precision, compilation, threads, processes."""
+    group.add_argument(
         "--device",
         type=_device,
         default="auto",
@@ -426,14 +441,14 @@ def build_parser():
         help="torch device: 'auto' (a GPU when there is one, else the CPU), 'cpu', "
         "'cuda', 'cuda:N' (the GPU of index N) or 'mps'",
     )
-    training.add_argument(
+    group.add_argument(
         "--precision",
         choices=("float32", "bf16-mixed"),
         default="float32",
         help="arithmetic of training: 'bf16-mixed' runs the forward passes under "
         "bfloat16 autocast (fast on GPUs with bfloat16 tensor cores)",
     )
-    training.add_argument(
+    group.add_argument(
         "--compile",
         nargs="?",
         const="default",
@@ -442,7 +457,7 @@ def build_parser():
         help="compile the training step with torch.compile (optionally naming its mode; "
         "'reduce-overhead' replays it as CUDA graphs on a GPU)",
     )
-    training.add_argument(
+    group.add_argument(
         "--threads",
         type=_positive_int,
         default=None,
@@ -451,7 +466,7 @@ def build_parser():
         "on a machine shared with other busy processes, 1 avoids torch's "
         "slowdown when it has more threads than free cores",
     )
-    training.add_argument(
+    group.add_argument(
         "--distributed",
         action="store_const",
         const=True,
@@ -466,8 +481,11 @@ def build_parser():
         "--node-rank I --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint "
         "HOST:PORT -m skvae.cli fit --distributed` on each",
     )
-    output = fit.add_argument_group("output")
-    output.add_argument(
+
+
+def _add_output_options(group):
+    """``--out`` and ``--quiet``."""
+    group.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -475,10 +493,12 @@ def build_parser():
         help="output folder, created if needed (default: runs/<data name>, "
         "e.g. runs/digits)",
     )
-    output.add_argument("--quiet", action="store_true", help="no progress bar and no report")
-    fit.set_defaults(func=run_fit, parser=fit)
+    group.add_argument("--quiet", action="store_true", help="no progress bar and no report")
 
-    # --------------------------------------------------------------- sample
+
+# -------------------------------------------------- skvae sample, encode, plugins
+def _add_sample_parser(subparsers):
+    """``skvae sample MODEL``: how many samples, where, which seed, class and shape."""
     sample = subparsers.add_parser(
         "sample",
         help="write samples of a saved model (.npy, .csv or a PNG grid)",
@@ -536,7 +556,9 @@ def build_parser():
     )
     sample.set_defaults(func=run_sample, parser=sample)
 
-    # --------------------------------------------------------------- encode
+
+def _add_encode_parser(subparsers):
+    """``skvae encode MODEL DATA``: the data, where the codes go, where data sets are found."""
     encode = subparsers.add_parser(
         "encode",
         help="write the posterior means of data under a saved model",
@@ -557,7 +579,7 @@ def build_parser():
         metavar="DATA",
         help="a .npy or .csv file with the model's number of features, or a data set "
         f"name ({', '.join(DATASETS)}): all its samples (textures: "
-        f"{_TEXTURE_PATCHES} patches, seed 0)",
+        f"{_TEXTURE_PATCHES} patches, random state 0)",
     )
     encode.add_argument(
         "--out",
@@ -566,10 +588,12 @@ def build_parser():
         metavar="FILE",
         help="where to write: .npy or .csv",
     )
-    _add_data_options(encode.add_argument_group("data sets"))
+    _add_data_set_options(encode.add_argument_group("data sets"))
     encode.set_defaults(func=run_encode, parser=encode)
 
-    # -------------------------------------------------------------- plugins
+
+def _add_plugins_parser(subparsers):
+    """``skvae plugins``: no options."""
     plugins = subparsers.add_parser(
         "plugins",
         help="list the registered plugins and where they come from",
@@ -581,9 +605,9 @@ def build_parser():
         formatter_class=_HelpFormatter,
     )
     plugins.set_defaults(func=run_plugins, parser=plugins)
-    return parser
 
 
+# ------------------------------------------------------------------- main
 def main(argv=None):
     """Run the ``skvae`` command.
 
@@ -619,16 +643,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args._command = "skvae " + shlex.join(argv)
-    if args.command == "fit":
-        if args.grayscale and args.data != "cifar10":
-            args.parser.error(f"--grayscale applies to --data cifar10 only, not {args.data!r}")
-        if args.conditional and args.data not in DATASETS:
-            args.parser.error(
-                "--conditional needs labels: use a data set name "
-                f"({', '.join(DATASETS)}), not a file"
-            )
-    elif args.command == "encode" and args.grayscale and args.data != "cifar10":
-        args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
+    _check_option_combinations(args)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -646,6 +661,20 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _check_option_combinations(args):
+    """Usage errors (argparse's message, status 2) for options that do not go together."""
+    if args.command == "fit":
+        if args.grayscale and args.data != "cifar10":
+            args.parser.error(f"--grayscale applies to --data cifar10 only, not {args.data!r}")
+        if args.conditional and args.data not in DATASETS:
+            args.parser.error(
+                "--conditional needs labels: use a data set name "
+                f"({', '.join(DATASETS)}), not a file"
+            )
+    elif args.command == "encode" and args.grayscale and args.data != "cifar10":
+        args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -669,298 +698,6 @@ def _without_backtrace(text):
     end = text.find("\n\"", start)  # a message that quotes torch's error goes on after it
     rest = text[end + 1 :] if end >= 0 else ""
     return text[:start].rstrip() + rest
-
-
-# --------------------------------------------------------------------- data
-class Dataset(NamedTuple):
-    """What :func:`load_data` returns.
-
-    ``X_test`` and ``y_test`` are None unless the data set has its own test
-    split (fashion-mnist, mnist, cifar10); ``y`` is None for files.
-    """
-
-    X: object  # a numpy.ndarray, samples x features
-    y: object
-    name: str
-    image_shape: object  # (height, width, channels), or None: unknown
-    label_name: object
-    X_test: object = None
-    y_test: object = None
-
-
-def load_data(
-    spec,
-    *,
-    data_home=None,
-    grayscale=False,
-    download=True,
-    split=True,
-    n_patches=_TEXTURE_PATCHES,
-    random_state=0,
-):
-    """Load the data named by ``--data``: a data set of :mod:`skvae.datasets` or a file.
-
-    Parameters
-    ----------
-    spec : str
-        ``"digits"``, ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``,
-        ``"textures"`` (see :mod:`skvae.datasets`; values in [0, 1]), or the
-        path of a ``.npy`` file or of a comma-separated ``.csv`` file (its
-        first row is skipped when it is not numeric, i.e. a header) holding a
-        2-D numeric array.
-    data_home : path-like, default=None
-        Passed to the loaders of fashion-mnist, mnist and cifar10.
-    grayscale : bool, default=False
-        CIFAR-10 in grey (1024 features).
-    download : bool, default=True
-        Download a data set that is not found on disk.
-    split : bool, default=True
-        Keep the own test split of fashion-mnist, mnist and cifar10 apart
-        (``X_test``); False returns all their samples in ``X``.
-    n_patches : int, default=1000
-        Number of texture patches.
-    random_state : int, default=0
-        Seed of the texture patches.
-
-    Returns
-    -------
-    data : Dataset
-        ``X`` (float32, samples x features), the labels ``y`` (class names
-        where the data set has them, else integers; None for files), a
-        short ``name``, the ``image_shape`` of a sample (None when unknown),
-        the ``label_name`` of the labels, and ``X_test``, ``y_test``.
-
-    Raises
-    ------
-    CLIError
-        If the name is no data set and no .npy or .csv path, the file does
-        not exist, cannot be read or does not hold a 2-D numeric array (a
-        ``.npy`` header that declares more data than the file holds, or
-        Python objects, is refused before loading), or a data set's files
-        are missing (the loader's message says where it looked and how to
-        get them).
-
-    Examples
-    --------
-    >>> from skvae.cli import load_data
-    >>> data = load_data("digits")
-    >>> data.X.shape, data.image_shape, data.label_name
-    ((1797, 64), (8, 8, 1), 'digit')
-    """
-    import numpy as np
-
-    if spec in DATASETS:
-        return _load_dataset(spec, data_home, grayscale, download, split, n_patches, random_state)
-    path = Path(spec)
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".csv"):
-        raise CLIError(
-            f"unknown data {spec!r}: use a data set name ({', '.join(DATASETS)}) or the "
-            "path of a .npy or .csv file"
-        )
-    if not path.is_file():
-        raise CLIError(f"data file not found: {spec}")
-    try:
-        if suffix == ".npy":
-            _check_npy_header(path, spec)
-            X = np.load(path, allow_pickle=False)
-        else:
-            X = _load_csv(path)
-    except (ValueError, OSError) as exc:
-        raise CLIError(f"cannot read {spec}: {_message(exc)}") from None
-    except MemoryError:
-        raise CLIError(f"{spec} does not fit in memory: use a smaller file") from None
-    if X.ndim != 2:
-        raise CLIError(
-            f"{spec} must hold a 2-D array (samples x features); got shape {X.shape}"
-        )
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
-        raise CLIError(f"{spec} must hold real numbers; got dtype {X.dtype}")
-    if X.shape[0] < 2 or X.shape[1] < 1:
-        raise CLIError(
-            f"{spec} must hold at least 2 samples and 1 feature; got shape {X.shape}"
-        )
-    return Dataset(X.astype(np.float32), None, data_name(spec), None, None)
-
-
-def _check_npy_header(path, spec):
-    """Refuse a ``.npy`` file whose header declares more data than the file holds.
-
-    Reads the header only, so that a small file declaring a huge array (or
-    Python objects) fails here instead of allocating it in :func:`numpy.load`.
-    """
-    import numpy as np
-
-    fmt = np.lib.format
-    with open(path, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            raise CLIError(f"{spec} is not a .npy file (see numpy.save)")
-        f.seek(0)
-        version = fmt.read_magic(f)
-        # Version 3.0 differs from 2.0 in the encoding of field names only.
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(f)
-        data_start = f.tell()
-    if dtype.hasobject:
-        raise CLIError(
-            f"{spec} holds Python objects (dtype {dtype}), not numbers: save a numeric "
-            "array (e.g. X.astype(np.float32)) with numpy.save"
-        )
-    declared = math.prod(shape) * dtype.itemsize
-    held = path.stat().st_size - data_start
-    if declared > held:
-        raise CLIError(
-            f"{spec} is truncated or corrupt: its header declares an array of shape "
-            f"{shape} and dtype {dtype} ({_size(declared)}) but the file holds "
-            f"{_size(max(held, 0))} of data; save the array again with numpy.save"
-        )
-
-
-def data_name(spec, grayscale=False):
-    """The short name of the data of ``--data`` (and of the default ``--out``).
-
-    Parameters
-    ----------
-    spec : str
-        A data set name or the path of a file.
-    grayscale : bool, default=False
-        CIFAR-10 in grey.
-
-    Returns
-    -------
-    name : str
-        The data set's name (``"cifar10-grayscale"`` for grey CIFAR-10), or
-        the file's name without its suffix.
-
-    Examples
-    --------
-    >>> from skvae.cli import data_name
-    >>> data_name("digits"), data_name("cifar10", grayscale=True), data_name("a/X.npy")
-    ('digits', 'cifar10-grayscale', 'X')
-    """
-    if spec in DATASETS:
-        return "cifar10-grayscale" if spec == "cifar10" and grayscale else spec
-    return Path(spec).stem
-
-
-def _size(n_bytes):
-    """``n_bytes`` for people: '1.5 GiB'."""
-    value = float(n_bytes)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-
-
-def _load_dataset(name, data_home, grayscale, download, split, n_patches, random_state):
-    import numpy as np
-
-    from . import datasets
-
-    files = {"data_home": data_home, "download_if_missing": download}
-    test = None
-    try:
-        if name == "digits":
-            bunch = datasets.load_digits()
-        elif name == "textures":
-            bunch = datasets.load_textures(n_patches=n_patches, random_state=random_state)
-        else:
-            loader = {
-                "fashion-mnist": datasets.load_fashion_mnist,
-                "mnist": datasets.load_mnist,
-                "cifar10": datasets.load_cifar10,
-            }[name]
-            if name == "cifar10":
-                files["grayscale"] = grayscale
-            bunch = loader("train" if split else "all", **files)
-            if split:
-                test = loader("test", **files)
-    except FileNotFoundError as exc:
-        raise CLIError(str(exc)) from None
-    shape = bunch.images.shape[1:]
-    image_shape = tuple(int(v) for v in shape) + ((1,) if len(shape) == 2 else ())
-    label_name = {"digits": "digit", "mnist": "digit", "textures": "source image"}.get(
-        name, "class"
-    )
-
-    def labels(b):
-        if name in ("digits", "mnist"):
-            return b.target
-        return np.asarray(b.target_names).astype(str)[b.target]
-
-    display_name = data_name(name, grayscale)
-    X_test, y_test = (None, None) if test is None else (test.data, labels(test))
-    return Dataset(
-        bunch.data, labels(bunch), display_name, image_shape, label_name, X_test, y_test
-    )
-
-
-def _load_csv(path):
-    import numpy as np
-
-    with open(path, encoding="utf-8-sig") as f:
-        first = f.readline()
-    try:
-        [float(cell) for cell in first.split(",")]
-        skiprows = 0
-    except ValueError:
-        skiprows = 1  # a header
-    return np.loadtxt(
-        path, delimiter=",", skiprows=skiprows, ndmin=2, dtype=np.float64, encoding="utf-8-sig"
-    )
-
-
-def split_data(data, *, test_size=0.2, n_train=None, random_state=0):
-    """Split a :class:`Dataset` into training and test sets, optionally subsampled.
-
-    Parameters
-    ----------
-    data : Dataset
-        From :func:`load_data`. Its own test split (``X_test``) is kept;
-        otherwise ``test_size`` of the samples are held out at random.
-    test_size : float, default=0.2
-        Share of the samples held out.
-    n_train : int, default=None
-        Keep a random subset of ``n_train`` training samples (all when there
-        are fewer), and of the test set in proportion (at least one).
-    random_state : int, default=0
-        Seed of the split and of the subsets.
-
-    Returns
-    -------
-    X_train, X_test, y_train, y_test : ndarray
-        The labels are None when ``data.y`` is.
-
-    Examples
-    --------
-    >>> from skvae.cli import load_data, split_data
-    >>> X_train, X_test, y_train, y_test = split_data(load_data("digits"), n_train=200)
-    >>> X_train.shape, X_test.shape
-    ((200, 64), (51, 64))
-    """
-    import numpy as np
-
-    from sklearn.model_selection import train_test_split
-
-    X, y = data.X, data.y
-    if data.X_test is not None:
-        X_train, X_test, y_train, y_test = X, data.X_test, y, data.y_test
-    elif y is None:
-        X_train, X_test = train_test_split(X, test_size=test_size, random_state=random_state)
-        y_train = y_test = None
-    else:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, random_state=random_state
-        )
-    if n_train is not None and n_train < X_train.shape[0]:
-        rng = np.random.RandomState(random_state)
-        n_test = max(1, math.ceil(X_test.shape[0] * n_train / X_train.shape[0]))
-        train = np.sort(rng.choice(X_train.shape[0], n_train, replace=False))
-        test = np.sort(rng.choice(X_test.shape[0], n_test, replace=False))
-        X_train, X_test = X_train[train], X_test[test]
-        if y_train is not None:
-            y_train, y_test = y_train[train], y_test[test]
-    return X_train, X_test, y_train, y_test
 
 
 # ---------------------------------------------------------------------- fit
@@ -1128,6 +865,8 @@ def _check_model_size(vae, X, n_classes=0):
     """Refuse a network that cannot fit in memory, before ``fit`` tries to allocate it."""
     import torch
 
+    from .datasets import _size
+
     n_params = _parameter_count(vae, X, n_classes)
     if n_params is None:
         return
@@ -1216,6 +955,8 @@ class _Staging:
 
     def commit(self):
         """Move the files written into ``out``, with Ctrl-C held until done."""
+        from ._report import FIGURE_FILES
+
         with _interrupts_deferred():
             if not self.out.exists():
                 self.path.rename(self.out)
@@ -1266,8 +1007,8 @@ def run_fit(args):
       bound with :data:`IWAE_K` samples), the active units, the KL of each
       latent dimension, epochs run, fit time, the resolved plugins, the
       arguments, the figures drawn and skipped and the per-epoch history;
-    - the figures of :func:`write_figures`, as PNG;
-    - ``index.html``: see :func:`write_index`.
+    - the figures of :func:`skvae._report.write_figures`, as PNG;
+    - ``index.html``: see :func:`skvae._report.write_index`.
 
     Before loading data: the device must exist and ``args.out`` must be
     writable (a hidden sibling folder is made there, which receives the
@@ -1304,7 +1045,7 @@ def run_fit(args):
 
 
 def _fit_and_write(args):
-    from . import distributed as dp
+    from . import datasets, distributed as dp
 
     _check_plugin_names(args)
     _check_device(args.device)
@@ -1312,7 +1053,9 @@ def _fit_and_write(args):
     # before the model is built; None on a single process.
     distributed = getattr(args, "distributed", "auto")
     data_parallel = dp.setup(distributed, args.device)
-    out = args.out if args.out is not None else Path("runs") / data_name(args.data, args.grayscale)
+    out = args.out
+    if out is None:
+        out = Path("runs") / datasets.data_name(args.data, args.grayscale)
     # Only the writer (rank 0) writes; it makes its folder before anything is trained.
     staging = _Staging(out) if data_parallel is None or data_parallel.is_writer else None
     try:
@@ -1326,91 +1069,139 @@ def _fit_and_write(args):
 
 def _fit_into(args, distributed, data_parallel, staging):
     """Load the data, fit, and write the outputs into ``staging`` (then onto ``--out``)."""
-    import numpy as np
+    from . import _report, datasets, save
 
-    from . import distributed as dp, save
-
-    n_patches = _TEXTURE_PATCHES
-    if args.n_train is not None:
-        n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
-    with dp.rank_zero_first(data_parallel):  # one download, then the cache
-        data = load_data(
-            args.data,
-            data_home=args.data_home,
-            grayscale=args.grayscale,
-            download=not args.no_download,
-            n_patches=n_patches,
-            random_state=args.random_state,
-        )
-    n_features = data.X.shape[1]
-    image_shape = data.image_shape
-    if args.image_shape is not None:
-        if math.prod(args.image_shape) != n_features:
-            raise CLIError(
-                f"--image-shape {','.join(map(str, args.image_shape))} holds "
-                f"{math.prod(args.image_shape)} values but the data have {n_features} "
-                "features per sample"
-            )
-        image_shape = args.image_shape
-    X_train, X_test, y_train, y_test = split_data(
+    data = _load_fit_data(args, data_parallel)
+    image_shape = _fit_image_shape(args, data)
+    X_train, X_test, y_train, y_test = datasets.split(
         data, test_size=args.test_size, n_train=args.n_train, random_state=args.random_state
     )
     vae = make_estimator(args, image_shape)
-    n_classes = len(np.unique(y_train)) if args.conditional else 0
-    _check_model_size(vae, X_train, n_classes)
-    start = time.perf_counter()
-    with _out_of_memory_is_an_error(
-        "use smaller --hidden-sizes, --n-components or --batch-size"
-    ), dp.data_parallel(distributed if data_parallel is not None else False):
-        if args.conditional:
-            vae.fit(X_train, y_train)
-        else:
-            vae.fit(X_train)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds = _train(args, vae, X_train, y_train, distributed, data_parallel)
     if staging is None:
         return  # the same model as rank 0's, which writes the outputs
-    out = staging.path
-    paths = {"model": out / "model.skvae", "metrics": out / "metrics.json"}
-    save(vae, paths["model"])
-
-    labelled = {"y": y_test} if args.conditional else {}
-    train_labels = {"y": y_train} if args.conditional else {}
-    train_elbo = vae.score(X_train, **train_labels)
-    test_elbo = vae.score(X_test, **labelled)
-    try:
-        test_iwae = float(
-            np.mean(vae.score_samples(X_test, **labelled, method="iwae", n_importance=IWAE_K))
-        )
-    except NotImplementedError:  # a plugin without the IWAE weights
-        test_iwae = None
-    Z_test = vae.transform(X_test)
-    variances = np.var(Z_test, axis=0)
-    active = variances > ACTIVE_THRESHOLD
-
-    lo, hi = float(X_train.min()), float(X_train.max())
-    value_range = None if (0.0 <= lo and hi <= 1.0) or not hi > lo else (lo, hi)
-    figures, skipped = write_figures(
+    save(vae, staging.path / "model.skvae")
+    scores = _scores(vae, X_train, X_test, y_train, y_test, args.conditional)
+    figures, skipped = _report.write_figures(
         vae,
-        out,
+        staging.path,
         X_test,
         y_test,
         label_name=data.label_name,
         image_shape=image_shape,
-        value_range=value_range,
+        value_range=_value_range(X_train),
         random_state=args.random_state,
         conditional=args.conditional,
     )
     kl = next((f.pop("kl") for f in figures if "kl" in f), None)
+    run = {**scores, "kl_per_dimension": kl}
+    run.update(_settings(args, vae, data, image_shape, X_train, X_test, fit_seconds))
+    run.update(
+        figures=[f["file"] for f in figures],
+        figures_skipped={s["file"]: s["reason"] for s in skipped},
+        history=vae.history_,
+    )
+    metrics = _jsonable(run)
+    with open(staging.path / "metrics.json", "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2, allow_nan=False)
+        f.write("\n")
+    _report.write_index(staging.path, metrics, figures, skipped)
+    staging.commit()
+    for item in skipped:
+        print(f"{PROG}: note: {item['file']} not drawn: {item['reason']}", file=sys.stderr)
+    if not args.quiet:
+        _print_summary(vae, run, staging.out, len(figures))
 
-    metrics = {
+
+def _load_fit_data(args, data_parallel):
+    """The data of ``--data``: downloaded by one process, read from its cache by the others."""
+    from . import datasets, distributed as dp
+
+    n_patches = _TEXTURE_PATCHES
+    if args.n_train is not None:  # enough texture patches for --n-train and its test set
+        n_patches = max(n_patches, math.ceil(args.n_train / (1 - args.test_size)) + 1)
+    with dp.rank_zero_first(data_parallel):  # one download, then the cache
+        return datasets.load(
+            args.data,
+            data_home=args.data_home,
+            grayscale=args.grayscale,
+            download_if_missing=not args.no_download,
+            n_patches=n_patches,
+            random_state=args.random_state,
+        )
+
+
+def _fit_image_shape(args, data):
+    """``--image-shape`` (which must hold a sample's features), else the data set's own."""
+    if args.image_shape is None:
+        return data.image_shape
+    n_features = data.X.shape[1]
+    if math.prod(args.image_shape) != n_features:
+        raise CLIError(
+            f"--image-shape {','.join(map(str, args.image_shape))} holds "
+            f"{math.prod(args.image_shape)} values but the data have {n_features} "
+            "features per sample"
+        )
+    return args.image_shape
+
+
+def _train(args, vae, X_train, y_train, distributed, data_parallel):
+    """Fit ``vae`` (data-parallel under torchrun) once it is known to fit in memory.
+
+    Returns the seconds that fitting took.
+    """
+    import numpy as np
+
+    from . import distributed as dp
+
+    n_classes = len(np.unique(y_train)) if args.conditional else 0
+    _check_model_size(vae, X_train, n_classes)
+    labels = (y_train,) if args.conditional else ()
+    start = time.perf_counter()
+    with _out_of_memory_is_an_error(
+        "use smaller --hidden-sizes, --n-components or --batch-size"
+    ), dp.data_parallel(distributed if data_parallel is not None else False):
+        vae.fit(X_train, *labels)
+    return time.perf_counter() - start
+
+
+def _scores(vae, X_train, X_test, y_train, y_test, conditional):
+    """The first entries of metrics.json: ELBOs, the IWAE bound and the active units."""
+    import numpy as np
+
+    from ._report import ACTIVE_THRESHOLD
+
+    train_labels = {"y": y_train} if conditional else {}
+    test_labels = {"y": y_test} if conditional else {}
+    train_elbo = vae.score(X_train, **train_labels)
+    test_elbo = vae.score(X_test, **test_labels)
+    try:
+        test_iwae = float(
+            np.mean(vae.score_samples(X_test, **test_labels, method="iwae", n_importance=IWAE_K))
+        )
+    except NotImplementedError:  # a plugin without the IWAE weights
+        test_iwae = None
+    variances = np.var(vae.transform(X_test), axis=0)
+    return {
         "train_elbo": train_elbo,
         "test_elbo": test_elbo,
         "test_log_likelihood": test_iwae,
         "iwae_k": IWAE_K,
-        "active_units": int(active.sum()),
+        "active_units": int((variances > ACTIVE_THRESHOLD).sum()),
         "active_units_threshold": ACTIVE_THRESHOLD,
         "latent_variance": variances.tolist(),
-        "kl_per_dimension": kl,
+    }
+
+
+def _value_range(X_train):
+    """The values drawn black and white: None for data in [0, 1] (or constant data)."""
+    lo, hi = float(X_train.min()), float(X_train.max())
+    return None if (0.0 <= lo and hi <= 1.0) or not hi > lo else (lo, hi)
+
+
+def _settings(args, vae, data, image_shape, X_train, X_test, fit_seconds):
+    """The entries of metrics.json that describe the run: training, model, data, command."""
+    return {
         "n_iter": vae.n_iter_,
         "max_iter": args.epochs,
         "fit_seconds": fit_seconds,
@@ -1424,7 +1215,7 @@ def _fit_into(args, distributed, data_parallel, staging):
         "image_shape": image_shape,
         "n_train": int(X_train.shape[0]),
         "n_test": int(X_test.shape[0]),
-        "n_features": int(n_features),
+        "n_features": int(X_train.shape[1]),
         "skvae_version": _version(),
         "command": args._command,
         "args": {
@@ -1432,39 +1223,29 @@ def _fit_into(args, distributed, data_parallel, staging):
             for k, v in vars(args).items()
             if k not in ("func", "parser") and not k.startswith("_")
         },
-        "figures": [f["file"] for f in figures],
-        "figures_skipped": {s["file"]: s["reason"] for s in skipped},
-        "history": vae.history_,
     }
-    metrics = _jsonable(metrics)
-    with open(paths["metrics"], "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2, allow_nan=False)
-        f.write("\n")
-    paths["index"] = write_index(out, metrics, figures, skipped)
-    staging.commit()
-    out = staging.out
-    paths = {name: out / path.name for name, path in paths.items()}
 
-    for item in skipped:
-        print(f"{PROG}: note: {item['file']} not drawn: {item['reason']}", file=sys.stderr)
-    if not args.quiet:
-        stopped = "" if vae.n_iter_ == args.epochs else " (stopped early: no improvement)"
-        iwae = "n/a" if test_iwae is None else f"{test_iwae:10.3f}"
-        print(
-            f"Fitted {type(vae).__name__} on {data.name}: {X_train.shape[0]} train / "
-            f"{X_test.shape[0]} test samples of {n_features} features\n"
-            f"  model       {vae.architecture_!r}, {vae.likelihood_!r} likelihood, "
-            f"{vae.prior_!r} prior, n_components={vae.n_components}\n"
-            f"  train ELBO  {train_elbo:10.3f} nats per sample\n"
-            f"  test ELBO   {test_elbo:10.3f} nats per sample (higher is better)\n"
-            f"  test log p  {iwae} nats per sample (IWAE bound, k={IWAE_K})\n"
-            f"  active      {int(active.sum())} of {vae.n_components} latent units\n"
-            f"  epochs      {vae.n_iter_} of {args.epochs}{stopped}\n"
-            f"  fit time    {fit_seconds:.1f} s\n"
-            f"Wrote {', '.join(p.name for p in paths.values())} and "
-            f"{len(figures)} figures to {out}\n"
-            f"Open {paths['index']} in a browser to see them."
-        )
+
+def _print_summary(vae, run, out, n_figures):
+    """The report of ``skvae fit`` on stdout: data, model, scores, epochs and the files."""
+    n_iter, max_iter = vae.n_iter_, run["max_iter"]
+    stopped = "" if n_iter == max_iter else " (stopped early: no improvement)"
+    iwae = run["test_log_likelihood"]
+    iwae = "n/a" if iwae is None else f"{iwae:10.3f}"
+    print(
+        f"Fitted {type(vae).__name__} on {run['data_name']}: {run['n_train']} train / "
+        f"{run['n_test']} test samples of {run['n_features']} features\n"
+        f"  model       {vae.architecture_!r}, {vae.likelihood_!r} likelihood, "
+        f"{vae.prior_!r} prior, n_components={vae.n_components}\n"
+        f"  train ELBO  {run['train_elbo']:10.3f} nats per sample\n"
+        f"  test ELBO   {run['test_elbo']:10.3f} nats per sample (higher is better)\n"
+        f"  test log p  {iwae} nats per sample (IWAE bound, k={IWAE_K})\n"
+        f"  active      {run['active_units']} of {vae.n_components} latent units\n"
+        f"  epochs      {n_iter} of {max_iter}{stopped}\n"
+        f"  fit time    {run['fit_seconds']:.1f} s\n"
+        f"Wrote {', '.join(_FIT_FILES)} and {n_figures} figures to {out}\n"
+        f"Open {out / 'index.html'} in a browser to see them."
+    )
 
 
 def _jsonable(value):
@@ -1484,424 +1265,6 @@ def _jsonable(value):
     if value is None or isinstance(value, str):
         return value
     return str(value)
-
-
-# ------------------------------------------------------------------ figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_display(display, path):
-    """Save a display's figure as PNG and close it."""
-    plt = _pyplot()
-    try:
-        display.figure_.savefig(path, dpi=_DPI)
-    finally:
-        plt.close(display.figure_)
-
-
-def _grid_shape(n):
-    """``(rows, cols)`` with rows * cols == n, as square as divisors allow."""
-    cols = next(c for c in range(math.isqrt(n), n + 1) if n % c == 0 and c * c >= n)
-    return n // cols, cols
-
-
-def write_figures(
-    vae,
-    out,
-    X_test,
-    y_test=None,
-    *,
-    label_name=None,
-    image_shape=None,
-    value_range=None,
-    random_state=0,
-    conditional=False,
-):
-    """Draw every figure of :mod:`skvae.plotting` that applies, as PNG files in ``out``.
-
-    - ``latent_scatter.png``: :class:`~skvae.plotting.LatentScatterDisplay`;
-    - ``latent_manifold.png``: :class:`~skvae.plotting.LatentManifoldDisplay`,
-      with two or more latent dimensions;
-    - ``samples.png``: :class:`~skvae.plotting.SamplesDisplay`;
-    - ``reconstructions.png``: :class:`~skvae.plotting.ReconstructionDisplay`;
-    - ``latent_traversal.png``: :class:`~skvae.plotting.LatentTraversalDisplay`;
-    - ``training_curves.png``: :class:`~skvae.plotting.TrainingCurvesDisplay`;
-    - ``kl_per_dimension.png``: :class:`~skvae.plotting.KLPerDimensionDisplay`,
-      for priors that factorise over dimensions;
-    - ``class_conditional.png``: :class:`~skvae.plotting.ClassConditionalDisplay`,
-      for a model fitted with labels.
-
-    With more than two latent dimensions, the manifold varies the two most
-    active ones (largest variance of the test-set posterior means) and the
-    traversal sweeps at most the 10 most active ones. The manifold's grid
-    spans the range that holds 99% of the test-set codes in its dimensions.
-
-    Parameters
-    ----------
-    vae : VAETransformer or ConditionalVAETransformer
-        Fitted.
-    out : pathlib.Path
-        Existing folder.
-    X_test : ndarray of shape (n_samples, n_features)
-        Held-out data: encoded for the scatter plot and the KL, its first 10
-        rows reconstructed.
-    y_test : ndarray of shape (n_samples,), default=None
-        Labels that colour the scatter plot; without labels the points are
-        coloured by their ELBO.
-    label_name : str, default=None
-        What the labels are ("digit").
-    image_shape : (int, int, int) or None, default=None
-        Shape of one sample; None lets the displays decide ("auto").
-    value_range : (float, float), default=None
-        Values shown black and white; None: [0, 1] for data in it.
-    random_state : int, default=0
-        Seed of the generated samples.
-    conditional : bool, default=False
-        Whether ``vae`` was fitted with ``y_test``'s labels (reconstructions
-        use them).
-
-    A figure of :data:`FIGURE_FILES` that is not drawn is removed from
-    ``out`` if an earlier run left it there, so that the folder holds the
-    figures of this run only.
-
-    Returns
-    -------
-    figures : list of dict
-        Drawn: ``file``, ``title``, ``caption`` (and ``kl`` for the KL chart,
-        the values drawn).
-    skipped : list of dict
-        Not drawn: ``file``, ``title``, ``reason``.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from skvae import VAETransformer
-    >>> from skvae.cli import load_data, write_figures
-    >>> X = load_data("digits").X[:300]
-    >>> vae = VAETransformer(n_components=1, max_iter=2, random_state=0).fit(X)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     figures, skipped = write_figures(vae, pathlib.Path(tmp), X[:50])
-    >>> [s["file"] for s in skipped]
-    ['latent_manifold.png']
-    """
-    import numpy as np
-
-    from . import plotting
-
-    _pyplot()
-    k = vae.n_components
-    shape = "auto" if image_shape is None else tuple(image_shape)
-    look = {"image_shape": shape, "value_range": value_range}
-    Z = np.asarray(vae.transform(X_test), dtype=float)
-    by_activity = np.argsort(-np.var(Z, axis=0), kind="stable")
-    n_test = X_test.shape[0]
-    figures, skipped = [], []
-
-    def add(file, title, caption, make, axes_title=None, **extra):
-        display = make()
-        if axes_title is not None:
-            display.ax_.set_title(axes_title)
-        _save_display(display, out / file)
-        figures.append({"file": file, "title": title, "caption": caption, **extra})
-
-    def skip(file, title, reason):
-        skipped.append({"file": file, "title": title, "reason": reason})
-
-    # Latent scatter: labels, or each point's ELBO, colour the codes.
-    if y_test is not None:
-        colour, colour_name = y_test, label_name or "label"
-        coloured = f"coloured by {colour_name}"
-    else:
-        colour, colour_name = vae.score_samples(X_test), "ELBO per sample (nats)"
-        coloured = "coloured by their ELBO (nats; higher is better)"
-    projected = (
-        f"; the {k}-D codes projected on their first two principal components"
-        if k > 2
-        else ""
-    )
-    add(
-        "latent_scatter.png",
-        "Latent space",
-        f"Posterior means of the {n_test} test samples, {coloured}{projected}.",
-        lambda: plotting.LatentScatterDisplay.from_estimator(
-            vae, X_test, colour, label_name=colour_name
-        ),
-        axes_title="Test-set posterior means",
-    )
-
-    # Manifold: a decoded grid over the two most active dimensions.
-    title = "Latent manifold"
-    if k < 2:
-        skip(
-            "latent_manifold.png",
-            title,
-            "a 1-D latent space has no 2-D grid (see the traversal)",
-        )
-    else:
-        dims = (0, 1) if k == 2 else tuple(sorted(int(d) for d in by_activity[:2]))
-        others = "" if k == 2 else (
-            f" (the two most active of {k} dimensions; the others stay at 0)"
-        )
-        grid = 15 if shape != "auto" or _is_square(X_test.shape[1]) else 8
-        # The range of 99% of the codes, rounded up to a multiple of 0.5.
-        extent = math.ceil(2 * float(np.quantile(np.abs(Z[:, list(dims)]), 0.99))) / 2
-        extent = max(extent, 0.5)
-        add(
-            "latent_manifold.png",
-            title,
-            f"Decoded means over a {grid} x {grid} grid of z_{dims[0]} (x) and z_{dims[1]} (y) "
-            f"in [{-extent:g}, {extent:g}], the range of 99% of the test-set codes{others}.",
-            lambda: plotting.LatentManifoldDisplay.from_estimator(
-                vae, grid_size=grid, extent=extent, dims=dims, pad=1, **look
-            ),
-            axes_title="Decoded latent grid",
-        )
-
-    # Samples from the prior (the unknown condition for a conditional model).
-    grid = (8, 8) if shape != "auto" or _is_square(X_test.shape[1]) else (4, 6)
-    condition = " with the unknown condition" if conditional else ""
-    add(
-        "samples.png",
-        "Samples",
-        f"{grid[0] * grid[1]} samples from the model: decoded means of z ~ p(z){condition}.",
-        lambda: plotting.SamplesDisplay.from_estimator(
-            vae, grid_size=grid, random_state=random_state, **look
-        ),
-    )
-
-    n_shown = min(10, n_test)
-    add(
-        "reconstructions.png",
-        "Reconstructions",
-        f"The first {n_shown} test samples (upper row) and their reconstructions, the "
-        "decoded posterior means (lower row)"
-        + (", both given the labels." if conditional else "."),
-        lambda: plotting.ReconstructionDisplay.from_estimator(
-            vae, X_test, y_test if conditional else None, n_samples=n_shown, **look
-        ),
-    )
-
-    swept = sorted(int(d) for d in by_activity[:_MAX_TRAVERSAL_DIMS])
-    which = (
-        "each latent dimension"
-        if len(swept) == k
-        else f"the {len(swept)} most active of the {k} latent dimensions"
-    )
-    add(
-        "latent_traversal.png",
-        "Latent traversal",
-        f"Each row sweeps one latent dimension from -3 to 3 ({which}); the others stay "
-        "at 0, the prior mean.",
-        lambda: plotting.LatentTraversalDisplay.from_estimator(vae, dims=swept, **look),
-    )
-
-    # Beta and the learning rate get a panel only when they change.
-    history = vae.history_
-    keys = [
-        key
-        for key in dict.fromkeys(k for record in history for k in record)
-        if key not in ("epoch", "seconds", "val_loss")
-        and any(isinstance(r.get(key), (int, float)) for r in history)
-        and not (key in ("beta", "learning_rate") and len({r.get(key) for r in history}) == 1)
-    ]
-    add(
-        "training_curves.png",
-        "Training curves",
-        "Per-epoch training loss (the negative ELBO, its KL term weighted by beta) "
-        "and its terms: reconstruction, -log p(x | z), and KL(q(z | x) || p(z)), in nats "
-        "per sample"
-        + ("; beta and the learning rate when they change." if len(keys) > 3 else "."),
-        lambda: plotting.TrainingCurvesDisplay.from_estimator(vae, keys=keys),
-    )
-
-    title = "KL per latent dimension"
-    try:
-        kl_display = plotting.KLPerDimensionDisplay.from_estimator(
-            vae, X_test, threshold=ACTIVE_THRESHOLD
-        )
-    except NotImplementedError:
-        skip(
-            "kl_per_dimension.png",
-            title,
-            f"the {vae.prior_!r} prior gives no KL per dimension (it does not factorise)",
-        )
-    else:
-        add(
-            "kl_per_dimension.png",
-            title,
-            "Mean KL(q(z_j | x) || p(z_j)) of each latent dimension over the test set, in "
-            f"nats; active units (variance of the posterior mean > {ACTIVE_THRESHOLD:g}) "
-            "are coloured, inactive ones grey.",
-            lambda: kl_display,
-            kl=np.asarray(kl_display.kl, dtype=float).tolist(),
-        )
-
-    if hasattr(vae, "classes_"):
-        n_classes = len(vae.classes_)
-        add(
-            "class_conditional.png",
-            "Samples of each class",
-            f"Each row is one of the {n_classes} classes; each column decodes one "
-            "z ~ p(z) with every class, so a column keeps one style.",
-            lambda: plotting.ClassConditionalDisplay.from_estimator(
-                vae, n_samples=8, random_state=random_state, **look
-            ),
-        )
-    drawn = {figure["file"] for figure in figures}
-    for name in FIGURE_FILES:
-        if name not in drawn and (out / name).is_file():
-            (out / name).unlink()  # left by an earlier run into the same folder
-    return figures, skipped
-
-
-def _is_square(n):
-    side = math.isqrt(n)
-    return side >= 2 and side * side == n
-
-
-# --------------------------------------------------------------------- page
-_CSS = """\
-body { font-family: system-ui, sans-serif; max-width: 62em; margin: 2em auto;
-       padding: 0 1em; color: #222; line-height: 1.4; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
-td.value { font-variant-numeric: tabular-nums; }
-figure { margin: 2.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { margin-top: 0.4em; color: #444; }
-code { font-size: 0.95em; }
-footer { margin-top: 3em; color: #777; font-size: 0.9em; }
-"""
-
-
-def _metric_rows(metrics):
-    def number(value, fmt="{:.3f}"):
-        return "n/a" if value is None else fmt.format(value)
-
-    n_iter, max_iter = metrics["n_iter"], metrics["max_iter"]
-    epochs = f"{n_iter} of {max_iter}" + ("" if n_iter == max_iter else " (stopped early)")
-    return [
-        ("Data", f"{metrics['data_name']} ({metrics['n_features']} features)"),
-        ("Training samples", str(metrics["n_train"])),
-        ("Test samples", str(metrics["n_test"])),
-        ("Estimator", metrics["estimator"]),
-        ("Architecture", metrics["architecture"]),
-        ("Likelihood", metrics["likelihood"]),
-        ("Prior", metrics["prior"]),
-        ("Latent dimensions", str(metrics["n_components"])),
-        ("Epochs", epochs),
-        ("Fit time", f"{metrics['fit_seconds']:.1f} s"),
-        ("Train ELBO (nats per sample)", number(metrics["train_elbo"])),
-        ("Test ELBO (nats per sample)", number(metrics["test_elbo"])),
-        (
-            f"Test log-likelihood, IWAE bound with k={metrics['iwae_k']} (nats per sample)",
-            number(metrics["test_log_likelihood"]),
-        ),
-        (
-            "Active latent units",
-            f"{metrics['active_units']} of {metrics['n_components']} (variance of the "
-            f"posterior mean > {metrics['active_units_threshold']:g})",
-        ),
-    ]
-
-
-def write_index(out, metrics, figures, skipped=()):
-    """Write ``index.html``: the metrics as a table and each figure with its caption.
-
-    A static page with relative links only (the folder can be moved or
-    served as it is); every text from the run is HTML-escaped.
-
-    Parameters
-    ----------
-    out : pathlib.Path
-        The output folder, holding the figures.
-    metrics : dict
-        The contents of ``metrics.json``.
-    figures : list of dict
-        ``file``, ``title`` and ``caption`` of each figure, in page order.
-    skipped : list of dict, default=()
-        ``file``, ``title`` and ``reason`` of figures not drawn.
-
-    Returns
-    -------
-    path : pathlib.Path
-        ``out / "index.html"``.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> from skvae.cli import write_index
-    >>> metrics = dict(data_name="a<b", n_features=3, n_train=8, n_test=2,
-    ...     estimator="VAETransformer", architecture="MLP()", likelihood="Gaussian()",
-    ...     prior="Normal()", n_components=2, n_iter=1, max_iter=1, fit_seconds=0.1,
-    ...     train_elbo=-1.0, test_elbo=-2.0, test_log_likelihood=None, iwae_k=100,
-    ...     active_units=1, active_units_threshold=0.01, skvae_version="0", command="skvae fit")
-    >>> figures = [{"file": "samples.png", "title": "Samples", "caption": "z ~ p(z)"}]
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     page = write_index(pathlib.Path(tmp), metrics, figures).read_text()
-    >>> "a&lt;b" in page, 'src="samples.png"' in page
-    (True, True)
-    """
-    from urllib.parse import quote
-
-    esc = html.escape
-    title = f"skvae fit: {metrics['data_name']}"
-    lines = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title>",
-        f"<style>\n{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<p>{esc(metrics['estimator'])} with {esc(str(metrics['n_components']))} latent "
-        f"dimensions, fitted on {esc(str(metrics['n_train']))} samples of "
-        f"{esc(metrics['data_name'])}. Files: "
-        '<a href="model.skvae">model.skvae</a> (read it with <code>skvae.load</code>), '
-        '<a href="metrics.json">metrics.json</a>.</p>',
-        "<h2>Metrics</h2>",
-        '<table id="metrics">',
-    ]
-    for name, value in _metric_rows(metrics):
-        lines.append(
-            f'<tr><th scope="row">{esc(name)}</th><td class="value">{esc(value)}</td></tr>'
-        )
-    lines += ["</table>", "<h2>Figures</h2>"]
-    for number, figure in enumerate(figures, 1):
-        stem = figure["file"].rsplit(".", 1)[0]
-        lines += [
-            f'<figure id="{esc(stem)}">',
-            f'<img src="{esc(quote(figure["file"]))}" alt="{esc(figure["title"])}">',
-            f"<figcaption><strong>Figure {number}. {esc(figure['title'])}.</strong> "
-            f"{esc(figure['caption'])}</figcaption>",
-            "</figure>",
-        ]
-    if skipped:
-        lines += ["<h2>Not drawn</h2>", "<ul>"]
-        lines += [
-            f"<li>{esc(item['title'])} ({esc(item['file'])}): {esc(item['reason'])}.</li>"
-            for item in skipped
-        ]
-        lines.append("</ul>")
-    lines += [
-        f"<footer>Made by <code>{esc(metrics['command'])}</code> with skvae "
-        f"{esc(metrics['skvae_version'])}.</footer>",
-        "</body>",
-        "</html>",
-        "",
-    ]
-    path = out / "index.html"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 # ------------------------------------------------------------ sample, encode
@@ -1979,6 +1342,8 @@ def _check_sample_size(n, n_features, suffix):
     """Refuse ``--n`` samples that memory (or a PNG grid) cannot hold, before drawing any."""
     import numpy as np
 
+    from .datasets import _size
+
     if suffix == ".png" and n > _MAX_GRID_SAMPLES:
         raise CLIError(
             f"--n {n}: a .png grid holds at most {_MAX_GRID_SAMPLES} samples; write more "
@@ -2054,7 +1419,7 @@ def run_sample(args):
     if args.image_shape is not None and suffix != ".png":
         raise CLIError("--image-shape applies to a .png --out only")
     vae = load_model(args.model)
-    extra = {} if args.label is None else {"y": _label_of(vae, args.label)}
+    labels = {} if args.label is None else {"y": _label_of(vae, args.label)}
     if args.image_shape is not None and math.prod(args.image_shape) != vae.n_features_in_:
         raise CLIError(
             f"--image-shape {','.join(map(str, args.image_shape))} holds "
@@ -2062,35 +1427,40 @@ def run_sample(args):
             f"{vae.n_features_in_} features"
         )
     _check_sample_size(args.n, vae.n_features_in_, suffix)
-    advice = "ask for fewer samples with --n"
     if suffix == ".png":
-        from .plotting import SamplesDisplay
-
-        _pyplot()
-        with _out_of_memory_is_an_error(advice):
-            display = SamplesDisplay.from_estimator(
-                vae,
-                grid_size=_grid_shape(args.n),
-                random_state=args.random_state,
-                decode=args.decode,
-                image_shape="auto" if args.image_shape is None else args.image_shape,
-                **extra,
-            )
-        try:
-            _check_finite(display.samples, "samples", args.model)
-        except CLIError:
-            _pyplot().close(display.figure_)
-            raise
-        _save_display(display, args.out)
+        _write_sample_grid(args, vae, labels)
     else:
-        with _out_of_memory_is_an_error(advice):
+        with _out_of_memory_is_an_error(_FEWER_SAMPLES):
             samples = vae.sample(
-                args.n, random_state=args.random_state, decode=args.decode, **extra
+                args.n, random_state=args.random_state, decode=args.decode, **labels
             )
         _check_finite(samples, "samples", args.model)
         _write_rows(args.out, suffix, samples)
     print(f"Wrote {args.n} samples to {args.out}", file=sys.stderr)
     return 0
+
+
+def _write_sample_grid(args, vae, labels):
+    """Draw ``args.n`` samples on a grid as square as divisors allow; save it as PNG."""
+    from . import _report
+    from .plotting import SamplesDisplay
+
+    _report.pyplot()
+    with _out_of_memory_is_an_error(_FEWER_SAMPLES):
+        display = SamplesDisplay.from_estimator(
+            vae,
+            grid_size=_report.grid_shape(args.n),
+            random_state=args.random_state,
+            decode=args.decode,
+            image_shape="auto" if args.image_shape is None else args.image_shape,
+            **labels,
+        )
+    try:
+        _check_finite(display.samples, "samples", args.model)
+    except CLIError:
+        _report.pyplot().close(display.figure_)
+        raise
+    _report.save_display(display, args.out)
 
 
 def run_encode(args):
@@ -2120,14 +1490,16 @@ def run_encode(args):
     """
     import numpy as np
 
+    from . import datasets
+
     suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
     vae = load_model(args.model)
-    data = load_data(
+    data = datasets.load(
         args.data,
         data_home=args.data_home,
         grayscale=args.grayscale,
-        download=not args.no_download,
-        split=False,
+        download_if_missing=not args.no_download,
+        test_split=False,
     )
     if data.X.shape[1] != vae.n_features_in_:
         raise CLIError(

@@ -50,6 +50,14 @@ get the files.
 CIFAR-10's python files are pickles. They are read with a restricted unpickler
 that rebuilds numpy arrays and nothing else: a pickle that names any other
 function or class (``os.system``, say) is refused before anything runs.
+
+Data by name or from a file
+---------------------------
+:func:`load` takes what ``skvae fit --data`` and ``skvae encode`` take: the
+name of a data set above (:data:`DATASET_NAMES`) or the path of a ``.npy`` or
+``.csv`` file holding a 2-D array, and returns a :class:`Dataset` (samples,
+labels, the shape of a sample as an image, the data set's own test split);
+:func:`split` holds out a test set and subsamples it.
 """
 
 import gzip
@@ -66,17 +74,24 @@ import urllib.error
 import urllib.request
 import zlib
 from collections import namedtuple
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 __all__ = [
+    "DATASET_NAMES",
+    "Dataset",
+    "data_name",
     "get_data_home",
+    "load",
     "load_cifar10",
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
     "load_textures",
+    "split",
 ]
 
 logger = logging.getLogger(__name__)
@@ -191,7 +206,7 @@ _CIFAR10_CLASSES = (
     "dog", "frog", "horse", "ship", "truck",
 )
 
-#: ITU-R BT.601 luma weights, as seed 003 converts CIFAR-10 to grey.
+#: ITU-R BT.601 luma weights: the grey of CIFAR-10 and of colour texture images.
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -805,7 +820,7 @@ def _read_cifar_batches(source, names):
 
 
 def _to_gray(data, scaled):
-    """Seed 003's grey: 0.299 R + 0.587 G + 0.114 B on channel-first rows, in float64."""
+    """ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B, of channel-first rows, in float64."""
     out = np.empty((len(data), 1024), dtype=np.float32)
     for start in range(0, len(data), 4096):
         chunk = data[start:start + 4096]
@@ -837,7 +852,7 @@ Hinton, read from the python version (cifar-10-python.tar.gz). Each row of
 ``data`` is channel-first as in the files: the 1024 red values, then the green,
 then the blue, each row-major (the layout of skvae's ``conv`` architecture with
 ``channels_last=False``); ``images`` shows the same values as
-(n, 32, 32, 3) for ``plt.imshow``. With grayscale=True, seed 003's conversion
+(n, 32, 32, 3) for ``plt.imshow``. With grayscale=True, the ITU-R BT.601 luma
 0.299 R + 0.587 G + 0.114 B gives 1024 features and (n, 32, 32) images.
 The batches are pickles, read with an unpickler that rebuilds numpy arrays only.
 
@@ -877,8 +892,9 @@ def load_cifar10(subset="train", *, grayscale=False, data_home=None, download_if
         ``"train"`` is ``data_batch_1`` to ``data_batch_5``, ``"test"`` is
         ``test_batch``, ``"all"`` both in that order.
     grayscale : bool, default=False
-        Convert to grey as seed 003 does, ``0.299 R + 0.587 G + 0.114 B``
-        (computed in float64), giving 1024 features and ``(n, 32, 32)`` images.
+        Convert to grey with the ITU-R BT.601 luma weights,
+        ``0.299 R + 0.587 G + 0.114 B`` (computed in float64), giving 1024
+        features and ``(n, 32, 32)`` images.
     data_home : str or path-like, default=None
         A folder whose ``cifar-10`` sub-folder is searched first and which
         receives downloads; ``None`` means ``$SKVAE_DATA`` or ``~/skvae_data``.
@@ -928,18 +944,22 @@ def load_cifar10(subset="train", *, grayscale=False, data_home=None, download_if
     batches = _read_cifar_batches(source, names)
     raw = np.concatenate([batches[name][0] for name in names])
     target = np.concatenate([batches[name][1] for name in names])
-    if grayscale:
-        data = _to_gray(raw, scaled)
-        images = data.reshape(-1, 32, 32)
-        feature_names = _pixel_names(32, 32)
-    else:
-        data = raw.astype(np.float32)
-        if scaled:
-            data /= np.float32(255)
-        images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        feature_names = [name for c in ("red", "green", "blue") for name in _pixel_names(32, 32, c)]
+    data, images, feature_names = _cifar_features(raw, grayscale, scaled)
     return _bunch(images, target, list(_CIFAR10_CLASSES), _CIFAR10_DESCR, return_X_y, data=data,
                   feature_names=feature_names)
+
+
+def _cifar_features(raw, grayscale, scaled):
+    """``(data, images, feature_names)`` of CIFAR-10's uint8 rows, in colour or grey."""
+    if grayscale:
+        data = _to_gray(raw, scaled)
+        return data, data.reshape(-1, 32, 32), _pixel_names(32, 32)
+    data = raw.astype(np.float32)
+    if scaled:
+        data /= np.float32(255)
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    feature_names = [name for c in ("red", "green", "blue") for name in _pixel_names(32, 32, c)]
+    return data, images, feature_names
 
 
 # ---------------------------------------------------------------------------
@@ -1003,12 +1023,7 @@ def load_digits(*, n_class=10, return_X_y=False, as_frame=False, scaled=True):
     feature_names = list(original.feature_names)
     frame = None
     if as_frame:
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas comes with the test extras
-            raise ImportError("load_digits(as_frame=True) needs pandas: pip install pandas") from exc
-        frame = pd.DataFrame(data, columns=feature_names)
-        frame["target"] = target
+        frame = _digits_frame(data, target, feature_names)
         data, target = frame[feature_names], frame["target"]
     if return_X_y:
         return data, target
@@ -1021,6 +1036,17 @@ def load_digits(*, n_class=10, return_X_y=False, as_frame=False, scaled=True):
             + original.DESCR
         ),
     )
+
+
+def _digits_frame(data, target, feature_names):
+    """The digits as a pandas DataFrame: the pixel columns, then ``target``."""
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas comes with the test extras
+        raise ImportError("load_digits(as_frame=True) needs pandas: pip install pandas") from exc
+    frame = pd.DataFrame(data, columns=feature_names)
+    frame["target"] = target
+    return frame
 
 
 # ---------------------------------------------------------------------------
@@ -1125,11 +1151,10 @@ def _check_contrast(contrast):
 
 def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, contrast=None,
                   random_state=None, return_X_y=False):
-    """Cut grey patches at random places from images: seed 000's texture data.
+    """Cut grey patches at random places from images: a texture data set, one class per image.
 
     Each image becomes one class: ``target`` is the index of the image a patch
-    comes from, and ``target_names`` the image file names (seed 000 cut its
-    28x28 patches from 7 texture photographs, one class each). Colour images
+    comes from, and ``target_names`` the image file names. Colour images
     are made grey with ``0.299 R + 0.587 G + 0.114 B`` and every image is
     scaled to ``[0, 1]`` by its type's maximum (255 for 8-bit files).
 
@@ -1150,11 +1175,11 @@ def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, c
         images (the first images get one more when it does not divide).
     binarize : bool, default=False
         Set every value to 1.0 where it is ``>= 0.5`` and to 0.0 elsewhere
-        (after ``contrast``), as seed 000 did for Bernoulli models.
+        (after ``contrast``): binary data for a Bernoulli likelihood.
     contrast : (float, float) or None, default=None
-        Random contrast, seed 000's augmentation: each patch draws
-        ``c ~ U(low, high)`` and becomes ``clip(c (x - 0.5) + 0.5, 0, 1)``.
-        Seed 000 used ``(0, 2)``. ``None`` leaves the patches alone.
+        Random contrast augmentation: each patch draws ``c ~ U(low, high)``
+        and becomes ``clip(c (x - 0.5) + 0.5, 0, 1)``; ``(0, 2)`` ranges from
+        flat grey to doubled contrast. ``None`` leaves the patches alone.
     random_state : int, RandomState instance or None, default=None
         Seeds the patch positions, the order of the rows and the contrasts.
         Pass an int for the same patches on every call.
@@ -1188,6 +1213,27 @@ def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, c
     >>> sorted(np.unique(X).tolist())
     [0.0, 1.0]
     """
+    ph, pw = _check_patch_size(patch_size)
+    if not isinstance(n_patches, (int, np.integer)) or isinstance(n_patches, bool) or n_patches < 1:
+        raise ValueError(f"n_patches must be a positive int; got {n_patches!r}.")
+    contrast = _check_contrast(contrast)
+    rng = check_random_state(random_state)
+    sources = _texture_sources(path)
+    images, target = _cut_patches(sources, (ph, pw), n_patches, rng)
+    if contrast is not None:
+        c = rng.uniform(contrast[0], contrast[1], size=(len(images), 1, 1))
+        images = np.clip(c * (images - 0.5) + 0.5, 0.0, 1.0)
+    if binarize:
+        images = images >= 0.5
+    images = images.astype(np.float32)
+    names = [name for name, _, _ in sources]
+    descr = _texture_descr(sources, len(images), (ph, pw), contrast, binarize)
+    return _bunch(images, target, names, descr, return_X_y,
+                  filenames=[file for _, file, _ in sources])
+
+
+def _check_patch_size(patch_size):
+    """``(height, width)`` of the patches from an int or a pair."""
     if isinstance(patch_size, (int, np.integer)):
         patch_size = (patch_size, patch_size)
     try:
@@ -1196,12 +1242,12 @@ def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, c
         raise ValueError(f"patch_size must be an int or a pair of ints; got {patch_size!r}.") from None
     if ph < 1 or pw < 1:
         raise ValueError(f"patch_size must be positive; got {patch_size!r}.")
-    if not isinstance(n_patches, (int, np.integer)) or isinstance(n_patches, bool) or n_patches < 1:
-        raise ValueError(f"n_patches must be a positive int; got {n_patches!r}.")
-    contrast = _check_contrast(contrast)
-    rng = check_random_state(random_state)
+    return ph, pw
 
-    sources = _texture_sources(path)
+
+def _cut_patches(sources, patch_shape, n_patches, rng):
+    """``n_patches`` patches shared evenly among the images, and their image indices, shuffled."""
+    ph, pw = patch_shape
     k = len(sources)
     patches, target = [], []
     for index, (name, _, image) in enumerate(sources):
@@ -1217,17 +1263,15 @@ def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, c
     images = np.concatenate(patches)
     target = np.concatenate(target)
     order = rng.permutation(len(images))
-    images, target = images[order], target[order]
-    if contrast is not None:
-        c = rng.uniform(contrast[0], contrast[1], size=(len(images), 1, 1))
-        images = np.clip(c * (images - 0.5) + 0.5, 0.0, 1.0)
-    if binarize:
-        images = images >= 0.5
-    images = images.astype(np.float32)
-    names = [name for name, _, _ in sources]
-    descr = (
+    return images[order], target[order]
+
+
+def _texture_descr(sources, n_patches, patch_shape, contrast, binarize):
+    """The ``DESCR`` of a texture data set: its images, patches and augmentations."""
+    ph, pw = patch_shape
+    return (
         "Texture patches\n---------------\n\n"
-        f"{len(images)} grey {ph}x{pw} patches cut at random positions from {k} image(s), "
+        f"{n_patches} grey {ph}x{pw} patches cut at random positions from {len(sources)} image(s), "
         "one class per image:\n"
         + "".join(f"  {i}: {file or name}\n" for i, (name, file, _) in enumerate(sources))
         + "\nValues in [0, 1]"
@@ -1236,5 +1280,327 @@ def load_textures(path=None, *, patch_size=28, n_patches=1000, binarize=False, c
         + ".\nThe default images ship with scikit-learn (china.jpg, flower.jpg; see "
         "sklearn.datasets.load_sample_images) and matplotlib (grace_hopper.jpg).\n"
     )
-    return _bunch(images, target, names, descr, return_X_y,
-                  filenames=[file for _, file, _ in sources])
+
+
+# ---------------------------------------------------------------------------
+# Data by name or from a file (what the skvae command takes)
+# ---------------------------------------------------------------------------
+#: The data sets that :func:`load` knows by name.
+DATASET_NAMES = ("digits", "fashion-mnist", "mnist", "cifar10", "textures")
+#: What the labels of each named data set are ("class" when not listed).
+_LABEL_NAMES = {"digits": "digit", "mnist": "digit", "textures": "source image"}
+_FILE_SUFFIXES = (".npy", ".csv")
+
+
+class Dataset(NamedTuple):
+    """Samples, labels and how to draw them: what :func:`load` returns.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The samples, float32, one per row.
+    y : ndarray of shape (n_samples,) or None
+        The labels: class names (Fashion-MNIST, CIFAR-10, the image files of
+        the textures) or digits (digits, MNIST); None for files.
+    name : str
+        A short name of the data (see :func:`data_name`).
+    image_shape : (int, int, int) or None
+        ``(height, width, channels)`` of one sample; None when unknown.
+    label_name : str or None
+        What the labels are (``"digit"``, ``"class"``); None for files.
+    X_test, y_test : ndarray or None, default=None
+        The data set's own test split (Fashion-MNIST, MNIST, CIFAR-10 with
+        ``test_split=True``); None otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.datasets import Dataset
+    >>> data = Dataset(np.zeros((4, 2), np.float32), None, "zeros", None, None)
+    >>> data.name, data.X_test is None
+    ('zeros', True)
+    """
+
+    X: object
+    y: object
+    name: str
+    image_shape: object
+    label_name: object
+    X_test: object = None
+    y_test: object = None
+
+
+def load(spec, *, data_home=None, grayscale=False, download_if_missing=True, test_split=True,
+         n_patches=1000, random_state=0):
+    """Load a data set by name, or a 2-D array from a ``.npy`` or ``.csv`` file.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        A name of :data:`DATASET_NAMES`: ``"digits"`` (:func:`load_digits`),
+        ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"`` or ``"textures"``
+        (values in [0, 1]); or the path of a ``.npy`` file, or of a
+        comma-separated ``.csv`` file (its first row is skipped when it is
+        not numeric, i.e. a header), holding a 2-D numeric array.
+    data_home : str or path-like, default=None
+        Passed to the loaders of Fashion-MNIST, MNIST and CIFAR-10.
+    grayscale : bool, default=False
+        CIFAR-10 in grey (1024 features).
+    download_if_missing : bool, default=True
+        Download a data set that is not found on disk.
+    test_split : bool, default=True
+        Keep the own test split of Fashion-MNIST, MNIST and CIFAR-10 apart
+        (``X_test``); False returns all their samples in ``X``.
+    n_patches : int, default=1000
+        Number of texture patches.
+    random_state : int, default=0
+        Seed of the texture patches.
+
+    Returns
+    -------
+    data : Dataset
+        ``X`` (float32, samples x features), the labels ``y`` (class names
+        where the data set has them, else integers; None for files), a
+        short ``name``, the ``image_shape`` of a sample (None when unknown),
+        the ``label_name`` of the labels, and ``X_test``, ``y_test``.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is neither a data set name nor the path of a ``.npy`` or
+        ``.csv`` file, or the file cannot be read or does not hold a 2-D
+        array of real numbers with at least 2 samples and 1 feature. A
+        ``.npy`` header that declares more data than the file holds, or
+        Python objects, is refused before loading.
+    FileNotFoundError
+        If the file does not exist, or a data set's files are found nowhere
+        and not downloaded (the message says where they were looked for and
+        how to get them).
+
+    Examples
+    --------
+    >>> from skvae.datasets import load
+    >>> data = load("digits")
+    >>> data.X.shape, data.image_shape, data.label_name
+    ((1797, 64), (8, 8, 1), 'digit')
+    >>> import numpy as np, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     np.savetxt(os.path.join(tmp, "X.csv"), np.eye(3), delimiter=",", header="a,b,c")
+    ...     data = load(os.path.join(tmp, "X.csv"))
+    >>> data.X.shape, data.name, data.y is None
+    ((3, 3), 'X', True)
+    """
+    if spec in DATASET_NAMES:
+        return _load_named(
+            spec, data_home, grayscale, download_if_missing, test_split, n_patches, random_state
+        )
+    return _load_file(spec)
+
+
+def data_name(spec, grayscale=False):
+    """A short name of the data that :func:`load` takes (``skvae fit`` names its folder so).
+
+    Parameters
+    ----------
+    spec : str or path-like
+        A data set name or the path of a file.
+    grayscale : bool, default=False
+        CIFAR-10 in grey.
+
+    Returns
+    -------
+    name : str
+        The data set's name (``"cifar10-grayscale"`` for grey CIFAR-10), or
+        the file's name without its suffix.
+
+    Examples
+    --------
+    >>> from skvae.datasets import data_name
+    >>> data_name("digits"), data_name("cifar10", grayscale=True), data_name("a/X.npy")
+    ('digits', 'cifar10-grayscale', 'X')
+    """
+    if spec in DATASET_NAMES:
+        return "cifar10-grayscale" if spec == "cifar10" and grayscale else spec
+    return Path(spec).stem
+
+
+def _load_named(name, data_home, grayscale, download_if_missing, test_split, n_patches,
+                random_state):
+    """A :class:`Dataset` of one of :data:`DATASET_NAMES`."""
+    test = None
+    if name == "digits":
+        train = load_digits()
+    elif name == "textures":
+        train = load_textures(n_patches=n_patches, random_state=random_state)
+    else:
+        loader = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist, "cifar10": load_cifar10}[name]
+        files = {"data_home": data_home, "download_if_missing": download_if_missing}
+        if name == "cifar10":
+            files["grayscale"] = grayscale
+        train = loader("train" if test_split else "all", **files)
+        if test_split:
+            test = loader("test", **files)
+    shape = tuple(int(v) for v in train.images.shape[1:])
+    image_shape = shape + ((1,) if len(shape) == 2 else ())
+    X_test, y_test = (None, None) if test is None else (test.data, _labels(name, test))
+    return Dataset(
+        train.data, _labels(name, train), data_name(name, grayscale), image_shape,
+        _LABEL_NAMES.get(name, "class"), X_test, y_test,
+    )
+
+
+def _labels(name, bunch):
+    """Digits as integers, the classes of other data sets by name."""
+    if name in ("digits", "mnist"):
+        return bunch.target
+    return np.asarray(bunch.target_names).astype(str)[bunch.target]
+
+
+class _RefusedFile(ValueError):
+    """A file that is refused as it is, not for an error while reading it."""
+
+
+def _load_file(spec):
+    """A :class:`Dataset` of the 2-D array in a ``.npy`` or ``.csv`` file, without labels."""
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix not in _FILE_SUFFIXES:
+        raise ValueError(
+            f"unknown data {spec!r}: use a data set name ({', '.join(DATASET_NAMES)}) or the "
+            "path of a .npy or .csv file"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {spec}")
+    try:
+        if suffix == ".npy":
+            _check_npy_header(path, spec)
+            X = np.load(path, allow_pickle=False)
+        else:
+            X = _load_csv(path)
+    except _RefusedFile:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"cannot read {spec}: {_reason(exc)}") from None
+    except MemoryError:
+        raise ValueError(f"{spec} does not fit in memory: use a smaller file") from None
+    if X.ndim != 2:
+        raise ValueError(f"{spec} must hold a 2-D array (samples x features); got shape {X.shape}")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+        raise ValueError(f"{spec} must hold real numbers; got dtype {X.dtype}")
+    if X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"{spec} must hold at least 2 samples and 1 feature; got shape {X.shape}")
+    return Dataset(X.astype(np.float32), None, data_name(spec), None, None)
+
+
+def _reason(exc):
+    """What went wrong reading a file, in words (no exception class names)."""
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc) or type(exc).__name__
+
+
+def _check_npy_header(path, spec):
+    """Refuse a ``.npy`` file whose header declares more data than the file holds.
+
+    Reads the header only, so that a small file declaring a huge array (or
+    Python objects) fails here instead of allocating it in :func:`numpy.load`.
+    """
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise _RefusedFile(f"{spec} is not a .npy file (see numpy.save)")
+        f.seek(0)
+        version = fmt.read_magic(f)
+        # Version 3.0 differs from 2.0 in the encoding of field names only.
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        data_start = f.tell()
+    if dtype.hasobject:
+        raise _RefusedFile(
+            f"{spec} holds Python objects (dtype {dtype}), not numbers: save a numeric "
+            "array (e.g. X.astype(np.float32)) with numpy.save"
+        )
+    declared = math.prod(shape) * dtype.itemsize
+    held = path.stat().st_size - data_start
+    if declared > held:
+        raise _RefusedFile(
+            f"{spec} is truncated or corrupt: its header declares an array of shape "
+            f"{shape} and dtype {dtype} ({_size(declared)}) but the file holds "
+            f"{_size(max(held, 0))} of data; save the array again with numpy.save"
+        )
+
+
+def _size(n_bytes):
+    """``n_bytes`` for people: '1.5 GiB'."""
+    value = float(n_bytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+
+
+def _load_csv(path):
+    """A comma-separated file as a 2-D float64 array; a non-numeric first row is a header."""
+    with open(path, encoding="utf-8-sig") as f:
+        first = f.readline()
+    try:
+        [float(cell) for cell in first.split(",")]
+        skiprows = 0
+    except ValueError:
+        skiprows = 1  # a header
+    return np.loadtxt(
+        path, delimiter=",", skiprows=skiprows, ndmin=2, dtype=np.float64, encoding="utf-8-sig"
+    )
+
+
+def split(data, *, test_size=0.2, n_train=None, random_state=0):
+    """Split a :class:`Dataset` into training and test sets, optionally subsampled.
+
+    Parameters
+    ----------
+    data : Dataset
+        From :func:`load`. Its own test split (``X_test``) is kept;
+        otherwise ``test_size`` of the samples are held out at random.
+    test_size : float, default=0.2
+        Share of the samples held out.
+    n_train : int, default=None
+        Keep a random subset of ``n_train`` training samples (all when there
+        are fewer), and of the test set in proportion (at least one).
+    random_state : int, default=0
+        Seed of the split and of the subsets.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarray
+        The labels are None when ``data.y`` is.
+
+    Examples
+    --------
+    >>> from skvae.datasets import load, split
+    >>> X_train, X_test, y_train, y_test = split(load("digits"), n_train=200)
+    >>> X_train.shape, X_test.shape
+    ((200, 64), (51, 64))
+    """
+    from sklearn.model_selection import train_test_split
+
+    X, y = data.X, data.y
+    if data.X_test is not None:
+        X_train, X_test, y_train, y_test = X, data.X_test, y, data.y_test
+    elif y is None:
+        X_train, X_test = train_test_split(X, test_size=test_size, random_state=random_state)
+        y_train = y_test = None
+    else:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=random_state
+        )
+    if n_train is not None and n_train < X_train.shape[0]:
+        rng = np.random.RandomState(random_state)
+        n_test = max(1, math.ceil(X_test.shape[0] * n_train / X_train.shape[0]))
+        train = np.sort(rng.choice(X_train.shape[0], n_train, replace=False))
+        test = np.sort(rng.choice(X_test.shape[0], n_test, replace=False))
+        X_train, X_test = X_train[train], X_test[test]
+        if y_train is not None:
+            y_train, y_test = y_train[train], y_test[test]
+    return X_train, X_test, y_train, y_test

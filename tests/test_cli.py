@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import skvae
+import skvae._report
 import skvae.cli
 import skvae.datasets
 from skvae.cli import main
@@ -573,10 +574,10 @@ def test_other_runtime_errors_of_fit_are_not_called_memory(tmp_path, monkeypatch
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_unavailable_device_fails_before_loading_data(tmp_path, monkeypatch, capsys):
-    def load_data(*args, **kwargs):
+    def load(*args, **kwargs):
         raise AssertionError("data were loaded")
 
-    monkeypatch.setattr("skvae.cli.load_data", load_data)
+    monkeypatch.setattr("skvae.datasets.load", load)
     code = main(["fit", "--device", "cuda:1", "--out", str(tmp_path / "run"), *FAST])
     _assert_error(code, capsys, "--device cuda:1: CUDA is not available on this machine")
 
@@ -625,10 +626,10 @@ def test_npy_headers_are_checked_before_loading(digits_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["parent is a file", "read-only folder"])
 def test_unwritable_out_fails_before_training(case, tmp_path, monkeypatch, capsys):
-    def load_data(*args, **kwargs):
+    def load(*args, **kwargs):
         raise AssertionError("data were loaded")
 
-    monkeypatch.setattr("skvae.cli.load_data", load_data)
+    monkeypatch.setattr("skvae.datasets.load", load)
     _no_training(monkeypatch)
     if case == "parent is a file":
         (tmp_path / "file").write_text("")
@@ -687,8 +688,8 @@ def test_interrupt_leaves_no_partial_output(during, existing, tmp_path, monkeypa
     target = {
         "fit": (skvae.VAETransformer, "fit"),
         "save": (skvae, "save"),
-        "write_figures": (skvae.cli, "write_figures"),
-        "write_index": (skvae.cli, "write_index"),
+        "write_figures": (skvae._report, "write_figures"),
+        "write_index": (skvae._report, "write_index"),
     }[during]
     monkeypatch.setattr(*target, interrupt)
     code = main(["fit", "--n-train", "50", "--out", str(out), *FAST])
