@@ -117,9 +117,20 @@ class TrainingCurvesDisplay:
         -------
         display : TrainingCurvesDisplay
         """
-        from matplotlib.axes import Axes
-        from matplotlib.gridspec import GridSpecFromSubplotSpec
+        keys = self._keys_to_draw(keys)
+        n_cols = max(1, min(int(n_cols), len(keys)))
+        fig, axes, self.bounding_ax_ = _panel_axes(ax, keys, n_cols)
+        self.lines_ = {}
+        style = {"marker": "o", "markersize": 3} if len(self.history) <= 30 else {}
+        style.update(kwargs)
+        for panel, key in zip(axes, keys):
+            self._draw_panel(panel, key, style)
+        self.axes_ = np.asarray(axes, dtype=object)
+        self.figure_ = fig
+        return self
 
+    def _keys_to_draw(self, keys):
+        """The keys asked for (each with a value), or every key with a value for None."""
         if not self.history:
             raise ValueError("The history is empty: fit the estimator first.")
         if keys is None:
@@ -135,69 +146,26 @@ class TrainingCurvesDisplay:
                     )
         if not keys:
             raise ValueError("The history records no numeric values to draw.")
-        n = len(keys)
-        n_cols = max(1, min(int(n_cols), n))
-        n_rows = -(-n // n_cols)
+        return keys
 
-        self.bounding_ax_ = None
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            fig, grid = plt.subplots(
-                n_rows, n_cols, figsize=(4.0 * n_cols, 3.0 * n_rows),
-                squeeze=False, layout="constrained",
-            )
-            for extra in grid.flat[n:]:
-                extra.remove()
-            axes = grid.flat[:n]
-        elif isinstance(ax, Axes):
-            fig = ax.figure
-            if n == 1:
-                axes = [ax]
-            else:
-                if ax.get_subplotspec() is None:
-                    raise ValueError(
-                        f"{n} panels cannot share one Axes that is not a subplot; pass "
-                        "keys with one key, or an array of one Axes per key."
-                    )
-                ax.set_axis_off()
-                self.bounding_ax_ = ax
-                specs = GridSpecFromSubplotSpec(
-                    n_rows, n_cols, subplot_spec=ax.get_subplotspec(), wspace=0.4, hspace=0.6
+    def _draw_panel(self, panel, key, style):
+        """The curve of ``key`` against the epoch (the loss with the validation loss)."""
+        title, ylabel = _PANELS.get(key) or _EXTRA_PANELS.get(key) or (key, key)
+        epochs, values = _values(self.history, key)
+        (self.lines_[key],) = panel.plot(epochs, values, label="train", **style)
+        if key == "loss":
+            val_epochs, val = _values(self.history, "val_loss")
+            if len(val):
+                (self.lines_["val_loss"],) = panel.plot(
+                    val_epochs, val, label="validation", **style
                 )
-                axes = [fig.add_subplot(spec) for spec in list(specs)[:n]]
-        else:
-            axes = list(np.asarray(ax, dtype=object).ravel())
-            if len(axes) != n:
-                raise ValueError(
-                    f"ax holds {len(axes)} Axes for {n} panels ({keys}); pass one per key."
-                )
-            fig = axes[0].figure
-
-        self.lines_ = {}
-        n_epochs = len(self.history)
-        style = {"marker": "o", "markersize": 3} if n_epochs <= 30 else {}
-        style.update(kwargs)
-        for panel, key in zip(axes, keys):
-            title, ylabel = _PANELS.get(key) or _EXTRA_PANELS.get(key) or (key, key)
-            epochs, values = _values(self.history, key)
-            (self.lines_[key],) = panel.plot(epochs, values, label="train", **style)
-            if key == "loss":
-                val_epochs, val = _values(self.history, "val_loss")
-                if len(val):
-                    (self.lines_["val_loss"],) = panel.plot(
-                        val_epochs, val, label="validation", **style
-                    )
-                    panel.legend(fontsize="small")
-            panel.set_title(title, fontsize="medium")
-            panel.set_xlabel("epoch")
-            panel.set_ylabel(ylabel)
-            panel.grid(alpha=0.3)
-            if n_epochs <= 12:
-                panel.set_xticks(epochs)
-        self.axes_ = np.asarray(axes, dtype=object)
-        self.figure_ = fig
-        return self
+                panel.legend(fontsize="small")
+        panel.set_title(title, fontsize="medium")
+        panel.set_xlabel("epoch")
+        panel.set_ylabel(ylabel)
+        panel.grid(alpha=0.3)
+        if len(self.history) <= 12:
+            panel.set_xticks(epochs)
 
     @classmethod
     def from_estimator(cls, estimator, *, keys=None, ax=None, n_cols=3, **kwargs):
@@ -222,6 +190,49 @@ class TrainingCurvesDisplay:
         """
         check_is_fitted(estimator)
         return cls(estimator.history_).plot(ax=ax, keys=keys, n_cols=n_cols, **kwargs)
+
+
+def _panel_axes(ax, keys, n_cols):
+    """Return ``(figure, axes, bounding_ax)``: one Axes per key, ``n_cols`` per row.
+
+    A new figure for ``ax=None``; for one Axes and several keys, a grid of
+    panels in its place (it becomes ``bounding_ax``, turned off); else the
+    Axes given, one per key.
+    """
+    from matplotlib.axes import Axes
+    from matplotlib.gridspec import GridSpecFromSubplotSpec
+
+    n = len(keys)
+    n_rows = -(-n // n_cols)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        fig, grid = plt.subplots(
+            n_rows, n_cols, figsize=(4.0 * n_cols, 3.0 * n_rows),
+            squeeze=False, layout="constrained",
+        )
+        for extra in grid.flat[n:]:
+            extra.remove()
+        return fig, grid.flat[:n], None
+    if isinstance(ax, Axes):
+        if n == 1:
+            return ax.figure, [ax], None
+        if ax.get_subplotspec() is None:
+            raise ValueError(
+                f"{n} panels cannot share one Axes that is not a subplot; pass "
+                "keys with one key, or an array of one Axes per key."
+            )
+        ax.set_axis_off()
+        specs = GridSpecFromSubplotSpec(
+            n_rows, n_cols, subplot_spec=ax.get_subplotspec(), wspace=0.4, hspace=0.6
+        )
+        return ax.figure, [ax.figure.add_subplot(spec) for spec in list(specs)[:n]], ax
+    axes = list(np.asarray(ax, dtype=object).ravel())
+    if len(axes) != n:
+        raise ValueError(
+            f"ax holds {len(axes)} Axes for {n} panels ({keys}); pass one per key."
+        )
+    return axes[0].figure, axes, None
 
 
 class KLPerDimensionDisplay:
