@@ -281,22 +281,19 @@ def write_figures(
 ):
     """Draw every figure of :mod:`skvae.plotting` that applies, as PNG files in ``out``.
 
-    - ``latent_scatter.png``: :class:`~skvae.plotting.LatentScatterDisplay`;
-    - ``latent_manifold.png``: :class:`~skvae.plotting.LatentManifoldDisplay`,
-      with two or more latent dimensions;
-    - ``samples.png``: :class:`~skvae.plotting.SamplesDisplay`;
-    - ``reconstructions.png``: :class:`~skvae.plotting.ReconstructionDisplay`;
-    - ``latent_traversal.png``: :class:`~skvae.plotting.LatentTraversalDisplay`;
-    - ``training_curves.png``: :class:`~skvae.plotting.TrainingCurvesDisplay`;
-    - ``kl_per_dimension.png``: :class:`~skvae.plotting.KLPerDimensionDisplay`,
-      for priors that factorise over dimensions;
-    - ``class_conditional.png``: :class:`~skvae.plotting.ClassConditionalDisplay`,
-      for a model fitted with labels.
+    The figures of :data:`FIGURE_WRITERS`, in its order: the latent scatter
+    plot, the latent manifold (with two or more latent dimensions), samples,
+    reconstructions, the latent traversal, the training curves, the KL per
+    latent dimension (for priors that factorise over dimensions) and the
+    samples of each class (for a model fitted with labels).
 
     With more than two latent dimensions, the manifold varies the two most
     active ones (largest variance of the test-set posterior means) and the
     traversal sweeps at most the 10 most active ones. The manifold's grid
     spans the range that holds 99% of the test-set codes in its dimensions.
+    A figure of :data:`FIGURE_FILES` that is not drawn is removed from
+    ``out`` if an earlier run left it there, so that the folder holds the
+    figures of this run only.
 
     Parameters
     ----------
@@ -322,10 +319,6 @@ def write_figures(
         Whether ``vae`` was fitted with ``y_test``'s labels (reconstructions
         use them).
 
-    A figure of :data:`FIGURE_FILES` that is not drawn is removed from
-    ``out`` if an earlier run left it there, so that the folder holds the
-    figures of this run only.
-
     Returns
     -------
     figures : list of dict
@@ -349,17 +342,11 @@ def write_figures(
     """
     pyplot()
     Z = np.asarray(vae.transform(X_test), dtype=float)
-    shape = "auto" if image_shape is None else tuple(image_shape)
+    look = {"image_shape": "auto" if image_shape is None else tuple(image_shape)}
+    look["value_range"] = value_range
+    by_activity = np.argsort(-np.var(Z, axis=0), kind="stable")
     ctx = _Context(
-        vae,
-        X_test,
-        y_test,
-        label_name,
-        look={"image_shape": shape, "value_range": value_range},
-        Z=Z,
-        by_activity=np.argsort(-np.var(Z, axis=0), kind="stable"),
-        random_state=random_state,
-        conditional=conditional,
+        vae, X_test, y_test, label_name, look, Z, by_activity, random_state, conditional
     )
     figures, skipped = [], []
     for file, writer in FIGURE_WRITERS:
@@ -370,14 +357,19 @@ def write_figures(
             _draw(figure, out / file)
             record = {"file": file, "title": figure.title, "caption": figure.caption}
             figures.append({**record, **(figure.extra or {})})
-    drawn = {figure["file"] for figure in figures}
-    for name in FIGURE_FILES:
-        if name not in drawn and (out / name).is_file():
-            (out / name).unlink()  # left by an earlier run into the same folder
+    _remove_stale_figures(out, {figure["file"] for figure in figures})
     return figures, skipped
 
 
+def _remove_stale_figures(out, drawn):
+    """Remove the figures of ``out`` not in ``drawn``: left by an earlier run into it."""
+    for name in FIGURE_FILES:
+        if name not in drawn and (out / name).is_file():
+            (out / name).unlink()
+
+
 def _draw(figure, path):
+    """Make the figure's display, set its axes title, save it as PNG and close it."""
     display = figure.make()
     if figure.axes_title is not None:
         display.ax_.set_title(figure.axes_title)

@@ -1045,6 +1045,10 @@ def run_fit(args):
 
 
 def _fit_and_write(args):
+    """Check the plugins and the device, make the output folder, fit and write.
+
+    On any failure (Ctrl-C included) the hidden output folder is removed.
+    """
     from . import datasets, distributed as dp
 
     _check_plugin_names(args)

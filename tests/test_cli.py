@@ -356,6 +356,11 @@ def test_help_reads_well(command, capsys):
             assert name in text
 
 
+def test_the_command_names_the_data_sets_that_skvae_datasets_loads():
+    # Written out in skvae.cli so that --help needs no numpy; the same names.
+    assert skvae.cli.DATASETS == skvae.datasets.DATASET_NAMES
+
+
 # ------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "argv, expected",

@@ -376,7 +376,7 @@ def test_load_cifar10_from_unpacked_folder(tmp_path):
     np.testing.assert_array_equal(y, batches["test_batch"]["labels"])
 
 
-def test_cifar10_grayscale_is_seed_003_conversion(tmp_path):
+def test_cifar10_grayscale_is_the_bt601_luma(tmp_path):
     batches = cifar_batches()
     pixels = batches["test_batch"]["data"]
     pixels[0, :1024], pixels[0, 1024:2048], pixels[0, 2048:] = 255, 0, 0  # pure red
@@ -575,3 +575,149 @@ def test_real_fashion_mnist_test_subset(monkeypatch):
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         with gzip.open(os.path.join(REAL_FASHION, name + ".gz"), "rb") as f:
             assert hashlib.sha256(f.read()).hexdigest() == datasets._FASHION_RAW_SHA256[name]
+
+
+# ---------------------------------------------------------------------------
+# load, split, data_name: data by name or from a file
+# ---------------------------------------------------------------------------
+def test_load_digits_and_textures_by_name():
+    digits = datasets.load("digits")
+    np.testing.assert_array_equal(digits.X, load_digits().data)
+    np.testing.assert_array_equal(digits.y, load_digits().target)
+    assert (digits.name, digits.image_shape, digits.label_name) == ("digits", (8, 8, 1), "digit")
+    assert digits.X_test is None and digits.y_test is None
+    textures = datasets.load("textures", n_patches=30, random_state=2)
+    bunch = load_textures(n_patches=30, random_state=2)
+    np.testing.assert_array_equal(textures.X, bunch.data)
+    # Classes by name: the image each patch was cut from.
+    assert textures.y.tolist() == [str(bunch.target_names[t]) for t in bunch.target]
+    assert (textures.image_shape, textures.label_name) == ((28, 28, 1), "source image")
+
+
+def test_load_keeps_the_own_test_split(tmp_path):
+    train_x, train_y = fake_images(7, 0)
+    test_x, test_y = fake_images(3, 1)
+    for folder in ("mnist", "fashion-mnist"):
+        write_idx_set(tmp_path / folder, "train", train_x, train_y)
+        write_idx_set(tmp_path / folder, "test", test_x, test_y)
+    files = {"data_home": tmp_path, "download_if_missing": False}
+    mnist = datasets.load("mnist", **files)
+    assert mnist.X.shape == (7, 784) and mnist.X_test.shape == (3, 784)
+    np.testing.assert_array_equal(mnist.y, train_y)  # digits as numbers
+    np.testing.assert_array_equal(mnist.y_test, test_y)
+    assert (mnist.image_shape, mnist.label_name) == ((28, 28, 1), "digit")
+    whole = datasets.load("mnist", test_split=False, **files)
+    assert whole.X.shape == (10, 784) and whole.X_test is None and whole.y_test is None
+    fashion = datasets.load("fashion-mnist", **files)
+    names = np.asarray(load_fashion_mnist(**files).target_names)
+    assert fashion.y.tolist() == names[train_y].tolist()  # classes by name
+    assert (fashion.name, fashion.label_name) == ("fashion-mnist", "class")
+
+
+@pytest.mark.parametrize("grayscale, shape, name", [
+    (False, (32, 32, 3), "cifar10"), (True, (32, 32, 1), "cifar10-grayscale"),
+])
+def test_load_cifar10_shape_and_name(tmp_path, grayscale, shape, name):
+    write_cifar_tar(tmp_path / "cifar-10" / "cifar-10-python.tar.gz", cifar_batches())
+    data = datasets.load("cifar10", data_home=tmp_path, download_if_missing=False, grayscale=grayscale)
+    assert (data.image_shape, data.name) == (shape, name)
+    assert data.X.shape == (15, int(np.prod(shape))) and data.X_test.shape[0] == 3
+    assert data.y[0] in ("airplane", "automobile", "bird", "cat", "deer",
+                         "dog", "frog", "horse", "ship", "truck")
+
+
+def test_load_missing_data_set_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="MNIST: .* not found. Looked in:"):
+        datasets.load("mnist", data_home=tmp_path, download_if_missing=False)
+
+
+@pytest.mark.parametrize("write, suffix", [
+    (lambda path, X: np.save(path, X), ".npy"),
+    (lambda path, X: np.savetxt(path, X, delimiter=","), ".csv"),
+    (lambda path, X: np.savetxt(path, X, delimiter=",", header="a,b,c", comments=""), ".csv"),
+], ids=["npy", "csv", "csv-with-header"])
+def test_load_a_file(tmp_path, write, suffix):
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    path = tmp_path / f"my data{suffix}"
+    write(path, X)
+    data = datasets.load(str(path))
+    assert data.X.dtype == np.float32
+    np.testing.assert_allclose(data.X, X, rtol=1e-6)
+    assert (data.y, data.name, data.image_shape, data.label_name) == (None, "my data", None, None)
+    assert data.X_test is None
+
+
+def _truncated_npy(path):
+    with open(path, "wb") as f:  # declares 10^9 rows, holds 2
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 4)}
+        )
+        f.write(np.zeros((2, 4), np.float32).tobytes())
+
+
+@pytest.mark.parametrize("name, write, error, match", [
+    ("imagenet", None, ValueError, r"unknown data 'imagenet': use a data set name \(digits, "),
+    ("X.txt", None, ValueError, "unknown data '.*X.txt': use a data set name"),
+    ("none.npy", None, FileNotFoundError, "data file not found: .*none.npy"),
+    ("text.npy", lambda p: p.write_bytes(b"not numpy"), ValueError, "is not a .npy file"),
+    ("cube.npy", lambda p: np.save(p, np.zeros((2, 2, 2))), ValueError, "must hold a 2-D array"),
+    ("one.npy", lambda p: np.save(p, np.zeros((1, 3))), ValueError, "at least 2 samples"),
+    ("complex.npy", lambda p: np.save(p, np.zeros((2, 2), complex)), ValueError, "real numbers"),
+    ("objects.npy", lambda p: np.save(p, np.array([[1, "a"]], dtype=object), allow_pickle=True),
+     ValueError, "holds Python objects"),
+    ("huge.npy", _truncated_npy, ValueError,
+     r"truncated or corrupt: .* shape \(1000000000, 4\) and dtype float32 \(14.9 GiB\) but the "
+     r"file holds 32 bytes"),
+    ("words.csv", lambda p: p.write_text("a,b\n1,2\n3,x\n"), ValueError, "cannot read .*words.csv: "),
+], ids=["name", "suffix", "missing", "not-npy", "3-D", "one-sample", "complex", "objects",
+        "truncated", "text-csv"])
+def test_load_refuses_what_is_no_data(tmp_path, name, write, error, match):
+    path = tmp_path / name
+    if write is not None:
+        write(path)
+    with pytest.raises(error, match=match):
+        datasets.load(name if name == "imagenet" else str(path))
+
+
+def test_data_name():
+    assert datasets.data_name("mnist") == "mnist"
+    assert datasets.data_name("cifar10") == "cifar10"
+    assert datasets.data_name("cifar10", grayscale=True) == "cifar10-grayscale"
+    assert datasets.data_name("mnist", grayscale=True) == "mnist"
+    assert datasets.data_name("runs/my.data.csv") == "my.data"
+
+
+def _numbered(n, labels=True):
+    """Rows that carry their own index, so that a split can be checked row by row."""
+    X = np.repeat(np.arange(n, dtype=np.float32)[:, None], 2, axis=1)
+    return datasets.Dataset(X, np.arange(n) if labels else None, "numbered", None, None)
+
+
+def test_split_holds_out_a_test_set():
+    X_train, X_test, y_train, y_test = datasets.split(_numbered(50), test_size=0.2, random_state=0)
+    assert (len(X_train), len(X_test)) == (40, 10)
+    assert sorted(np.concatenate([X_train[:, 0], X_test[:, 0]]).tolist()) == list(range(50))
+    np.testing.assert_array_equal(X_train[:, 0], y_train)  # labels stay with their rows
+    np.testing.assert_array_equal(X_test[:, 0], y_test)
+    again = datasets.split(_numbered(50), test_size=0.2, random_state=0)
+    np.testing.assert_array_equal(again[1], X_test)
+    other = datasets.split(_numbered(50), test_size=0.2, random_state=1)
+    assert not np.array_equal(other[1], X_test)
+    X_train, X_test, y_train, y_test = datasets.split(_numbered(50, labels=False), test_size=0.3)
+    assert (len(X_train), len(X_test), y_train, y_test) == (35, 15, None, None)
+
+
+def test_split_subsamples_in_proportion_and_keeps_an_own_test_split():
+    X_train, X_test, y_train, y_test = datasets.split(_numbered(100), test_size=0.2, n_train=20)
+    assert (len(X_train), len(X_test)) == (20, 5)  # the test set shrinks in proportion
+    np.testing.assert_array_equal(X_train[:, 0], y_train)
+    np.testing.assert_array_equal(X_test[:, 0], y_test)
+    whole_train, whole_test, _, _ = datasets.split(_numbered(100), test_size=0.2)
+    assert set(X_train[:, 0]) <= set(whole_train[:, 0])  # subsets of the same split
+    assert set(X_test[:, 0]) <= set(whole_test[:, 0])
+    assert len(datasets.split(_numbered(100), n_train=1)[1]) == 1  # at least one test sample
+    assert len(datasets.split(_numbered(10), n_train=500)[0]) == 8  # all when there are fewer
+    own = _numbered(30)._replace(X_test=np.zeros((6, 2), np.float32), y_test=np.zeros(6))
+    X_train, X_test, y_train, y_test = datasets.split(own, test_size=0.5)
+    assert X_train is own.X and X_test is own.X_test and y_test is own.y_test
+
