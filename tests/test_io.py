@@ -151,6 +151,50 @@ def test_without_optimizer_state(data, tmp_path):
     assert loaded.n_iter_ == 3
 
 
+def _assert_same_training_state(a, b):
+    # Copies of stored state (no arithmetic): equal bit for bit on any CPU.
+    assert type(a.optimizer_) is type(b.optimizer_)
+    sa, sb = a.optimizer_.state_dict(), b.optimizer_.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for index, entry in sa["state"].items():
+        assert entry.keys() == sb["state"][index].keys()
+        for key, value in entry.items():
+            assert torch.equal(value, sb["state"][index][key]), (index, key)
+    assert torch.equal(a._generator.get_state(), b._generator.get_state())
+
+
+def test_load_and_unpickling_rebuild_the_same_training_state(data, tmp_path):
+    # One mechanism (skvae._state.rebuild) gives a loaded and an unpickled
+    # estimator their optimizer and generator: both as the original's.
+    X = data["unit"]
+    original = VAETransformer(architecture=SMALL, max_iter=2, random_state=0).fit(X)
+    loaded = _round_trip(original, tmp_path)
+    _assert_same_training_state(loaded, original)
+    _assert_same_training_state(pickle.loads(pickle.dumps(original)), original)
+    # Without the saved state: a fresh optimizer, the generator seeded with _seed.
+    light = _round_trip(original, tmp_path, include_optimizer=False)
+    assert type(light.optimizer_) is type(original.optimizer_)
+    assert light.optimizer_.state_dict()["state"] == {}
+    seeded = torch.Generator().manual_seed(original._seed).get_state()
+    assert torch.equal(light._generator.get_state(), seeded)
+
+
+def test_generator_saved_on_another_device_type_is_seeded(saved, tmp_path):
+    # A CUDA generator's state means nothing to a CPU generator: the loaded
+    # one is seeded with _seed, while the optimizer state is still restored.
+    reference = skvae.load(saved)
+    path = _edit_json(
+        saved, tmp_path, lambda m: m["optimizer"]["generator"].update(device_type="cuda")
+    )
+    loaded = skvae.load(path)
+    seeded = torch.Generator().manual_seed(reference._seed).get_state()
+    assert torch.equal(loaded._generator.get_state(), seeded)
+    assert not torch.equal(reference._generator.get_state(), seeded)
+    reference._generator.set_state(seeded)
+    _assert_same_training_state(loaded, reference)
+
+
 def test_file_layout_and_digest(data, tmp_path):
     X = data["unit"]
     vae = VAETransformer(architecture=SMALL, max_iter=1, random_state=0).fit(X)

@@ -164,7 +164,7 @@ def test_scatter_draws_into_the_given_ax(vae, data):
 
 # ----------------------------------------------------------- manifold
 def test_manifold_grid_image_and_ticks(vae):
-    display = LatentManifoldDisplay.from_estimator(vae)  # seed 001: 15 x 15 over [-4, 4]^2
+    display = LatentManifoldDisplay.from_estimator(vae)  # default: 15 x 15 over [-4, 4]^2
     assert display.image_.shape == (15 * 8, 15 * 8)
     xlabels = _labels(display.ax_.get_xticklabels())
     ylabels = _labels(display.ax_.get_yticklabels())
@@ -460,6 +460,45 @@ def test_image_shape_read_from_the_architecture():
     assert _resolve_image_shape(Est(), "auto", False, 48) == ((4, 4, 3), False)
     assert _resolve_image_shape(None, "auto", None, 49) == ((7, 7, 1), False)
     assert _resolve_image_shape(None, "auto", None, 3) == (None, False)
+
+
+def test_line_cells_put_each_value_in_its_cell():
+    ax = Figure().add_subplot()
+    samples = np.zeros((2, 3, 5))
+    samples[1, 2] = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    samples[0, 1] = np.nan  # an empty cell: no frame, no line
+    ghost = np.full_like(samples, 0.5)
+    grid = _draw_grid(ax, samples, None, value_range=(-1.0, 1.0), ghost=ghost)
+    # A cell is n_features - 1 = 4 wide and 0.6 * 4 = 2.4 high, 1 and 0.72 apart;
+    # values -1 to 1 span it from the bottom (large y) to the top.
+    frames, zero, ghost_lines = ax.collections[:3]
+    assert len(frames.get_paths()) == len(zero.get_segments()) == 5
+    last = grid.lines.get_segments()[-1]  # cell (1, 2)
+    np.testing.assert_allclose(last[:, 0], 2 * 5.0 + np.arange(5))
+    np.testing.assert_allclose(last[:, 1], 3.12 + 2.4 * (1 - (samples[1, 2] + 1) / 2))
+    np.testing.assert_allclose(zero.get_segments()[-1][:, 1], 3.12 + 1.2)
+    np.testing.assert_allclose(ghost_lines.get_segments()[0][:, 1], 2.4 * 0.25)
+    np.testing.assert_allclose(grid.x_centers, [2.0, 7.0, 12.0])
+    np.testing.assert_allclose(grid.y_centers, [1.2, 4.32])
+
+
+def test_displays_read_no_private_estimator_state():
+    # Displays use the public API only (transform, inverse_transform, sample,
+    # module_, skvae.base.map_batches), so that any fitted skvae estimator works.
+    import ast
+    from pathlib import Path
+
+    private = []
+    for path in Path(skvae.plotting.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            chain = []
+            while isinstance(node, ast.Attribute):
+                chain.append(node.attr)
+                node = node.value
+            if isinstance(node, ast.Name) and node.id in ("estimator", "vae", "model"):
+                if any(a.startswith("_") for a in chain):
+                    private.append(f"{path.name}: {node.id}.{'.'.join(reversed(chain))}")
+    assert not private, private
 
 
 # ---------------------------------------------------------- general

@@ -8,17 +8,17 @@ for further styling. As in scikit-learn, a new figure is made with
 ``matplotlib.pyplot.subplots`` only when no ``ax`` is given; nothing else
 touches pyplot's state.
 
-- :class:`LatentScatterDisplay`: posterior means coloured by a label
-  (seeds 001, 002);
+- :class:`LatentScatterDisplay`: posterior means coloured by a label (where
+  the data lie in the latent space);
 - :class:`LatentManifoldDisplay`: decoded grid over two latent dimensions
-  (seed 001);
+  (what the decoder makes of each region);
 - :class:`LatentTraversalDisplay`: one latent dimension swept at a time
-  (seed 000);
-- :class:`SamplesDisplay`: generated samples (seed 000);
-- :class:`ReconstructionDisplay`: originals above reconstructions
-  (seeds 000, 003);
+  (what each dimension changes in the output);
+- :class:`SamplesDisplay`: generated samples;
+- :class:`ReconstructionDisplay`: originals above reconstructions (what the
+  model keeps of each sample);
 - :class:`ClassConditionalDisplay`: samples of each class from shared codes
-  (seed 004);
+  (what the label controls, and what z does);
 - :class:`TrainingCurvesDisplay`: the curves of ``history_``;
 - :class:`KLPerDimensionDisplay`: KL of each latent dimension, active units
   marked.

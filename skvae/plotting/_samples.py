@@ -34,7 +34,7 @@ def _grid_shape(grid_size):
 
 
 class SamplesDisplay:
-    """Grid of generated samples, ``estimator.sample(...)`` (seed 000).
+    """Grid of generated samples, ``estimator.sample(...)``.
 
     Images are tiled into one picture; flat samples are drawn as a grid of
     small line plots. Use :meth:`from_estimator` to make one.
@@ -142,7 +142,7 @@ class SamplesDisplay:
         estimator : VAETransformer
             Fitted.
         grid_size : int or (int, int), default=8
-            ``n`` for an n x n grid (seed 000), or ``(n_rows, n_cols)``.
+            ``n`` for an n x n grid, or ``(n_rows, n_cols)``.
         y : label, default=None
             The class to generate, for estimators fitted with labels.
         random_state : int, RandomState instance or None, default=None
@@ -187,7 +187,7 @@ class SamplesDisplay:
 
 
 class ReconstructionDisplay:
-    """Originals above their reconstructions (seeds 000 and 003).
+    """Originals above their reconstructions: what the model keeps of each sample.
 
     Each original x is drawn above ``inverse_transform(transform(x))``, the
     decoded mean of its posterior mean. With more samples than ``n_cols``
@@ -374,9 +374,9 @@ class ReconstructionDisplay:
 class ClassConditionalDisplay:
     """Generated samples of each class: one row per class, one shared z per column.
 
-    Seed 004 generates a chosen digit by decoding one z with the class part
-    set to the digit's one-hot vector. Here column j decodes the same draw
-    ``z_j ~ p(z)`` with every class, ``inverse_transform(Z, y=c)`` for the
+    What the label controls and what the code z does: a model fitted with
+    labels decodes one z with a chosen class (its one-hot vector beside z).
+    Column j decodes the same draw ``z_j ~ p(z)`` with every class, ``inverse_transform(Z, y=c)`` for the
     class c of each row, so a column shows one style across classes. For
     a :class:`~skvae.ConditionalVAETransformer` or an
     :class:`~skvae.AuxiliaryClassifierVAE`. Use :meth:`from_estimator` to
