@@ -21,6 +21,11 @@ Subcommands
     Print the registered architectures, likelihoods and priors, with the
     distribution that provides each.
 
+``--data`` and ``DATA`` are read by :func:`skvae.datasets.load`, and the
+figures and page of ``skvae fit`` are drawn by ``skvae._report``; both are
+imported only when a command runs, so that ``skvae --help`` and usage errors
+import neither torch nor numpy.
+
 Bad arguments, missing or unreadable files, data that do not fit the model,
 unknown plugin or data set names, a model or a number of samples too large
 for memory, an output folder that cannot be written (checked before
