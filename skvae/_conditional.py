@@ -22,9 +22,10 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from . import _io
+from ._data import TrainingData
 from ._estimator import VAETransformer, validate_data
 from ._model import VAEModule
 from ._plugin_check import check_vae_module
@@ -87,10 +88,27 @@ class _LabelledVAE(VAETransformer):
         """
         return self._fit(X, n_epochs=1, incremental=True, y=y, classes=classes)
 
-    def _validate_training_data(self, X, reset, y=None, classes=None):
-        X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
-        )
+    def _training_data(self, X, reset, y=None, classes=None):
+        """Validate X and y; return the rows with their one-hot conditions."""
+        setting = self.data_on_device
+        streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
+        if streams:  # rows read batch by batch; the labels, small, in memory
+            if y is None:
+                raise ValueError(
+                    f"This {type(self).__name__} estimator requires y to be passed, but the "
+                    "target y is None."
+                )
+            X = self._validate_streamed_rows(X, reset)
+            y = column_or_1d(np.asarray(y), warn=True)
+            check_consistent_length(X, y)
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
+            )
+        return TrainingData(X, self._conditions_of_training_labels(y, reset, classes))
+
+    def _conditions_of_training_labels(self, y, reset, classes):
+        """Set ``classes_`` and the class counts from training labels; return their one-hot rows."""
         check_classification_targets(y)
         if reset:
             if classes is None:
@@ -109,7 +127,7 @@ class _LabelledVAE(VAETransformer):
         index = self._label_index(y, "y")
         self.class_count_ = self.class_count_ + np.bincount(index, minlength=len(self.classes_))
         self.class_prior_ = self.class_count_ / self.class_count_.sum()
-        return X, self._one_hot(index)
+        return self._one_hot(index)
 
     def _label_index(self, y, name):
         """Indices into ``classes_`` of labels ``y``; ValueError for unknown labels."""
@@ -269,6 +287,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         warm_start=False,
         on_divergence="raise",
         checkpoint_path=None,
+        data_on_device="auto",
         label_dropout=0.2,
     ):
         super().__init__(
@@ -299,9 +318,8 @@ class ConditionalVAETransformer(_LabelledVAE):
             warm_start=warm_start,
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
+            data_on_device=data_on_device,
         )
-        # Not a parameter here: labelled fits always keep X on the device.
-        del self.data_on_device
         self.label_dropout = label_dropout
 
     def _module_config(self):
@@ -671,6 +689,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         warm_start=False,
         on_divergence="raise",
         checkpoint_path=None,
+        data_on_device="auto",
         classifier_weight=10.0,
         classifier_hidden_sizes=(128,),
         classifier_activation="sigmoid",
@@ -703,9 +722,8 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             warm_start=warm_start,
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
+            data_on_device=data_on_device,
         )
-        # Not a parameter here: labelled fits always keep X on the device.
-        del self.data_on_device
         self.classifier_weight = classifier_weight
         self.classifier_hidden_sizes = classifier_hidden_sizes
         self.classifier_activation = classifier_activation

@@ -1,22 +1,30 @@
-"""The training engine: epochs over device-resident data, early stopping.
+"""The training loop: epochs over device-resident data, a strategy, callbacks.
+
+:func:`run` trains a :class:`Trainer` (module, optimizer, generator and the
+step's options) on a :class:`~skvae._data.TrainingData` over the epochs of a
+:class:`Schedule`. It knows nothing of how the run is spread over processes
+or of what happens between epochs:
+
+- a *strategy* places the data and runs the step and the epoch's one
+  synchronisation: :class:`SingleProcess` here, or
+  :class:`skvae.distributed.DataParallel` under torchrun;
+- *callbacks* see each epoch's record and may stop the run: early stopping
+  (:class:`EarlyStopping`), the progress bar, checkpoints
+  (:class:`skvae._checkpoint.Checkpointing`), scikit-learn's callbacks and
+  the users' own (:mod:`skvae.callbacks`). They cost nothing per step.
 
 The whole training set is moved to the device once. Each epoch draws a
 permutation from a seeded :class:`torch.Generator` and takes batches by index;
 there is no DataLoader and no host synchronisation inside the step: the
 losses of each step are added into a small device tensor that is read once per
-epoch, together with one flag saying whether the weights are still finite.
+epoch, together with flags saying whether the weights, and the model's loss
+on a few training rows (in float32, as inference computes), are finite.
 
-After every completed epoch, :func:`run` keeps a device-side copy of the
+After every completed epoch, :func:`run` keeps device-side copies of the
 weights, the optimizer's state and the generator's state (a
-:class:`Snapshot`): a divergence (``on_divergence="restore"``) or a
-KeyboardInterrupt goes back to it, so that the model is never left half-way
-through an epoch. It costs one copy of the parameters and of the optimizer's
-state in device memory, and no host synchronisation.
-
-Launched by torchrun, :func:`run` trains data-parallel (see
-:mod:`skvae.distributed`): each rank trains on its shard of the rows through
-DistributedDataParallel, with ``batch_size // world_size`` rows per step, and
-the epoch's sums are all-reduced in the one synchronisation of the epoch.
+:class:`skvae._state.Snapshot`): a divergence (``on_divergence="restore"``)
+or a KeyboardInterrupt goes back to it, so that the model is never left
+half-way through an epoch.
 """
 
 import math
@@ -25,22 +33,21 @@ import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
+from typing import Callable
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from . import _state, distributed
 from ._model import RandomNoise, VAEModule
+from ._state import Snapshot
 from ._step import EpochSums, StepForward, autocast
 
 #: How many times ``on_divergence="restore"`` may halve the learning rate in
 #: one call of :func:`run` before it gives up with a FloatingPointError.
 MAX_LR_HALVINGS = 5
 DIVERGENCE_OPTIONS = ("raise", "restore")
-#: Training rows on which :func:`run` checks, after its last epoch, that the
-#: weights it returns give finite outputs (a forward pass, in float32).
-FINAL_CHECK_ROWS = 32
+#: Training rows on which each epoch checks that the weights give finite
+#: outputs (a forward pass in float32), when there are no validation rows.
+PROBE_ROWS = 32
 
 _MODULE_LOCKS = weakref.WeakKeyDictionary()
 _MODULE_LOCKS_GUARD = threading.Lock()
@@ -72,21 +79,6 @@ def module_lock(module):
         return lock
 
 
-def to_tensor(array, device, rows=None):
-    """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``.
-
-    With ``rows``, the result is padded with zero rows to exactly that many.
-    """
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if rows is not None and array.shape[0] < rows:
-        padded = np.zeros((rows,) + array.shape[1:], dtype=np.float32)
-        padded[: array.shape[0]] = array
-        array = padded
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_numpy(array).to(device)
-
-
 def _batch_bounds(n, batch_size):
     """Minibatch (start, stop) pairs; a last batch of one row joins the one before.
 
@@ -103,45 +95,129 @@ def _batch_bounds(n, batch_size):
     return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
 
 
+# ---------------------------------------------------------------- the plan
 @dataclass
-class EarlyStopping:
-    """Stop when a monitored loss has not improved by ``tol`` for ``patience`` epochs.
+class Schedule:
+    """The epochs of one call of :func:`run`, and what changes over them.
 
-    As in scikit-learn's MLP: an epoch counts as an improvement when its loss
-    is below ``best - tol``. With ``restore_best``, the best weights are kept
-    (as device-side copies) so that they can be restored at the end.
+    Attributes
+    ----------
+    first_epoch, stop_epoch : int
+        Global 0-based epoch range: epochs ``first_epoch`` to
+        ``stop_epoch - 1`` are trained (fewer if a callback stops the run).
+    beta, learning_rate : callable
+        Map a global epoch index to the KL weight and the learning rate.
+    warmup_epochs : int
+        Global epochs during which beta still ramps (early stopping starts
+        comparing losses after them).
+    val_seed : int
+        Seeds the fixed noise of the validation and probe losses.
+    on_divergence : {"raise", "restore"}, default="raise"
+        See :func:`run`.
     """
 
-    tol: float
-    patience: int
-    restore_best: bool
-    best: float = math.inf
-    bad_epochs: int = 0
-    best_state: dict = field(default=None, repr=False)
+    first_epoch: int
+    stop_epoch: int
+    beta: Callable
+    learning_rate: Callable
+    warmup_epochs: int = 0
+    val_seed: int = 0
+    on_divergence: str = "raise"
 
-    def update(self, loss, module):
-        """Record one epoch's loss; return True when training should stop."""
-        self.bad_epochs = self._bad_epochs_after(loss)
-        if loss < self.best:
-            self.best = loss
-            if self.restore_best:
-                self.best_state = {
-                    k: v.detach().clone() for k, v in module.state_dict().items()
-                }
-        return self.bad_epochs >= self.patience
-
-    def would_stop(self, loss):
-        """Whether :meth:`update` with ``loss`` would stop training (changes nothing)."""
-        return self._bad_epochs_after(loss) >= self.patience
-
-    def _bad_epochs_after(self, loss):
-        return 0 if loss < self.best - self.tol else self.bad_epochs + 1
-
-    def reset(self):
-        """Forget the best loss (while beta still ramps, losses are not comparable)."""
-        self.best, self.bad_epochs, self.best_state = math.inf, 0, None
+    def __post_init__(self):
+        if self.on_divergence not in DIVERGENCE_OPTIONS:
+            raise ValueError(
+                f"on_divergence must be one of {DIVERGENCE_OPTIONS}, got {self.on_divergence!r}."
+            )
 
 
+@dataclass
+class RunResult:
+    """What :func:`run` did.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per completed epoch.
+    lr_scale : float
+        Factor applied to the scheduled learning rate (halved at each
+        divergence under ``on_divergence="restore"``); a resumed run starts
+        from the saved one.
+    halvings : int
+        Number of such halvings so far.
+    interrupted : bool
+        Whether a KeyboardInterrupt ended the run (after at least one
+        completed epoch; the model is that of the last completed epoch, or
+        the best one with early stopping on validation data).
+    stopped : bool
+        Whether a callback (early stopping) ended the run.
+    """
+
+    history: list = field(default_factory=list)
+    lr_scale: float = 1.0
+    halvings: int = 0
+    interrupted: bool = False
+    stopped: bool = False
+
+
+class TrainingRun:
+    """What callbacks see of a run in progress.
+
+    Attributes
+    ----------
+    estimator : estimator or None
+        The estimator being fitted (its fitted attributes are set only when
+        ``fit`` returns: a fit is all or nothing).
+    trainer : Trainer
+    schedule : Schedule
+    result : RunResult
+    epoch : int
+        Global 0-based index of the current (or last completed) epoch.
+    will_stop : bool
+        During ``on_epoch_end``: whether the run ends after this epoch, as
+        decided so far (the last epoch of the schedule, or a callback
+        earlier in the list asked to stop).
+    outcome : str or None
+        In ``on_train_end``: "completed", "stopped", "interrupted" or
+        "failed" (an exception, which the fit raises again).
+    is_writer : bool
+        Whether this process writes files (rank 0 of a data-parallel run).
+    """
+
+    def __init__(self, trainer, schedule, result, *, estimator=None, fitted=None, is_writer=True):
+        self.trainer = trainer
+        self.schedule = schedule
+        self.result = result
+        self.estimator = estimator
+        self.epoch = schedule.first_epoch
+        self.will_stop = False
+        self.outcome = None
+        self.is_writer = is_writer
+        self._fitted = fitted
+
+    @property
+    def module(self):
+        return self.trainer.module
+
+    @property
+    def first_epoch(self):
+        return self.schedule.first_epoch
+
+    @property
+    def stop_epoch(self):
+        return self.schedule.stop_epoch
+
+    @property
+    def history(self):
+        """The records of this call's completed epochs."""
+        return self.result.history
+
+    def fitted_attributes(self):
+        """Attributes that make a copy of the estimator usable for inference now."""
+        return {} if self._fitted is None else self._fitted(self.history)
+
+
+# ---------------------------------------------------------------- the step
 class Trainer:
     """Runs epochs of minibatch training of a :class:`~skvae._model.VAEModule`.
 
@@ -159,9 +235,9 @@ class Trainer:
     clip_grad_norm : float or None, default=None
         Clip the gradients' global 2-norm to this value before each step.
     condition_dropout : float, default=0.0
-        With a per-row condition tensor ``C``, each training row's condition
-        is replaced by zeros (the "unknown" condition) with this probability,
-        drawn from ``generator`` at every step (label dropout).
+        With per-row conditions, each training row's condition is replaced
+        by zeros (the "unknown" condition) with this probability, drawn from
+        the generator at every step (label dropout).
     precision : {"float32", "bf16-mixed"}, default="float32"
         "bf16-mixed" runs the forward passes of training and validation
         under bfloat16 autocast (see :mod:`skvae._step`).
@@ -169,7 +245,7 @@ class Trainer:
         Compile the training step's forward and backward with
         :func:`torch.compile` (True: mode "default"; or a mode name such as
         "reduce-overhead", which replays them as CUDA graphs on a GPU). Not
-        applied under data-parallel training (a warning says so).
+        applied by strategies that wrap the module (data-parallel training).
 
     Attributes
     ----------
@@ -179,7 +255,10 @@ class Trainer:
         per-sample tensors); empty when it returned none.
     weights_finite : bool
         Whether every floating-point tensor of the module's state was finite
-        at the end of the last training epoch.
+        at the end of the last epoch.
+    probe_loss : float or None
+        The float32 loss on the probe rows at the end of the last epoch
+        (summed over the ranks of a data-parallel run).
     """
 
     def __init__(
@@ -205,68 +284,64 @@ class Trainer:
         self.condition_dropout = condition_dropout
         self.precision = precision
         self.compile = compile
-        self._forward = None  # a StepForward, made at the first epoch (on X's device)
+        self._forward = None  # a StepForward, made at the first epoch (on the data's device)
         self.epoch_extras = {}
         self.weights_finite = True
-        #: Set by :func:`run` during a data-parallel fit (a
-        #: :class:`skvae.distributed.DataParallel`): training steps then go
-        #: through DDP, and the epoch's sums are all-reduced.
-        self.data_parallel = None
+        self.probe_loss = None
 
-    def _loss(self, x, noise, beta, c=None):
+    def loss(self, x, noise, beta, c=None):
+        """The module's loss tuple on minibatch ``x`` (conditions ``c``) with ``noise``."""
         kwargs = {} if c is None else {"c": c}
         return self.module.loss(
-            x,
-            noise,
-            beta=beta,
-            free_bits=self.free_bits,
-            n_importance=self.n_importance,
-            **kwargs,
+            x, noise, beta=beta, free_bits=self.free_bits, n_importance=self.n_importance, **kwargs
         )
 
-    def _drop_conditions(self, cb):
+    def step_forward(self, device, compile=True):
+        """The :class:`~skvae._step.StepForward` of this trainer (made once)."""
+        if self._forward is None:
+            self._forward = StepForward(
+                self.loss,
+                self.generator,
+                device,
+                precision=self.precision,
+                compile=self.compile if compile else False,
+            )
+        return self._forward
+
+    def _drop_conditions(self, cb, generator):
         """Zero each row of ``cb`` with probability ``condition_dropout`` (on the device)."""
-        if not self.condition_dropout:
+        if cb is None or not self.condition_dropout:
             return cb
-        keep = torch.rand(
-            (cb.shape[0], 1), generator=self.generator, device=cb.device
-        ) >= self.condition_dropout
-        return cb * keep
+        keep = torch.rand((cb.shape[0], 1), generator=generator, device=cb.device)
+        return cb * (keep >= self.condition_dropout)
 
-    def train_epoch(self, X, beta, C=None):
-        """Train one epoch on device tensor ``X``; return mean loss, nll, kl.
+    def train_epoch(self, data, beta, strategy, probe=None, probe_seed=0):
+        """Train one epoch on device-side ``data``; return mean loss, nll, kl.
 
-        ``C`` is an optional device tensor of per-row conditions, batched
-        with the same permutation as ``X``. The single host synchronisation
-        is the final ``tolist()``, which also reads whether every weight is
-        still finite (:attr:`weights_finite`): a non-finite gradient makes
-        the weights non-finite at the step that follows, so that one check
-        per epoch catches it without a per-step synchronisation. nll and kl
-        are None under the IWAE objective, which does not split into them.
+        The strategy runs each step's loss and the epoch's single host
+        synchronisation, which also reads whether every weight is still
+        finite (:attr:`weights_finite`: a non-finite gradient makes the
+        weights non-finite at the step that follows) and, with ``probe``
+        (a few training rows), the model's float32 loss on them
+        (:attr:`probe_loss`). nll and kl are None under the IWAE
+        objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
-        data_parallel = getattr(self, "data_parallel", None)
         module.train()
-        n = X.shape[0]
-        batch_size = self.batch_size
-        if data_parallel is not None:  # the global batch is split over the ranks
-            batch_size = data_parallel.local_batch_size(batch_size)
-        batch_size = min(batch_size, n)
-        perm = torch.randperm(n, generator=self.generator, device=X.device)
-        forward = self._step_forward(X.device, data_parallel)
+        n = len(data)
+        batch_size = min(strategy.local_batch_size(self.batch_size), n)
+        generator = strategy.generator(self)
+        perm = torch.randperm(n, generator=generator, device=data.device)
+        forward = self.step_forward(data.device, compile=strategy.compiles)
+        step_loss = strategy.step_loss
         sums = EpochSums(beta, elbo_form=self._elbo_form())
         for start, stop in _batch_bounds(n, batch_size):
-            index = perm[start:stop]
-            xb = X[index]
-            cb = None if C is None else self._drop_conditions(C[index])
+            xb, cb = data.batch(perm[start:stop])
+            cb = self._drop_conditions(cb, generator)
             # Before the forward pass: a CUDA-graph replay of the compiled step
             # may reuse the memory of the last step's gradients.
             optimizer.zero_grad(set_to_none=True)
-            if data_parallel is None:
-                out = forward(xb, beta, cb)
-            else:
-                with autocast(X.device, self.precision):
-                    out = data_parallel.step_loss(self, xb, forward.noise, beta, cb)
+            out = step_loss(self, forward, xb, beta, cb)
             out[0].backward()
             if self.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
@@ -274,22 +349,33 @@ class Trainer:
             sums.add(out, stop - start)
         module.eval()
         with torch.no_grad():
-            if data_parallel is not None:
-                data_parallel.sync_buffers(module)
+            totals = sums.totals()
             tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
             finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
-            totals = sums.totals()
-            if data_parallel is None:
-                values = torch.cat([totals / n, finite.to(totals.dtype).reshape(1)]).tolist()
-            else:  # means over all ranks' rows, finite on every rank
-                values = data_parallel.reduce_epoch(totals, n, finite)
-        extra_names = sums.extra_names
-        self.weights_finite = bool(values.pop())
+            # Checks are values that must be finite: 0 or NaN for the weights.
+            checks = [torch.where(finite, 0.0, math.nan).to(totals.dtype)]
+            if probe is not None:
+                checks.append(self._probe_loss(probe, beta, probe_seed).to(totals.dtype))
+            values = strategy.end_epoch(module, totals, n, torch.stack(checks))
+        k = len(checks)
+        self.weights_finite = math.isfinite(values[-k])
+        self.probe_loss = values[-1] if probe is not None else None
         loss, nll, kl = values[:3]
-        self.epoch_extras = dict(zip(extra_names, values[3:]))
+        self.epoch_extras = dict(zip(sums.extra_names, values[3:-k]))
         if self.n_importance > 1:
             return loss, None, None
         return loss, nll, kl
+
+    def _probe_loss(self, probe, beta, seed):
+        """The float32 loss on the probe rows with fixed noise, on the device (no sync)."""
+        noise = RandomNoise(torch.Generator(device=probe.device).manual_seed(seed), probe.device)
+        xb, cb = probe.batch(slice(None))
+        kwargs = {} if cb is None else {"c": cb}
+        with torch.inference_mode():
+            return self.module.loss(
+                xb, noise, beta=beta, free_bits=self.free_bits, n_importance=self.n_importance,
+                **kwargs,
+            )[0]
 
     def _elbo_form(self):
         """Whether the step's loss is mean(nll + beta * kl) (the module's own ``loss``)."""
@@ -299,242 +385,184 @@ class Trainer:
             and getattr(type(self.module), "loss", None) is VAEModule.loss
         )
 
-    def _step_forward(self, device, data_parallel=None):
-        """The :class:`~skvae._step.StepForward` of this trainer (made once)."""
-        if self._forward is None:
-            compile = self.compile
-            if compile and data_parallel is not None:
-                warnings.warn(
-                    "compile is not applied under data-parallel training; the steps run "
-                    "eagerly through DistributedDataParallel.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                compile = False
-            self._forward = StepForward(
-                self._loss,
-                self.generator,
-                device,
-                precision=self.precision,
-                compile=compile,
-            )
-        return self._forward
-
     @torch.inference_mode()
-    def validation_loss(self, X, beta, seed, C=None, precision=None):
-        """Return the objective on ``X`` with noise drawn from a fixed ``seed``.
+    def validation_loss(self, data, beta, seed, precision=None):
+        """Return the objective on ``data`` with noise drawn from a fixed ``seed``.
 
         The same noise every epoch makes epochs comparable for early stopping.
-        ``C`` holds the per-row conditions (never dropped here). ``precision``
-        overrides the trainer's (e.g. "float32", as inference computes).
+        Conditions are never dropped here. ``precision`` overrides the
+        trainer's (e.g. "float32", as inference computes).
         """
         self.module.eval()
-        noise = RandomNoise(torch.Generator(device=X.device).manual_seed(seed), X.device)
-        total = torch.zeros((), device=X.device)
-        for start in range(0, X.shape[0], self.batch_size):
-            xb = X[start : start + self.batch_size]
-            cb = None if C is None else C[start : start + self.batch_size]
-            with autocast(X.device, precision or self.precision):
-                loss = self._loss(xb, noise, beta, cb)[0]
+        device = data.device
+        noise = RandomNoise(torch.Generator(device=device).manual_seed(seed), device)
+        total = torch.zeros((), device=device)
+        for start in range(0, len(data), self.batch_size):
+            xb, cb = data.batch(slice(start, start + self.batch_size))
+            with autocast(device, precision or self.precision):
+                loss = self.loss(xb, noise, beta, cb)[0]
             total += loss.float() * xb.shape[0]
-        return total.item() / X.shape[0]
+        return total.item() / len(data)
 
 
-class Snapshot:
-    """The training state after a completed epoch: weights, optimizer and generator.
+class SingleProcess:
+    """The strategy of a run on this process alone (see :mod:`skvae.distributed` for DDP).
 
-    Device-side copies (no host synchronisation), taken by :meth:`take` and
-    put back by :meth:`restore`. ``n_records`` is the number of history
-    records of the run at the time of the copy.
-
-    Parameters
-    ----------
-    trainer : Trainer
-        Whose module, optimizer and generator are copied; a first copy is
-        taken at once, with ``n_records`` 0.
+    A strategy places the data (:meth:`start`), gives each epoch its
+    generator, runs each step's loss and the epoch's one synchronisation,
+    and computes the validation loss.
 
     Examples
     --------
-    >>> import torch
-    >>> module = torch.nn.Linear(2, 1)
-    >>> optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
-    >>> trainer = Trainer(module, optimizer, torch.Generator(), batch_size=4)
-    >>> snapshot = Snapshot(trainer)
-    >>> before = module.weight.detach().clone()
-    >>> with torch.no_grad():
-    ...     _ = module.weight.fill_(float("nan"))
-    >>> snapshot.restore()
-    >>> bool(torch.equal(module.weight, before)), snapshot.n_records
-    (True, 0)
+    >>> strategy = SingleProcess()
+    >>> strategy.local_batch_size(128), strategy.is_writer, strategy.compiles
+    (128, True, True)
     """
 
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.state = None
-        self.take(0)
+    is_writer = True
+    #: Whether the trainer's ``compile`` option applies under this strategy.
+    compiles = True
 
-    @property
-    def n_records(self):
-        """History records of the run when the copy was taken."""
-        return self.state[0]
+    def start(self, trainer, data, validation, seed):
+        """Return the (data, validation) this process trains and validates on."""
+        return data, validation
 
-    def take(self, n_records):
-        """Copy the current state, after ``n_records`` history records."""
-        trainer = self.trainer
-        state = (
-            n_records,
-            {k: v.detach().clone() for k, v in trainer.module.state_dict().items()},
-            _state.clone(trainer.optimizer.state_dict()),
-            trainer.generator.get_state(),
-        )
-        self.state = state  # one assignment: an interrupt sees the old or the new copy
+    def finish(self, trainer):
+        """Undo what :meth:`start` did to the trainer (nothing here)."""
 
-    def restore(self):
-        """Put the copied weights, optimizer state and generator state back."""
-        _, module_state, optimizer_state, generator_state = self.state
-        trainer = self.trainer
-        trainer.module.load_state_dict(module_state)
-        # load_state_dict may keep the tensors it is given: give it copies.
-        trainer.optimizer.load_state_dict(_state.clone(optimizer_state))
-        trainer.generator.set_state(generator_state)
-        trainer.module.eval()
+    def begin_epoch(self, trainer, epoch):
+        """Prepare epoch ``epoch`` (nothing here)."""
+
+    def local_batch_size(self, batch_size):
+        return batch_size
+
+    def generator(self, trainer):
+        """The generator of this epoch's permutation, noise and label dropout."""
+        return trainer.generator
+
+    @staticmethod
+    def step_loss(trainer, forward, xb, beta, cb):
+        """The loss tuple of one training step."""
+        return forward(xb, beta, cb)
+
+    def end_epoch(self, module, totals, n, checks):
+        """The epoch's mean losses and its checks, as floats: the one host synchronisation."""
+        return torch.cat([totals / n, checks]).tolist()
+
+    def validation_loss(self, trainer, data, beta, seed):
+        return trainer.validation_loss(data, beta, seed)
 
 
-@dataclass
-class RunResult:
-    """What :func:`run` did.
+# --------------------------------------------------------------- callbacks
+class EarlyStopping:
+    """Stop when a monitored loss has not improved by ``tol`` for ``patience`` epochs.
 
-    Attributes
-    ----------
-    history : list of dict
-        One record per completed epoch.
-    lr_scale : float
-        Factor applied to the scheduled learning rate at the end (halved at
-        each divergence under ``on_divergence="restore"``).
-    halvings : int
-        Number of such halvings so far.
-    interrupted : bool
-        Whether a KeyboardInterrupt ended the run (after at least one
-        completed epoch; the model is that of the last completed epoch, or
-        the best one with early stopping on validation data).
-    stopped : bool
-        Whether early stopping ended the run.
+    A callback of :func:`run`. As in scikit-learn's MLP: an epoch counts as
+    an improvement when its loss is below ``best - tol``. It monitors the
+    validation loss when there is one, else the training loss, and starts
+    comparing after the KL warm-up (while beta ramps, losses are not
+    comparable). With ``restore_best``, the best weights are kept (as
+    device-side copies) and put back when the run ends.
     """
 
-    history: list = field(default_factory=list)
-    lr_scale: float = 1.0
-    halvings: int = 0
-    interrupted: bool = False
-    stopped: bool = False
+    def __init__(self, tol, patience, restore_best):
+        self.tol = tol
+        self.patience = patience
+        self.restore_best = restore_best
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.best_state = None
+
+    def on_epoch_end(self, run, record):
+        if run.epoch < run.schedule.warmup_epochs:
+            self.reset()
+            return False
+        loss = record["val_loss"] if record["val_loss"] is not None else record["loss"]
+        return self.update(loss, run.module)
+
+    def on_train_end(self, run):
+        if self.best_state is not None and run.outcome != "failed":
+            run.module.load_state_dict(self.best_state)
+
+    def update(self, loss, module):
+        """Record one epoch's loss; return True when training should stop."""
+        self.bad_epochs = 0 if loss < self.best - self.tol else self.bad_epochs + 1
+        if loss < self.best:
+            self.best = loss
+            if self.restore_best:
+                self.best_state = Snapshot(module).weights
+        return self.bad_epochs >= self.patience
+
+    def reset(self):
+        """Forget the best loss."""
+        self.best, self.bad_epochs, self.best_state = math.inf, 0, None
 
 
-def _divergence(loss, val_loss, weights_finite, final_loss=None):
-    """Describe what became non-finite in an epoch, or return None."""
-    if not math.isfinite(loss):
-        return f"The training loss became {loss}"
-    if not weights_finite:
-        return "The model's weights became non-finite (a non-finite gradient)"
-    if val_loss is not None and not math.isfinite(val_loss):
-        return f"The validation loss became {val_loss}"
-    if final_loss is not None and not math.isfinite(final_loss):
-        return (
-            f"The trained model's loss on the first training rows became {final_loss} "
-            "(weights too large for finite outputs)"
+class ProgressBar:
+    """A tqdm bar over the epochs of a run, with the last losses (``verbose > 0``)."""
+
+    def on_train_begin(self, run):
+        from tqdm.auto import tqdm
+
+        total = run.stop_epoch - run.first_epoch
+        self.bar = tqdm(total=total, disable=not run.is_writer, desc="skvae fit", unit="epoch")
+
+    def on_epoch_end(self, run, record):
+        self.bar.update(1)
+        self.bar.set_postfix(
+            {k: f"{record[k]:.4g}" for k in ("loss", "val_loss") if record.get(k) is not None}
         )
-    return None
+
+    def on_train_end(self, run):
+        self.bar.close()
 
 
-def _validation_loss(trainer, data_parallel, X, C, beta, seed, precision=None):
-    """The objective on ``X`` with fixed noise (all-reduced over the ranks)."""
-    if data_parallel is not None:
-        return data_parallel.validation_loss(trainer, X, beta, seed, C, precision=precision)
-    return trainer.validation_loss(X, beta, seed, C, precision=precision)
+def _call(callback, hook, *args):
+    """Call ``callback.hook(*args)`` if it has the hook; name the callback on failure."""
+    method = getattr(callback, hook, None)
+    if method is None:
+        return None
+    try:
+        return method(*args)
+    except Exception as exc:
+        from .callbacks import CallbackError
+
+        if isinstance(exc, CallbackError):
+            raise
+        raise CallbackError(
+            f"The callback {type(callback).__name__} raised {type(exc).__name__} in {hook}: "
+            f"{exc}. The fit stopped; the estimator is left as it was before fit."
+        ) from exc
 
 
-def _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
-    """Whether the (0-based) ``epoch`` with training ``loss`` is the run's last."""
-    if epoch + 1 >= stop_epoch:
-        return True
-    return stopper is not None and epoch >= warmup_epochs and stopper.would_stop(loss)
-
-
-def run(
-    trainer,
-    X_train,
-    X_val,
-    *,
-    first_epoch,
-    n_epochs,
-    beta_schedule,
-    lr_schedule,
-    stopper,
-    warmup_epochs,
-    val_seed,
-    verbose,
-    C_train=None,
-    C_val=None,
-    on_divergence="raise",
-    lr_scale=1.0,
-    halvings=0,
-    on_epoch_end=None,
-    data_parallel="auto",
-):
-    """Train for up to ``n_epochs`` epochs; return a :class:`RunResult`.
+# ---------------------------------------------------------------- the loop
+def run(trainer, data, schedule, strategy=None, callbacks=(), *, validation=None, result=None,
+        estimator=None, fitted=None):
+    """Train over the epochs of ``schedule``; return a :class:`RunResult`.
 
     Parameters
     ----------
     trainer : Trainer
-    X_train, X_val : Tensor or None
-        Device-resident training data and optional validation data.
-    first_epoch : int
-        Global index of the first epoch (for the beta schedule).
-    n_epochs : int
-    beta_schedule : callable
-        Maps a global epoch index to beta.
-    lr_schedule : callable
-        Maps a global epoch index to the learning rate.
-    stopper : EarlyStopping or None
-        Monitors the validation loss when ``X_val`` is given, else the
-        training loss.
-    warmup_epochs : int
-        Global epochs during which beta still ramps; the stopper starts
-        comparing losses after them.
-    val_seed : int
-    verbose : int
-        Shows a tqdm progress bar over epochs when positive.
-    C_train, C_val : Tensor or None, default=None
-        Device-resident per-row conditions of ``X_train`` and ``X_val``
-        (conditional models), batched with the same permutation.
-    on_divergence : {"raise", "restore"}, default="raise"
-        When the training loss, the weights or the validation loss of an
-        epoch are not finite: "raise" a FloatingPointError naming the epoch;
-        or "restore" the state of the last completed epoch (weights,
-        optimizer and generator), halve the learning rate for the rest of
-        the run and train that epoch again, at most :data:`MAX_LR_HALVINGS`
-        times in all (then a FloatingPointError). Each restore is a
-        warning and is listed under ``"divergences"`` in the record of the
-        epoch trained again.
-    lr_scale : float, default=1.0
-        Initial factor on the scheduled learning rate (a resumed run).
-    halvings : int, default=0
-        Halvings already done (a resumed run).
-    on_epoch_end : callable or None, default=None
-        Called as ``on_epoch_end(result, finished)`` after each completed
-        epoch, with the :class:`RunResult` so far and whether that epoch is
-        the last one (early stop or ``n_epochs`` reached); used to write
-        checkpoints.
-    data_parallel : "auto", skvae.distributed.DataParallel or None, default="auto"
-        Train data-parallel over a torch.distributed process group (see
-        :mod:`skvae.distributed`). "auto" follows
-        :func:`skvae.distributed.mode`: data-parallel when a process group
-        is initialised or torchrun's environment variables are set (then it
-        starts the process group), unless ``SKVAE_DISTRIBUTED=0`` or
-        :func:`skvae.distributed.data_parallel` says otherwise; None
-        trains on this process alone. Every rank passes the same ``X_train``
-        and ``X_val`` and trains on its shard of them through
-        DistributedDataParallel; the losses of each epoch are all-reduced,
-        so that every rank returns the same history and weights. Only rank
-        0 calls ``on_epoch_end`` and shows a progress bar.
+    data : TrainingData
+        Device-side training data (see :mod:`skvae._data`).
+    schedule : Schedule
+    strategy : SingleProcess, skvae.distributed.DataParallel or None, default=None
+        None trains on this process alone.
+    callbacks : sequence, default=()
+        Objects with any of ``on_train_begin(run)``, ``on_epoch_begin(run)``,
+        ``on_epoch_end(run, record)`` (a true return value stops the run
+        after this epoch) and ``on_train_end(run)`` (always called, also
+        when the run fails), called in order with a :class:`TrainingRun`.
+        An exception in a callback ends the run with a
+        :class:`skvae.callbacks.CallbackError` naming it.
+    validation : TrainingData or None, default=None
+        Device-side validation data: its loss (fixed noise) is in each
+        record as ``val_loss``.
+    result : RunResult or None, default=None
+        The state a resumed run starts from (``lr_scale``, ``halvings``).
+    estimator, fitted : default=None
+        For the callbacks: the estimator being fitted, and a function of the
+        history giving its fitted attributes (:meth:`TrainingRun.fitted_attributes`).
 
     Returns
     -------
@@ -547,120 +575,129 @@ def run(
     Raises
     ------
     FloatingPointError
-        On a non-finite loss or weights, unless restored (see
-        ``on_divergence``).
+        On a non-finite loss, weights or outputs, unless restored: with
+        ``schedule.on_divergence="restore"``, the state of the last completed
+        epoch (weights, optimizer, generator) is put back, the learning rate
+        halved for the rest of the run and the epoch trained again, at most
+        :data:`MAX_LR_HALVINGS` times in all; each restore is a warning.
     KeyboardInterrupt
         When interrupted before the first epoch completed. After that, an
         interrupt ends the run with the state of the last completed epoch
         (``result.interrupted``).
     """
-    if on_divergence not in DIVERGENCE_OPTIONS:
-        raise ValueError(
-            f"on_divergence must be one of {DIVERGENCE_OPTIONS}, got {on_divergence!r}."
+    strategy = SingleProcess() if strategy is None else strategy
+    result = RunResult() if result is None else result
+    seed = schedule.val_seed
+    data, validation = strategy.start(trainer, data, validation, seed)
+    probe = data.head(PROBE_ROWS) if validation is None else None
+    state = TrainingRun(trainer, schedule, result, estimator=estimator, fitted=fitted,
+                        is_writer=strategy.is_writer)
+    started = []
+    try:
+        for callback in callbacks:
+            started.append(callback)
+            _call(callback, "on_train_begin", state)
+        _epochs(trainer, data, validation, probe, strategy, callbacks, state)
+        state.outcome = "stopped" if result.stopped else (
+            "interrupted" if result.interrupted else "completed"
         )
-    if isinstance(data_parallel, str) and data_parallel == "auto":
-        data_parallel = distributed.for_run(getattr(X_train, "device", torch.device("cpu")))
-    if data_parallel is not None:
-        data_parallel.check_same_data(X_train, X_val, C_train, C_val)
-        seed = data_parallel.common_seed(val_seed)  # rank 0's, for random_state=None
-        X_train, C_train = data_parallel.shard_train(X_train, C_train, seed)
-        X_val, C_val = data_parallel.shard_validation(X_val, C_val)
-        if not data_parallel.is_writer:
-            on_epoch_end, verbose = None, 0
-        data_parallel.attach(trainer, seed)
-    result = RunResult(lr_scale=lr_scale, halvings=halvings)
-    history = result.history
-    stop_epoch = first_epoch + n_epochs
-    bar = tqdm(total=n_epochs, disable=not verbose, desc="skvae fit", unit="epoch")
+    except BaseException:
+        state.outcome = "failed"
+        raise
+    finally:
+        strategy.finish(trainer)
+        for callback in started:
+            _call(callback, "on_train_end", state)
+    return result
+
+
+def _epochs(trainer, data, validation, probe, strategy, callbacks, state):
+    """The loop over epochs of :func:`run` (restores the last good epoch on a Ctrl-C)."""
+    schedule, result = state.schedule, state.result
     snapshot = None
     try:
-        snapshot = Snapshot(trainer)
+        snapshot = Snapshot(trainer.module, trainer.optimizer, trainer.generator, tag=0)
         notes = []
-        epoch = first_epoch
-        while epoch < stop_epoch:
-            t0 = time.perf_counter()
-            beta = beta_schedule(epoch)
-            learning_rate = lr_schedule(epoch) * result.lr_scale
-            for group in trainer.optimizer.param_groups:
-                group["lr"] = learning_rate
-            trainer.weights_finite = True
-            with module_lock(trainer.module):
-                if data_parallel is not None:
-                    data_parallel.begin_epoch(trainer, epoch)
-                if C_train is None:
-                    loss, nll, kl = trainer.train_epoch(X_train, beta)
-                else:
-                    loss, nll, kl = trainer.train_epoch(X_train, beta, C_train)
-                val_loss = None
-                if X_val is not None:
-                    val_loss = _validation_loss(trainer, data_parallel, X_val, C_val, beta, val_seed)
-                final_loss = None
-                if X_val is None and _ends_run(epoch, stop_epoch, stopper, warmup_epochs, loss):
-                    # Nothing has run the model since its last step: check that
-                    # the weights this run returns give finite outputs.
-                    rows = slice(0, FINAL_CHECK_ROWS)
-                    C_probe = None if C_train is None else C_train[rows]
-                    final_loss = _validation_loss(
-                        trainer, data_parallel, X_train[rows], C_probe, beta, val_seed,
-                        precision="float32",  # as inference computes
-                    )
-            problem = _divergence(
-                loss, val_loss, getattr(trainer, "weights_finite", True), final_loss
-            )
+        epoch = schedule.first_epoch
+        while epoch < schedule.stop_epoch:
+            state.epoch = epoch
+            for callback in callbacks:
+                _call(callback, "on_epoch_begin", state)
+            record, problem = _train_one_epoch(trainer, data, validation, probe, strategy, state)
             if problem is not None:
-                _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence, result)
+                learning_rate = record["learning_rate"]
+                _handle_divergence(problem, epoch, schedule, learning_rate, result)
                 snapshot.restore()
-                del history[snapshot.n_records :]
+                del result.history[snapshot.tag :]
                 notes.append(
                     f"{problem} at learning_rate {learning_rate:.4g}; restored "
-                    f"{_state_name(epoch, first_epoch)} and halved the learning rate"
+                    f"{_state_name(epoch, schedule.first_epoch)} and halved the learning rate"
                 )
                 continue
-            record = {
-                "epoch": epoch + 1,
-                "loss": loss,
-                "reconstruction": nll,
-                "kl": kl,
-                "beta": beta,
-                "learning_rate": learning_rate,
-                "val_loss": val_loss,
-                "seconds": time.perf_counter() - t0,
-                **getattr(trainer, "epoch_extras", {}),
-            }
             if notes:
                 record["divergences"], notes = notes, []
-            history.append(record)
-            stop = False
-            if stopper is not None:
-                if epoch < warmup_epochs:
-                    stopper.reset()
-                else:
-                    stop = stopper.update(val_loss if val_loss is not None else loss, trainer.module)
-            snapshot.take(len(history))
-            bar.update(1)
-            bar.set_postfix(
-                {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss") and v is not None}
-            )
+            result.history.append(record)
+            snapshot.take(len(result.history))
             epoch += 1
-            if on_epoch_end is not None:
-                on_epoch_end(result, stop or epoch >= stop_epoch)
+            state.will_stop = epoch >= schedule.stop_epoch
+            stop = False
+            for callback in callbacks:
+                stop = bool(_call(callback, "on_epoch_end", state, record)) or stop
+                state.will_stop = state.will_stop or stop
             if stop:
                 result.stopped = True
                 break
     except KeyboardInterrupt:
-        if snapshot is None or snapshot.n_records == 0:
+        if snapshot is None or snapshot.tag == 0:
             raise
         # Back to the end of the last completed epoch: never half an epoch.
         snapshot.restore()
-        del history[snapshot.n_records :]
+        del result.history[snapshot.tag :]
         result.interrupted = True
-    finally:
-        bar.close()
-        if data_parallel is not None:
-            data_parallel.detach(trainer)
-    if stopper is not None and stopper.best_state is not None:
-        trainer.module.load_state_dict(stopper.best_state)
-    return result
+
+
+def _train_one_epoch(trainer, data, validation, probe, strategy, state):
+    """Train epoch ``state.epoch``; return its record and what diverged (or None)."""
+    schedule, epoch = state.schedule, state.epoch
+    t0 = time.perf_counter()
+    beta = schedule.beta(epoch)
+    learning_rate = schedule.learning_rate(epoch) * state.result.lr_scale
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = learning_rate
+    with module_lock(trainer.module):
+        strategy.begin_epoch(trainer, epoch)
+        loss, nll, kl = trainer.train_epoch(data, beta, strategy, probe, schedule.val_seed)
+        val_loss = None
+        if validation is not None:
+            val_loss = strategy.validation_loss(trainer, validation, beta, schedule.val_seed)
+    record = {
+        "epoch": epoch + 1,
+        "loss": loss,
+        "reconstruction": nll,
+        "kl": kl,
+        "beta": beta,
+        "learning_rate": learning_rate,
+        "val_loss": val_loss,
+        "seconds": time.perf_counter() - t0,
+        **trainer.epoch_extras,
+    }
+    return record, _divergence(loss, val_loss, trainer.weights_finite, trainer.probe_loss)
+
+
+def _divergence(loss, val_loss, weights_finite, probe_loss=None):
+    """Describe what became non-finite in an epoch, or return None."""
+    if not math.isfinite(loss):
+        return f"The training loss became {loss}"
+    if not weights_finite:
+        return "The model's weights became non-finite (a non-finite gradient)"
+    if val_loss is not None and not math.isfinite(val_loss):
+        return f"The validation loss became {val_loss}"
+    if probe_loss is not None and not math.isfinite(probe_loss):
+        return (
+            f"The trained model's loss on the first training rows became {probe_loss} "
+            "(weights too large for finite outputs)"
+        )
+    return None
 
 
 def _state_name(epoch, first_epoch):
@@ -670,10 +707,10 @@ def _state_name(epoch, first_epoch):
     return f"the weights of epoch {epoch}"
 
 
-def _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence, result):
+def _handle_divergence(problem, epoch, schedule, learning_rate, result):
     """Raise FloatingPointError, or halve ``result.lr_scale`` and warn."""
     where = f"{problem} at epoch {epoch + 1}"
-    if on_divergence != "restore":
+    if schedule.on_divergence != "restore":
         raise FloatingPointError(
             f"{where}. Lower learning_rate (it was {learning_rate:.4g}), set "
             "clip_grad_norm, or scale the data (e.g. StandardScaler); or set "
@@ -690,9 +727,9 @@ def _handle_divergence(problem, epoch, first_epoch, learning_rate, on_divergence
     result.halvings += 1
     warnings.warn(
         f"{where} (learning_rate {learning_rate:.4g}); on_divergence='restore': "
-        f"restored {_state_name(epoch, first_epoch)} and halved the learning rate to "
-        f"{learning_rate * 0.5:.4g} (halving {result.halvings} of at most "
+        f"restored {_state_name(epoch, schedule.first_epoch)} and halved the learning rate "
+        f"to {learning_rate * 0.5:.4g} (halving {result.halvings} of at most "
         f"{MAX_LR_HALVINGS}).",
         RuntimeWarning,
-        stacklevel=6,  # the caller of the estimator's fit
+        stacklevel=7,  # the caller of the estimator's fit
     )

@@ -1,12 +1,11 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
-import hashlib
+import contextlib
 import math
 import os
 import warnings
 from numbers import Integral, Real
 
-import tempfile
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from sklearn.utils._param_validation import InvalidParameterError, Interval, Str
 from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from . import _device, _engine, _io, _optimizers, _schedule, _state, _step, _streaming, distributed
+from . import _checkpoint, _data, _device, _engine, _io, _optimizers, _schedule, _state, _step, distributed
 from ._model import CommonNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
@@ -37,10 +36,6 @@ _SCORE_DRAWS = 16
 _IWAE_DRAWS = 1000
 _SCORE_SEED = 0
 _PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
-# Parameters that do not change what a fit computes: a checkpoint written
-# with other values of these resumes all the same.
-# data_on_device changes where the batches come from, not what they hold.
-_CHECKPOINT_NEUTRAL_PARAMS = ("verbose", "checkpoint_path", "warm_start", "data_on_device")
 
 
 def validate_data(estimator, *args, **kwargs):
@@ -526,197 +521,44 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._fit(X, n_epochs=1, incremental=True)
 
     def _fit(self, X, n_epochs, incremental, **fit_args):
-        # All or nothing: whatever fails (bad input, divergence, a Ctrl-C
-        # before the first epoch completes), the estimator is left exactly as
-        # it was before the call. A Ctrl-C after that ends training at the
-        # last completed (or best) epoch, which the estimator keeps, and is
-        # raised again (_TrainingInterrupted) once that state is in place.
+        # All or nothing: whatever fails (bad input, divergence, a callback, a
+        # Ctrl-C before the first epoch completes), the estimator is left
+        # exactly as it was before the call. A Ctrl-C after that ends training
+        # at the last completed (or best) epoch, which the estimator keeps,
+        # and is raised again (_TrainingInterrupted) once that state is in place.
         saved_attrs = dict(self.__dict__)
-        saved_weights = None
+        saved_state = None
         if hasattr(self, "module_"):
-            saved_weights = (
-                {k: v.detach().clone() for k, v in self.module_.state_dict().items()},
-                _state.clone(self.optimizer_.state_dict()),
-                self._generator.get_state(),
-            )
+            saved_state = _state.Snapshot(self.module_, self.optimizer_, self._generator)
         try:
-            return self._fit_unsafe(X, n_epochs, incremental, **fit_args)
+            with contextlib.nullcontext(()) as callbacks:  # the users' callbacks (to come)
+                return self._fit_unsafe(X, n_epochs, incremental, callbacks, **fit_args)
         except _TrainingInterrupted:
             raise
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved_attrs)
-            if saved_weights is not None:
-                self.module_.load_state_dict(saved_weights[0])
-                self.module_.eval()
-                self.optimizer_.load_state_dict(saved_weights[1])
-                self._generator.set_state(saved_weights[2])
+            if saved_state is not None:
+                saved_state.restore()
             raise
 
-    def _fit_unsafe(self, X, n_epochs, incremental, **fit_args):
-        # fit_args (such as y) go to the subclass hook _validate_training_data.
+    def _fit_unsafe(self, X, n_epochs, incremental, callbacks=(), **fit_args):
+        """Fit, leaving the estimator half-changed on failure (:meth:`_fit` undoes that)."""
         self._validate_params()
-        if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
-            raise ValueError(
-                f"n_importance={self.n_importance} trains the IWAE bound, which has "
-                "no KL weight: set beta=1, kl_warmup=0 and free_bits=0, or use "
-                "n_importance=1 for the beta-weighted ELBO."
-            )
+        self._check_objective()
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
-        if self._streams_training_data(X, fit_args):
-            X, C = self._validate_streamed_data(X, reset=not continuing), None
-        else:
-            X, C = self._validate_training_data(X, reset=not continuing, **fit_args)
+        data = self._training_data(X, reset=not continuing, **fit_args)
         # partial_fit neither reads nor writes checkpoints.
         checkpoint = None
         if self.checkpoint_path is not None and not incremental:
-            checkpoint = _CheckpointFile(self, X, C)
-        resumed = None
+            checkpoint = _checkpoint.CheckpointFile(self, data)
         if continuing:
-            if self.module_.n_components != self.n_components:
-                raise ValueError(
-                    f"n_components={self.n_components} differs from the fitted "
-                    f"model's {self.module_.n_components}; set warm_start=False "
-                    "to fit a new model."
-                )
-            _check_likelihood_data(self.likelihood_, X)
-            if checkpoint is not None:
-                checkpoint.check_overwritable()
-            module, optimizer, generator = self.module_, self.optimizer_, self._generator
-            architecture, likelihood, prior = self.architecture_, self.likelihood_, self.prior_
-            device, seed = self._device, self._seed
-            history, first_epoch = list(self.history_), self.n_iter_
-        elif checkpoint is not None and (resumed := checkpoint.resume()) is not None:
-            fitted = resumed.estimator
-            architecture, likelihood, prior = fitted.architecture_, fitted.likelihood_, fitted.prior_
-            _check_likelihood_data(likelihood, X)
-            module, optimizer, generator = fitted.module_, fitted.optimizer_, fitted._generator
-            device, seed = fitted._device, fitted._seed
-            history, first_epoch = list(fitted.history_), fitted.n_iter_
+            fit = self._continued_fit(data, n_epochs, checkpoint)
         else:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            device = _device.resolve(self.device)
-            architecture = resolve_plugin("architecture", self.architecture)
-            likelihood = self._resolve_likelihood(X)
-            prior = resolve_plugin("prior", self.prior)
-            _check_likelihood_data(likelihood, X)
-            _check_likelihood_training_data(likelihood, X)
-            module = self._make_module(
-                architecture,
-                likelihood,
-                prior,
-                X.shape[1],
-                self.n_components,
-                seed,
-                **self._module_config(),
-            ).to(device)
-            optimizer = _optimizers.make_optimizer(
-                self.optimizer, module.parameters(), self.learning_rate, device
-            )
-            generator = torch.Generator(device=device).manual_seed(seed)
-            history, first_epoch = [], 0
-        stop_epoch = first_epoch + (n_epochs or self.max_iter)
-        if resumed is not None:
-            stop_epoch = resumed.state["stop_epoch"]
-
-        self._prepare_module(module)
-        X_train, X_val, C_train, C_val = X, None, C, None
-        if self.early_stopping and not incremental:
-            X_train, X_val, C_train, C_val = _train_validation_split(
-                X, self.validation_fraction, seed, C
-            )
-        X_train, X_val, C_train, C_val = (
-            _to_device(a, device) for a in (X_train, X_val, C_train, C_val)
-        )
-
-        stopper = None
-        if not incremental:
-            stopper = _engine.EarlyStopping(
-                tol=self.tol,
-                patience=self.n_iter_no_change,
-                restore_best=X_val is not None,
-            )
-            if resumed is not None:
-                resumed.restore_stopper(stopper, device)
-        trainer = _engine.Trainer(
-            module,
-            optimizer,
-            generator,
-            self.batch_size,
-            free_bits=self.free_bits,
-            n_importance=self.n_importance,
-            clip_grad_norm=self.clip_grad_norm,
-            precision=self.precision,
-            compile=self.compile,
-            **self._trainer_options(),
-        )
-        fitted = dict(
-            architecture_=architecture,
-            likelihood_=likelihood,
-            prior_=prior,
-            module_=module,
-            optimizer_=optimizer,
-            _generator=generator,
-            _device=device,
-            _seed=seed,
-        )
-
-        def write_checkpoint(result, finished, with_stopper=True):
-            checkpoint.write(
-                fitted,
-                history + result.history,
-                stop_epoch=stop_epoch,
-                finished=finished,
-                result=result,
-                stopper=stopper if with_stopper else None,
-            )
-
-        if resumed is not None and resumed.state["finished"]:
-            # A finished fit: take it as it is.
-            result = _engine.RunResult(
-                lr_scale=resumed.state["lr_scale"], halvings=resumed.state["halvings"]
-            )
-            if stopper is not None and stopper.best_state is not None:
-                module.load_state_dict(stopper.best_state)
-            module.eval()
-        else:
-            result = _engine.run(
-                trainer,
-                X_train,
-                X_val,
-                first_epoch=first_epoch,
-                n_epochs=stop_epoch - first_epoch,
-                beta_schedule=lambda e: _schedule.beta_at(
-                    e, self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
-                ),
-                lr_schedule=lambda e: _schedule.lr_at(
-                    e, self.learning_rate, self.lr_schedule, self.max_iter
-                ),
-                stopper=stopper,
-                warmup_epochs=_schedule.warmup_end(self.kl_warmup, self.max_iter, self.kl_cycles),
-                val_seed=seed + 1,
-                verbose=self.verbose,
-                C_train=C_train,
-                C_val=C_val,
-                on_divergence=self.on_divergence,
-                lr_scale=1.0 if resumed is None else resumed.state["lr_scale"],
-                halvings=0 if resumed is None else resumed.state["halvings"],
-                on_epoch_end=None if checkpoint is None else write_checkpoint,
-            )
-            if (
-                checkpoint is not None
-                and not result.interrupted
-                and result.history
-                and distributed.is_writer()  # under torchrun, rank 0 alone writes
-            ):
-                # The final model (best weights restored), as skvae.load reads it.
-                write_checkpoint(result, True, with_stopper=False)
-
-        if not continuing:
-            for name, value in fitted.items():
-                setattr(self, name, value)
-        self.history_ = history + result.history
-        self.n_iter_ = first_epoch + len(result.history)
+            fit = self._resumed_fit(data, checkpoint) or self._new_fit(data, n_epochs)
+        result, stopper = self._train(fit, data, incremental, checkpoint, callbacks)
+        for name, value in fit.attributes(result.history).items():
+            setattr(self, name, value)
         if result.interrupted:
             raise _TrainingInterrupted(self._interrupted_message(stopper, checkpoint))
         if stopper is not None and not result.stopped and result.history:
@@ -730,6 +572,128 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 stacklevel=4,
             )
         return self
+
+    def _check_objective(self):
+        if self.n_importance > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
+            raise ValueError(
+                f"n_importance={self.n_importance} trains the IWAE bound, which has "
+                "no KL weight: set beta=1, kl_warmup=0 and free_bits=0, or use "
+                "n_importance=1 for the beta-weighted ELBO."
+            )
+
+    # ------------------------------------------- the three ways a fit starts
+    def _new_fit(self, data, n_epochs):
+        """A fit from new weights, seeded by ``random_state``."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        device = _device.resolve(self.device)
+        architecture = resolve_plugin("architecture", self.architecture)
+        likelihood = self._resolve_likelihood(data)
+        prior = resolve_plugin("prior", self.prior)
+        data.check_likelihood(likelihood)
+        data.check_training(likelihood)
+        module = self._make_module(
+            architecture, likelihood, prior, data.n_features, self.n_components, seed,
+            **self._module_config(),
+        )
+        fitted = _state.rebuild(
+            module, device, optimizer_name=self.optimizer, learning_rate=self.learning_rate,
+            seed=seed,
+        )
+        return _Fit(architecture, likelihood, prior, fitted, seed, stop_epoch=n_epochs or self.max_iter)
+
+    def _continued_fit(self, data, n_epochs, checkpoint):
+        """A fit that trains on from this estimator's weights (warm start, partial_fit)."""
+        if self.module_.n_components != self.n_components:
+            raise ValueError(
+                f"n_components={self.n_components} differs from the fitted "
+                f"model's {self.module_.n_components}; set warm_start=False "
+                "to fit a new model."
+            )
+        data.check_likelihood(self.likelihood_)
+        if checkpoint is not None:
+            checkpoint.check_overwritable()
+        fitted = _state.Fitted(self.module_, self.optimizer_, self._generator, self._device)
+        return _Fit(
+            self.architecture_, self.likelihood_, self.prior_, fitted, self._seed,
+            history=list(self.history_), stop_epoch=self.n_iter_ + (n_epochs or self.max_iter),
+        )
+
+    def _resumed_fit(self, data, checkpoint):
+        """The fit saved in ``checkpoint_path`` by an interrupted fit, or None."""
+        resumed = None if checkpoint is None else checkpoint.resume()
+        if resumed is None:
+            return None
+        saved = resumed.estimator
+        data.check_likelihood(saved.likelihood_)
+        fitted = _state.Fitted(saved.module_, saved.optimizer_, saved._generator, saved._device)
+        state = resumed.state
+        return _Fit(
+            saved.architecture_, saved.likelihood_, saved.prior_, fitted, saved._seed,
+            history=list(saved.history_),
+            stop_epoch=saved.n_iter_ if state["finished"] else state["stop_epoch"],
+            result=_engine.RunResult(lr_scale=state["lr_scale"], halvings=state["halvings"]),
+            resumed=resumed,
+        )
+
+    # -------------------------------------------------------------- training
+    def _train(self, fit, data, incremental, checkpoint, callbacks):
+        """Run the training loop of ``fit``; return its RunResult and early stopping (or None)."""
+        self._prepare_module(fit.module)
+        validation = None
+        if self.early_stopping and not incremental:
+            data, validation = data.split(self.validation_fraction, fit.seed)
+        stopper = None
+        if not incremental:
+            stopper = _engine.EarlyStopping(
+                tol=self.tol, patience=self.n_iter_no_change, restore_best=validation is not None
+            )
+            if fit.resumed is not None:
+                fit.resumed.restore_stopper(stopper, fit.device)
+        on_the_loop = [stopper] if stopper is not None else []
+        if self.verbose:
+            on_the_loop.append(_engine.ProgressBar())
+        on_the_loop += list(callbacks)
+        if checkpoint is not None:
+            on_the_loop.append(_checkpoint.Checkpointing(checkpoint, fit, stopper))
+        result = _engine.run(
+            self._trainer(fit),
+            data.to(fit.device),
+            self._schedule(fit),
+            distributed.strategy_for(fit.device),
+            on_the_loop,
+            validation=None if validation is None else validation.to(fit.device),
+            result=fit.result,
+            estimator=self,
+            fitted=fit.attributes,
+        )
+        return result, stopper
+
+    def _trainer(self, fit):
+        return _engine.Trainer(
+            fit.module,
+            fit.optimizer,
+            fit.generator,
+            self.batch_size,
+            free_bits=self.free_bits,
+            n_importance=self.n_importance,
+            clip_grad_norm=self.clip_grad_norm,
+            precision=self.precision,
+            compile=self.compile,
+            **self._trainer_options(),
+        )
+
+    def _schedule(self, fit):
+        beta, kl_warmup, max_iter, kl_cycles = self.beta, self.kl_warmup, self.max_iter, self.kl_cycles
+        learning_rate, lr_schedule = self.learning_rate, self.lr_schedule
+        return _engine.Schedule(
+            first_epoch=fit.first_epoch,
+            stop_epoch=fit.stop_epoch,
+            beta=lambda e: _schedule.beta_at(e, beta, kl_warmup, max_iter, kl_cycles),
+            learning_rate=lambda e: _schedule.lr_at(e, learning_rate, lr_schedule, max_iter),
+            warmup_epochs=_schedule.warmup_end(kl_warmup, max_iter, kl_cycles),
+            val_seed=fit.seed + 1,
+            on_divergence=self.on_divergence,
+        )
 
     def _interrupted_message(self, stopper, checkpoint):
         """What a KeyboardInterrupt after ``n_iter_`` completed epochs left, in words."""
@@ -750,34 +714,26 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
 
     # ------------------------------------------------- hooks for subclasses
-    def _validate_training_data(self, X, reset):
-        """Validate the training data; return X and the per-row conditions (or None).
+    def _training_data(self, X, reset, **fit_args):
+        """Validate the training data; return a :class:`~skvae._data.TrainingData`.
 
         Subclasses that learn from labels take ``y`` (and more) here, as
-        keyword arguments of :meth:`_fit`, and return the one-hot conditions
-        as a float32 array of shape ``(n_samples, width)``.
+        keyword arguments of :meth:`_fit`, and give the data its one-hot
+        conditions.
         """
-        X = validate_data(
-            self, X, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
-        )
-        return X, None
+        return _data.TrainingData(self._training_rows(X, reset))
 
-    def _streams_training_data(self, X, fit_args):
-        """Whether ``fit`` keeps X on the host and streams batches (``data_on_device``).
+    def _training_rows(self, X, reset):
+        """Validated rows: in memory, or a HostRows read batch by batch (``data_on_device``)."""
+        setting = self.data_on_device
+        streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
+        if not streams:
+            return validate_data(
+                self, X, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
+            )
+        return self._validate_streamed_rows(X, reset)
 
-        Subclasses that validate more than X (labels: ``fit_args``, or their
-        own :meth:`_validate_training_data`) always use the device path.
-        """
-        if fit_args or (
-            type(self)._validate_training_data is not VAETransformer._validate_training_data
-        ):
-            return False
-        setting = getattr(self, "data_on_device", True)
-        if isinstance(setting, str):  # "auto"
-            return isinstance(X, np.memmap)
-        return not setting
-
-    def _validate_streamed_data(self, X, reset):
+    def _validate_streamed_rows(self, X, reset):
         """Validate X chunk by chunk, without a whole copy; return a HostRows.
 
         scikit-learn's checks (dimensions, numeric dtype, number of features
@@ -789,17 +745,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not isinstance(X, np.ndarray):
             # Lists, DataFrames: validated in memory, then kept on the host.
             X = validate_data(self, X, dtype=dtypes, reset=reset, ensure_min_features=1)
-            data = _streaming.HostRows(X, X.dtype)
-            data.value_range = (float(np.min(X)), float(np.max(X)))
-            return data
+            rows = _data.HostRows(X, X.dtype)
+            rows.value_range = (float(np.min(X)), float(np.max(X)))
+            return rows
         # The first row (or none) gives scikit-learn's checks and errors.
         head = validate_data(
             self, X[:1] if X.ndim else X, dtype=dtypes, reset=reset, ensure_min_features=1
         )
-        data = _streaming.HostRows(X, head.dtype)
-        data.releaser.release()
-        data.value_range = _streaming.scan(data, type(self).__name__)
-        return data
+        rows = _data.HostRows(X, head.dtype)
+        rows.releaser.release()
+        rows.value_range = _data.scan(rows, type(self).__name__)
+        return rows
 
     def _module_config(self):
         """Keyword arguments of :meth:`_make_module` beyond the plugins and sizes."""
@@ -820,15 +776,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Extra keyword arguments of :class:`skvae._engine.Trainer`."""
         return {}
 
-    def _resolve_likelihood(self, X):
+    def _resolve_likelihood(self, data):
         spec = self.likelihood
         if isinstance(spec, str) and spec == "auto":
-            if isinstance(X, _streaming.HostRows):
-                low, high = X.value_range
-            else:
-                low, high = float(np.min(X)), float(np.max(X))
-            in_unit_interval = low >= 0.0 and high <= 1.0
-            spec = "bernoulli" if in_unit_interval else "gaussian"
+            low, high = data.value_range()
+            spec = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
         return resolve_plugin("likelihood", spec)
 
     # --------------------------------------------------------------- inference
@@ -1098,7 +1050,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 if C is None:
                     params = module.decode(z)
                 else:
-                    cb = _engine.to_tensor(C[start : start + rows], self._device)
+                    cb = _data.to_tensor(C[start : start + rows], self._device)
                     params = module.decode(z, cb)
                 if decode == "mean":
                     x = module.likelihood.mean(params)
@@ -1142,7 +1094,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         another thread is never switched to eval mode mid-epoch.
         """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
-        releaser = _streaming.PageReleaser(memmap) if memmap is not None else None
+        releaser = _data.PageReleaser(memmap) if memmap is not None else None
         with _engine.module_lock(self.module_), torch.inference_mode():
             self.module_.eval()
             for start in range(0, X.shape[0], rows):
@@ -1152,9 +1104,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                         X[start:stop], input_name="X", estimator_name=type(self).__name__
                     )
                     self.likelihood_.check_data(X[start:stop])
-                args = [_engine.to_tensor(X[start:stop], self._device, rows=rows)]
+                args = [_data.to_tensor(X[start:stop], self._device, rows=rows)]
                 if C is not None:
-                    args.append(_engine.to_tensor(C[start:stop], self._device, rows=rows))
+                    args.append(_data.to_tensor(C[start:stop], self._device, rows=rows))
                 out[start:stop] = fn(*args)[: stop - start].cpu().numpy()
                 if releaser is not None:
                     releaser.touched(X[start:stop].nbytes)
@@ -1185,8 +1137,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __setstate__(self, state):
         if "module_" in state:
             state = dict(state)
-            saved_device = state["_device"]
-            device = _device.available(saved_device)
             # The same structure as the pickled module: the subclass's
             # builder, with the condition widths and such (its config).
             module = self._make_module(
@@ -1199,19 +1149,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 **state["module_"].get("config", {}),
             )
             module.load_state_dict(state["module_"]["state_dict"])
-            module.to(device).eval()
-            optimizer = _optimizers.make_optimizer(
-                state["optimizer_"]["name"], module.parameters(), state["learning_rate"], device
+            fitted = _state.rebuild(
+                module,
+                _device.available(state["_device"]),
+                optimizer_name=state["optimizer_"]["name"],
+                learning_rate=state["learning_rate"],
+                seed=state["_seed"],
+                optimizer_state=state["optimizer_"]["state_dict"],
+                generator_state=state["_generator"],
+                generator_device_type=state["_device"].type,
             )
-            _optimizers.load_optimizer_state(optimizer, state["optimizer_"]["state_dict"])
-            generator = torch.Generator(device=device)
-            if device.type == saved_device.type:
-                generator.set_state(state["_generator"])
-            else:
-                generator.manual_seed(state["_seed"])
-            state.update(module_=module, optimizer_=optimizer, _generator=generator, _device=device)
+            state.update(
+                module_=fitted.module,
+                optimizer_=fitted.optimizer,
+                _generator=fitted.generator,
+                _device=fitted.device,
+            )
         super().__setstate__(state)
-
 
 def _build_module(
     architecture,
@@ -1253,252 +1207,41 @@ def _build_module(
     return module
 
 
-def _train_validation_split(X, validation_fraction, seed, C=None):
-    """Split X (and its per-row conditions C, or None) into train and validation parts."""
-    n = X.shape[0]
-    n_val = int(math.ceil(validation_fraction * n))
-    if n - n_val < 1 or n_val < 1:
-        raise ValueError(
-            f"early_stopping needs at least 2 samples to hold out "
-            f"validation_fraction={validation_fraction} of them; got {n} samples."
-        )
-    perm = np.random.RandomState(seed).permutation(n)
-    train, val = perm[n_val:], perm[:n_val]
-    if isinstance(X, _streaming.HostRows):  # row indices, no copy
-        return X.subset(train), X.subset(val), None, None
-    if C is None:
-        return X[train], X[val], None, None
-    return X[train], X[val], C[train], C[val]
+class _Fit:
+    """What one call of ``fit`` trains: plugins, torch objects, epochs, and where it starts.
 
-
-def _to_device(data, device):
-    """Validated training data (array, HostRows or None) made ready for the engine."""
-    if data is None:
-        return None
-    if isinstance(data, _streaming.HostRows):
-        return data.to(device)
-    return _engine.to_tensor(data, device)
-
-
-def _check_likelihood_data(likelihood, X):
-    """``likelihood.check_data`` on an array, or on each chunk of a HostRows."""
-    if isinstance(X, _streaming.HostRows):
-        _streaming.check_likelihood(likelihood, X)
-    else:
-        likelihood.check_data(X)
-
-
-def _check_likelihood_training_data(likelihood, X):
-    """``likelihood.check_training_data`` on an array, or on a HostRows' first chunk."""
-    if isinstance(X, _streaming.HostRows):
-        X = next(iter(X.chunks()))
-    check = getattr(likelihood, "check_training_data", None)  # plugins made before the hook
-    if check is not None:
-        check(X)
-
-
-def _data_digest(*arrays):
-    """SHA-256 of arrays (dtype, shape and bytes), None entries skipped.
-
-    A HostRows is hashed chunk by chunk, to the same digest as the array it
-    holds once validated in memory.
+    Made one of three ways by the estimator: new weights (``_new_fit``), this
+    estimator's weights trained on (``_continued_fit``), or the state an
+    interrupted fit saved in its checkpoint (``_resumed_fit``).
     """
-    digest = hashlib.sha256()
-    for array in arrays:
-        if array is None:
-            continue
-        if isinstance(array, _streaming.HostRows):
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            for chunk in array.chunks():
-                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-            continue
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
 
+    def __init__(self, architecture, likelihood, prior, fitted, seed, *, stop_epoch,
+                 history=(), result=None, resumed=None):
+        self.architecture, self.likelihood, self.prior = architecture, likelihood, prior
+        self.module, self.optimizer = fitted.module, fitted.optimizer
+        self.generator, self.device = fitted.generator, fitted.device
+        self.seed = seed
+        self.history = list(history)  # records of the fits before this one
+        self.first_epoch = len(self.history)
+        self.stop_epoch = stop_epoch
+        self.result = result  # a resumed run's RunResult (learning-rate halvings)
+        self.resumed = resumed
 
-class _CheckpointFile:
-    """The checkpoint of one ``fit`` call: checks, resume and atomic writes."""
-
-    def __init__(self, estimator, X, C):
-        self._io = _io
-        self.estimator = estimator
-        self.path = _check_checkpoint_path(estimator.checkpoint_path)
-        self.write_error = None
-        name = type(estimator).__name__
-        if _io._ESTIMATORS.get(name) is not type(estimator):
-            raise TypeError(
-                f"checkpoint_path works for skvae's own estimators "
-                f"({', '.join(sorted(_io._ESTIMATORS))}), not {type(estimator).__qualname__}."
-            )
-        try:
-            self.params = _io.encode_params(estimator)
-        except ValueError as exc:
-            raise ValueError(
-                f"checkpoint_path is set, but the parameters cannot be written to a "
-                f"checkpoint: {exc}"
-            ) from None
-        self.data_sha256 = _data_digest(X, C)
-
-    def _read(self, device):
-        try:
-            return self._io.read_checkpoint(self.path, device)
-        except self._io.ModelFileError as exc:
-            raise ValueError(
-                f"checkpoint_path={self.path!r} exists but is not a checkpoint that fit can "
-                f"resume from, and it is not overwritten: {exc} Delete the file, or "
-                "choose another checkpoint_path."
-            ) from None
-
-    def check_overwritable(self):
-        """Refuse to overwrite a file that is not a checkpoint (warm starts)."""
-        if os.path.exists(self.path):
-            self._read(torch.device("cpu"))
-
-    def resume(self):
-        """Return the checkpoint to resume from, or None when there is none.
-
-        Raises ValueError when it belongs to another fit (class, parameters
-        or data).
-        """
-        if not os.path.exists(self.path):
-            return None
-        estimator = self.estimator
-        checkpoint = self._read(_device.resolve(estimator.device))
-        where = f"checkpoint_path={self.path!r}"
-        fix = "Delete the file, or choose another checkpoint_path, to start a new fit."
-        if type(checkpoint.estimator) is not type(estimator):
-            raise ValueError(
-                f"{where} holds a checkpoint of a {type(checkpoint.estimator).__name__}, "
-                f"not of a {type(estimator).__name__}. {fix}"
-            )
-        differ = [
-            f"{name}={_plain(checkpoint.params.get(name))!r} in the checkpoint, "
-            f"{_plain(value)!r} now"
-            for name, value in self.params.items()
-            if name not in _CHECKPOINT_NEUTRAL_PARAMS
-            and _plain(checkpoint.params.get(name)) != _plain(value)
-        ]
-        if differ:
-            raise ValueError(
-                f"{where} holds a checkpoint of a fit with other parameters "
-                f"({'; '.join(differ)}); it cannot be resumed. {fix}"
-            )
-        if checkpoint.state.get("data_sha256") != self.data_sha256:
-            raise ValueError(
-                f"{where} holds a checkpoint of a fit on other training data (its SHA-256 "
-                f"digest differs); it cannot be resumed. {fix}"
-            )
-        saved_type = checkpoint.state.get("generator_device_type")
-        device = checkpoint.estimator._device
-        if saved_type is not None and saved_type != device.type:
-            warnings.warn(
-                f"{where} was written on {saved_type}, and this fit runs on {device.type}: "
-                "the random stream restarts from the seed, so the resumed fit will not "
-                "equal an uninterrupted one.",
-                UserWarning,
-                stacklevel=5,
-            )
-        return _Resumed(checkpoint)
-
-    def write(self, fitted, history, *, stop_epoch, finished, result, stopper):
-        proxy = object.__new__(type(self.estimator))
-        proxy.__dict__.update(self.estimator.__dict__)
-        proxy.__dict__.update(fitted)
-        proxy.history_ = list(history)
-        proxy.n_iter_ = len(history)
-        state = {
-            "epoch": len(history),
-            "stop_epoch": int(stop_epoch),
-            "finished": bool(finished),
-            "lr_scale": float(result.lr_scale),
-            "halvings": int(result.halvings),
-            "stopper_best": None if stopper is None else float(stopper.best),
-            "stopper_bad_epochs": None if stopper is None else int(stopper.bad_epochs),
-            "stopper_best_state": stopper is not None and stopper.best_state is not None,
-            "data_sha256": self.data_sha256,
+    def attributes(self, new_records=()):
+        """The estimator's fitted attributes after this fit's ``new_records``."""
+        history = self.history + list(new_records)
+        return {
+            "architecture_": self.architecture,
+            "likelihood_": self.likelihood,
+            "prior_": self.prior,
+            "module_": self.module,
+            "optimizer_": self.optimizer,
+            "_generator": self.generator,
+            "_device": self.device,
+            "_seed": self.seed,
+            "history_": history,
+            "n_iter_": len(history),
         }
-        tensors = {}
-        if state["stopper_best_state"]:
-            tensors = {f"best.{k}": v for k, v in stopper.best_state.items()}
-        if self.write_error is not None:
-            return  # warned once; the fit goes on without checkpoints
-        try:
-            self._io.save_checkpoint(proxy, self.path, state, tensors)
-        except OSError as exc:
-            self.write_error = exc
-            warnings.warn(
-                f"checkpoint_path={self.path!r} could not be written after epoch "
-                f"{len(history)} ({exc.strerror or exc}); the fit goes on without "
-                "checkpoints and keeps the trained model. Free some space or choose "
-                "another checkpoint_path to resume later fits.",
-                UserWarning,
-                stacklevel=2,
-            )
-
-
-def _check_checkpoint_path(path):
-    """Check, before training, that a checkpoint can be written at ``path``.
-
-    Return the path as a str; raise ValueError naming ``checkpoint_path``
-    when it is empty, a folder, in a folder that does not exist or that
-    this process cannot write to.
-    """
-    path = os.fspath(path)
-    where = f"checkpoint_path={path!r}"
-    if not path:
-        raise ValueError(f"{where} is empty: give a file path such as 'fit.skvae', or None.")
-    if os.path.isdir(path):
-        raise ValueError(f"{where} is a folder; give a file path inside it, e.g. 'fit.skvae'.")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"{where}: the folder {folder!r} does not exist; create it first, or choose "
-            "another checkpoint_path."
-        )
-    try:  # the way the checkpoint itself is written: a temporary file in the folder
-        fd, probe = tempfile.mkstemp(prefix=".skvae-write-check.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ValueError(
-            f"{where}: cannot write in the folder {folder!r} ({exc.strerror or exc}); "
-            "choose another checkpoint_path."
-        ) from None
-    return path
-
-
-class _Resumed:
-    """A matching checkpoint, ready to continue from."""
-
-    def __init__(self, checkpoint):
-        self.estimator = checkpoint.estimator
-        self.state = checkpoint.state
-        self.tensors = checkpoint.tensors
-
-    def restore_stopper(self, stopper, device):
-        if self.state.get("stopper_best") is None:
-            return
-        stopper.best = float(self.state["stopper_best"])
-        stopper.bad_epochs = int(self.state["stopper_bad_epochs"])
-        if self.state.get("stopper_best_state"):
-            stopper.best_state = {
-                k.removeprefix("best."): v.to(device)
-                for k, v in self.tensors.items()
-                if k.startswith("best.")
-            }
-
-
-def _plain(value):
-    """JSON parameter data without where a plugin came from (class, distribution...)."""
-    if isinstance(value, dict):
-        if "plugin" in value:
-            value = {k: value.get(k) for k in ("plugin", "kind", "params")}
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 _io.register_estimator(VAETransformer)

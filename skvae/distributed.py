@@ -55,6 +55,7 @@ work as usual.
 """
 
 import atexit
+import warnings
 import contextlib
 import contextvars
 import inspect
@@ -63,6 +64,9 @@ import os
 
 import numpy as np
 import torch
+
+from ._model import RandomNoise
+from ._step import autocast
 
 #: Environment variables that torchrun sets, all of which say "launched by torchrun".
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -274,8 +278,8 @@ def init(device="auto"):
     return rank()
 
 
-def for_run(device):
-    """The :class:`DataParallel` of a fit on ``device`` under the current :func:`mode`, or None.
+def strategy_for(device):
+    """The :class:`DataParallel` strategy of a fit on ``device`` under :func:`mode`, or None.
 
     Raises ValueError when the module sits on a GPU that is not this
     process's own (``cuda:LOCAL_RANK``): every process would train on the
@@ -321,15 +325,6 @@ def _mix(*words):
     return (int(state[0]) << 31) ^ int(state[1])
 
 
-def _take(data, index):
-    """Rows ``index`` (a CPU tensor) of a device tensor, or of streamed host rows."""
-    if data is None:
-        return None
-    if isinstance(data, torch.Tensor):
-        return data[index.to(data.device)]
-    return data.subset(index.numpy())  # skvae._streaming.HostRows: no copy
-
-
 class _Step(torch.nn.Module):
     """The module's training loss as ``forward``, so that DDP can wrap it."""
 
@@ -344,11 +339,14 @@ class _Step(torch.nn.Module):
 class DataParallel:
     """The process group's view of one fit: ranks, shards, collectives.
 
-    Made by :func:`setup`; :func:`skvae._engine.run` calls :meth:`attach`
-    and :meth:`detach` around training and the other methods from
-    :class:`skvae._engine.Trainer`.
+    The data-parallel strategy of :func:`skvae._engine.run` (the other is
+    :class:`skvae._engine.SingleProcess`), made by :func:`setup`: :meth:`start`
+    shards the data and wraps the module in DDP, each step's loss goes
+    through :meth:`step_loss`, and :meth:`end_epoch` all-reduces the epoch.
     """
 
+    #: The trainer's ``compile`` option does not apply through DDP.
+    compiles = False
     #: Tests set this to False to train without averaging the gradients
     #: (each rank then trains its own model on its shard).
     _sync_gradients = True
@@ -364,7 +362,7 @@ class DataParallel:
             self.device = torch.device("cpu")
         self.step_module = None
         self._base_seed = 0
-        self._saved = None
+        self._generator = self._noise = None
 
     @property
     def is_writer(self):
@@ -419,38 +417,47 @@ class DataParallel:
         """Rows per step on this rank: ``batch_size // world_size``, at least 1."""
         return max(1, batch_size // self.world_size)
 
-    def shard_train(self, X, C, seed):
+    def shard_train(self, data, seed):
         """This rank's training rows: ``rank::world_size`` of a common permutation, padded."""
-        n = X.shape[0]
+        n = len(data)
         per_rank = math.ceil(n / self.world_size)
         generator = torch.Generator().manual_seed(_mix(seed, 0x5EED))
         perm = torch.randperm(n, generator=generator)
         total = per_rank * self.world_size
         perm = perm.repeat(math.ceil(total / n))[:total]
-        index = perm[self.rank :: self.world_size]
-        return _take(X, index), _take(C, index)
+        return data.take(perm[self.rank :: self.world_size])
 
-    def shard_validation(self, X, C):
+    def shard_validation(self, data):
         """This rank's validation rows (``rank::world_size``, not padded)."""
-        if X is None:
-            return None, None
-        index = torch.arange(X.shape[0])[self.rank :: self.world_size]  # may be empty
-        return _take(X, index), _take(C, index)
+        if data is None:
+            return None
+        return data.take(torch.arange(len(data))[self.rank :: self.world_size])  # may be empty
 
     # ---------------------------------------------------------------- training
-    def attach(self, trainer, seed):
-        """Wrap the trainer's module in DDP and give it a per-rank generator.
+    def start(self, trainer, data, validation, seed):
+        """Check that every rank holds the same data; shard it; wrap the module in DDP.
 
-        ``seed`` (rank 0's is used) seeds the generators of the epochs.
+        ``seed`` (rank 0's is used) seeds the shards and the epochs' generators.
+        Returns this rank's (data, validation).
         """
-        self._saved = (trainer.generator, getattr(trainer, "data_parallel", None))
-        self._base_seed = seed
+        if trainer.compile:
+            warnings.warn(
+                "compile is not applied under data-parallel training; the steps run "
+                "eagerly through DistributedDataParallel.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.check_same_data(
+            data.rows, None if validation is None else validation.rows,
+            data.conditions, None if validation is None else validation.conditions,
+        )
+        self._base_seed = self.common_seed(seed)  # rank 0's, for random_state=None
         step = _Step(trainer.module)
         if self._sync_gradients:
             from torch.nn.parallel import DistributedDataParallel
 
             # device_ids=None: a single-device module, inputs left where they are.
-            # Buffers are synchronised once per epoch (sync_buffers), not per step;
+            # Buffers are synchronised once per epoch (end_epoch), not per step;
             # static_graph copes with parameters a loss does not use.
             options = {"device_ids": None, "static_graph": True}
             if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
@@ -459,31 +466,34 @@ class DataParallel:
                 options["broadcast_buffers"] = False
             step = DistributedDataParallel(step, **options)
         self.step_module = step
-        trainer.generator = torch.Generator(device=trainer.generator.device)
-        trainer.data_parallel = self
+        self._generator = torch.Generator(device=trainer.generator.device)
+        self._noise = RandomNoise(self._generator, trainer.generator.device)
+        return self.shard_train(data, self._base_seed), self.shard_validation(validation)
 
-    def detach(self, trainer):
-        """Undo :meth:`attach` (the plain module and the estimator's generator)."""
-        if self._saved is not None:
-            trainer.generator, trainer.data_parallel = self._saved
-            self._saved = None
+    def finish(self, trainer):
+        """Drop the DDP wrapper (the module itself is the estimator's)."""
         self.step_module = None
 
     def begin_epoch(self, trainer, epoch):
         """Seed this rank's generator from (seed, rank, epoch)."""
-        trainer.generator.manual_seed(_mix(self._base_seed, self.rank, epoch))
+        self._generator.manual_seed(_mix(self._base_seed, self.rank, epoch))
 
-    def step_loss(self, trainer, x, noise, beta, c=None):
+    def generator(self, trainer):
+        """This rank's generator (seeded per epoch), not the estimator's."""
+        return self._generator
+
+    def step_loss(self, trainer, forward, x, beta, c=None):
         """The training loss through DDP (gradients are averaged over the ranks)."""
         kwargs = {} if c is None else {"c": c}
-        return self.step_module(
-            x,
-            noise,
-            beta=beta,
-            free_bits=trainer.free_bits,
-            n_importance=trainer.n_importance,
-            **kwargs,
-        )
+        with autocast(x.device, trainer.precision):
+            return self.step_module(
+                x,
+                self._noise,
+                beta=beta,
+                free_bits=trainer.free_bits,
+                n_importance=trainer.n_importance,
+                **kwargs,
+            )
 
     @torch.no_grad()
     def sync_buffers(self, module):
@@ -496,33 +506,30 @@ class DataParallel:
                 buffer.copy_(moved)
 
     @torch.no_grad()
-    def reduce_epoch(self, sums, n, finite):
-        """All-reduce an epoch's summed losses; return [means..., finite] as floats.
+    def end_epoch(self, module, sums, n, checks):
+        """Broadcast the buffers, all-reduce an epoch's sums; return [means..., checks] as floats.
 
-        The single host synchronisation of the epoch.
+        ``checks`` are values that must be finite on every rank; they are
+        summed over the ranks, so that one non-finite value makes the sum
+        non-finite. The single host synchronisation of the epoch.
         """
+        self.sync_buffers(module)
         packed = torch.cat(
             [
                 sums.to(torch.float64),
                 torch.tensor([float(n)], dtype=torch.float64, device=sums.device),
-                finite.to(torch.float64).reshape(1),
+                checks.to(torch.float64).reshape(-1),
             ]
         )
         packed = self._all_reduce(packed)
-        means = packed[:-2] / packed[-2]
-        all_finite = (packed[-1] == self.world_size).to(torch.float64).reshape(1)
-        return torch.cat([means, all_finite]).tolist()
+        k = checks.numel()
+        means = packed[: -k - 1] / packed[-k - 1]
+        return torch.cat([means, packed[-k:]]).tolist()
 
-    def validation_loss(self, trainer, X, beta, seed, C=None, **kwargs):
-        """Mean validation loss over all ranks' shards (one all-reduce).
-
-        ``kwargs`` go to :meth:`skvae._engine.Trainer.validation_loss`.
-        """
-        n = 0 if X is None else X.shape[0]
-        mean = 0.0
-        if n:
-            args = () if C is None else (C,)
-            mean = trainer.validation_loss(X, beta, seed, *args, **kwargs)
+    def validation_loss(self, trainer, data, beta, seed):
+        """Mean validation loss over all ranks' shards (one all-reduce)."""
+        n = 0 if data is None else len(data)
+        mean = trainer.validation_loss(data, beta, seed) if n else 0.0
         total = torch.tensor([mean * n, float(n)], dtype=torch.float64)
         total = self._all_reduce(total)
         return float(total[0] / total[1])

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from skvae import VAETransformer, distributed
+from skvae._data import TrainingData
 from skvae import load as load_model
 from skvae.cli import main as cli_main
 
@@ -223,7 +224,8 @@ def test_shards_are_disjoint_equal_and_cover_the_rows():
 
     for n, world in [(10, 2), (11, 2), (7, 3), (2, 4)]:
         X = torch.arange(n, dtype=torch.float32).reshape(n, 1)
-        shards = [Fake(r, world).shard_train(X, None, seed=5)[0].ravel() for r in range(world)]
+        data = TrainingData(X)
+        shards = [Fake(r, world).shard_train(data, seed=5).rows.ravel() for r in range(world)]
         sizes = {len(s) for s in shards}
         assert sizes == {-(-n // world)}  # equal lengths: the same steps on every rank
         rows = torch.cat(shards)
@@ -231,7 +233,7 @@ def test_shards_are_disjoint_equal_and_cover_the_rows():
         assert len(rows) - n < world
         if n % world == 0:
             assert len(set(rows.tolist())) == len(rows)  # disjoint
-        val = [Fake(r, world).shard_validation(X, None)[0].ravel() for r in range(world)]
+        val = [Fake(r, world).shard_validation(data).rows.ravel() for r in range(world)]
         assert sorted(torch.cat(val).tolist()) == list(range(n))
     assert Fake(0, 2).local_batch_size(64) == 32
     assert Fake(0, 4).local_batch_size(2) == 1

@@ -17,7 +17,7 @@ import torch
 import skvae
 from skvae import ConditionalVAETransformer, VAETransformer
 from skvae import _engine
-from skvae._estimator import _train_validation_split
+from skvae._data import TrainingData
 
 
 def _state(vae):
@@ -191,7 +191,7 @@ def test_log_variance_is_clamped():
 # ------------------------------------------------------------------------- Ctrl-C
 def _interrupt_at_step(monkeypatch, step):
     """Raise KeyboardInterrupt from inside the training loop, at step ``step``."""
-    original = _engine.Trainer._loss
+    original = _engine.Trainer.loss
     calls = []
 
     def loss(self, *args, **kwargs):
@@ -200,7 +200,7 @@ def _interrupt_at_step(monkeypatch, step):
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_engine.Trainer, "_loss", loss)
+    monkeypatch.setattr(_engine.Trainer, "loss", loss)
 
 
 def test_ctrl_c_keeps_the_last_completed_epoch(digits_small, monkeypatch):
@@ -267,9 +267,9 @@ def test_ctrl_c_before_the_first_epoch_changes_nothing(digits_small, monkeypatch
 # ---------------------------------------------------------------- early stopping
 def _validation_loss_of(vae, X, batch_size):
     """The early-stopping objective of the estimator's current weights."""
-    _, X_val, _, _ = _train_validation_split(X, vae.validation_fraction, vae._seed)
+    _, validation = TrainingData(X).split(vae.validation_fraction, vae._seed)
     trainer = _engine.Trainer(vae.module_, vae.optimizer_, vae._generator, batch_size)
-    return trainer.validation_loss(_engine.to_tensor(X_val, vae._device), 1.0, vae._seed + 1)
+    return trainer.validation_loss(validation.to(vae._device), 1.0, vae._seed + 1)
 
 
 ES = dict(

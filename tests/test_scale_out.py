@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 import skvae
 from skvae import VAETransformer
-from skvae._streaming import HostRows
+from skvae._data import HostRows, TrainingData
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -199,7 +199,7 @@ _TRANSFORM_PEAK_SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/status")
 def test_transform_of_a_memmap_keeps_memory_bounded(tmp_path):
     """transform reads a memmap batch by batch and drops its pages as it goes."""
-    from skvae._streaming import RELEASE_BYTES
+    from skvae._data import RELEASE_BYTES
 
     path = _write_memmap(tmp_path / "big.npy", 400_000, 64)  # 102 MB
     file_kib = path.stat().st_size / 1024
@@ -283,9 +283,9 @@ def test_transform_on_a_memmap_is_batched(digits_memmap, monkeypatch):
     vae = VAETransformer(max_iter=2, random_state=0).fit(X)
     monkeypatch.setattr(skvae._estimator, "_INFERENCE_ROWS", 64)
     rows = []
-    to_tensor = skvae._engine.to_tensor
+    to_tensor = skvae._data.to_tensor
     monkeypatch.setattr(
-        skvae._engine, "to_tensor", lambda a, *args, **kw: rows.append(len(a)) or to_tensor(a, *args, **kw)
+        skvae._data, "to_tensor", lambda a, *args, **kw: rows.append(len(a)) or to_tensor(a, *args, **kw)
     )
     Z = vae._map_batches(lambda xb: vae.module_.encode(xb)[0], M, vae.n_components, rows=64)
     assert max(rows) == 64 and len(rows) == -(-M.shape[0] // 64)
@@ -299,7 +299,7 @@ def test_transform_on_a_memmap_is_batched(digits_memmap, monkeypatch):
     [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity")],
 )
 def test_memmap_validation_finds_bad_values_in_any_chunk(tmp_path, monkeypatch, value, message):
-    monkeypatch.setattr(skvae._streaming, "CHUNK_BYTES", 64 * 4 * 10)  # 10 rows a chunk
+    monkeypatch.setattr(skvae._data, "CHUNK_BYTES", 64 * 4 * 10)  # 10 rows a chunk
     X = np.random.default_rng(0).random((100, 64), dtype=np.float32)
     X[95, 3] = value  # far past the first chunk, which scikit-learn checks
     np.save(tmp_path / "bad.npy", X)
@@ -311,7 +311,7 @@ def test_memmap_validation_finds_bad_values_in_any_chunk(tmp_path, monkeypatch, 
 
 
 def test_memmap_likelihood_checks_run_on_every_chunk(tmp_path, monkeypatch):
-    monkeypatch.setattr(skvae._streaming, "CHUNK_BYTES", 8 * 4 * 10)
+    monkeypatch.setattr(skvae._data, "CHUNK_BYTES", 8 * 4 * 10)
     X = np.random.default_rng(0).random((100, 8), dtype=np.float32)
     X[90, 0] = 3.0
     np.save(tmp_path / "x.npy", X)
@@ -358,7 +358,7 @@ def test_memmap_checkpoint_digest_matches_in_memory(tmp_path, digits_memmap):
     # The same data as a memmap resumes (and finds the fit finished).
     resumed = VAETransformer(max_iter=2, random_state=0, checkpoint_path=path).fit(M)
     assert resumed.n_iter_ == 2
-    assert skvae._estimator._data_digest(HostRows(M, np.float32)) == skvae._estimator._data_digest(X)
+    assert TrainingData(HostRows(M, np.float32)).digest() == TrainingData(X).digest()
 
 
 def test_copy_on_write_memmaps_keep_their_changes(tmp_path):

@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, VAETransformer
-from skvae import _engine, _estimator
+from skvae import _checkpoint, _engine, _estimator
 
 FAST = dict(max_iter=2, batch_size=64, random_state=0)
 
@@ -43,13 +43,23 @@ def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
     calls = []
 
     def train_epoch(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
         calls.append(1)
-        if len(calls) == 2:  # the last epoch ends with huge (finite) weights
-            with torch.no_grad():
-                for parameter in self.module.parameters():
-                    parameter.mul_(1e30)
-        return out
+        if len(calls) != 2:
+            return original(self, *args, **kwargs)
+        steps = []
+
+        def blow_up(optimizer, args, kwargs):  # the last step of epoch 2: huge (finite) weights
+            steps.append(1)
+            if len(steps) == 4:  # 200 rows in batches of 64: 4 steps
+                with torch.no_grad():
+                    for parameter in self.module.parameters():
+                        parameter.mul_(1e30)
+
+        hook = self.optimizer.register_step_post_hook(blow_up)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            hook.remove()
 
     monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
     vae = VAETransformer(max_iter=2, batch_size=64, on_divergence="restore", random_state=0)
@@ -300,7 +310,7 @@ def test_unwritable_checkpoint_folder_is_refused_before_training(digits, tmp_pat
     def mkstemp(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(_estimator.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(_checkpoint.tempfile, "mkstemp", mkstemp)
     _no_training(monkeypatch)
     with pytest.raises(ValueError, match="checkpoint_path=.*cannot write.*Permission denied"):
         VAETransformer(**FAST, checkpoint_path=tmp_path / "fit.skvae").fit(digits[0][:100])

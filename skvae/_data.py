@@ -1,19 +1,26 @@
-"""Training data that stays on the host: memmaps read batch by batch.
+"""The training data: rows on the device, or read from a memmap batch by batch.
 
-``VAETransformer(data_on_device=...)`` chooses between the engine's fast path
-(the whole training set copied to the device once, batches taken by index)
-and :class:`HostRows`: the rows stay in their host array (typically a
-:class:`numpy.memmap` of a file larger than memory) and each minibatch is
-read from it and copied to the device on its own.
+:class:`TrainingData` is what a fit trains on: the validated rows and, for
+the models that learn from labels, the per-row conditions (one-hot labels)
+that travel with them. Neither the estimator nor the training loop branches
+on where the rows are or whether labels exist: they split, move, shard and
+batch a :class:`TrainingData`, and a batch is always ``(x, c)`` with ``c``
+None for a model without labels.
 
-:class:`HostRows` looks to :class:`skvae._engine.Trainer` like the device
-tensor it otherwise gets: ``shape``, ``device`` and indexing by a device
-index tensor (the epoch's permutation) or by a slice (validation). A batch's
-rows are read in increasing file order (the indices sorted, for locality and
-the kernel's read-ahead) and then put back in the permutation's order, so
-that a batch holds exactly the rows, in exactly the order, that the in-memory
-path would use: with the same ``random_state`` both paths give the same model
-(bit for bit on the CPU).
+Where the rows live is decided once, by ``VAETransformer(data_on_device=...)``:
+either the engine's fast path (the whole training set copied to the device
+once, batches taken by index) or :class:`HostRows`: the rows stay in their
+host array (typically a :class:`numpy.memmap` of a file larger than memory)
+and each minibatch is read from it and copied to the device on its own.
+
+:class:`HostRows` looks to the engine like the device tensor it otherwise
+gets: ``shape``, ``device`` and indexing by a device index tensor (the
+epoch's permutation) or by a slice (validation). A batch's rows are read in
+increasing file order (the indices sorted, for locality and the kernel's
+read-ahead) and then put back in the permutation's order, so that a batch
+holds exactly the rows, in exactly the order, that the in-memory path would
+use: with the same ``random_state`` both paths give the same model (bit for
+bit on the same CPU kernels).
 
 Validation (:func:`scan`) reads the array in chunks of about
 :data:`CHUNK_BYTES`, never the whole.
@@ -34,13 +41,14 @@ the pages of a shared map are dropped from the process with
 stay in the file and the page cache).
 """
 
+import hashlib
+import math
 import mmap
 import os
 
 import numpy as np
 import torch
 
-from ._engine import to_tensor
 
 #: Bytes per chunk of a validation pass.
 CHUNK_BYTES = 4 << 20
@@ -288,3 +296,161 @@ def check_likelihood(likelihood, data):
     """
     for chunk in data.chunks():
         likelihood.check_data(chunk)
+
+
+def to_tensor(array, device, rows=None):
+    """Copy a 2-D numpy array (or a slice of a memmap) to a float32 tensor on ``device``.
+
+    With ``rows``, the result is padded with zero rows to exactly that many.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> to_tensor(np.ones((2, 3)), torch.device("cpu"), rows=4).shape
+    torch.Size([4, 3])
+    """
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if rows is not None and array.shape[0] < rows:
+        padded = np.zeros((rows,) + array.shape[1:], dtype=np.float32)
+        padded[: array.shape[0]] = array
+        array = padded
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array).to(device)
+
+
+class TrainingData:
+    """Training rows with their optional per-row conditions, on the host or on a device.
+
+    Parameters
+    ----------
+    rows : ndarray, HostRows or Tensor of shape (n_rows, n_features)
+        Validated rows: an array (in memory), a :class:`HostRows` (streamed
+        from its host array) or, after :meth:`to`, a device tensor.
+    conditions : ndarray, Tensor or None, default=None
+        The per-row conditions of a model that learns from labels, float32
+        of shape (n_rows, width); None for a model without labels.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> data = TrainingData(np.arange(12.0).reshape(6, 2), np.eye(6, 2, dtype=np.float32))
+    >>> train, val = data.split(0.5, seed=0)
+    >>> len(train), len(val)
+    (3, 3)
+    >>> x, c = train.to(torch.device("cpu")).batch(torch.tensor([0, 1]))
+    >>> x.shape, c.shape
+    (torch.Size([2, 2]), torch.Size([2, 2]))
+    >>> TrainingData(np.zeros((3, 2))).to("cpu").batch(slice(0, 2))[1] is None
+    True
+    """
+
+    def __init__(self, rows, conditions=None):
+        self.rows = rows
+        self.conditions = conditions
+
+    def __len__(self):
+        return self.rows.shape[0]
+
+    @property
+    def n_features(self):
+        return self.rows.shape[1]
+
+    @property
+    def streamed(self):
+        """Whether the rows are read from a host array batch by batch."""
+        return isinstance(self.rows, HostRows)
+
+    @property
+    def device(self):
+        return getattr(self.rows, "device", None)
+
+    # ------------------------------------------------------- on the host
+    def split(self, validation_fraction, seed):
+        """Return (train, validation), the validation rows drawn from ``seed``."""
+        n = len(self)
+        n_val = int(math.ceil(validation_fraction * n))
+        if n - n_val < 1 or n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 samples to hold out "
+                f"validation_fraction={validation_fraction} of them; got {n} samples."
+            )
+        perm = np.random.RandomState(seed).permutation(n)
+        return self.take(perm[n_val:]), self.take(perm[:n_val])
+
+    def take(self, index):
+        """The rows (and conditions) at positions ``index`` (an integer array or CPU tensor)."""
+        if isinstance(index, torch.Tensor) and not isinstance(self.rows, torch.Tensor):
+            index = index.numpy()
+        return TrainingData(_take(self.rows, index), _take(self.conditions, index))
+
+    def head(self, n):
+        """The first ``n`` rows (and conditions)."""
+        return TrainingData(self.rows[:n], None if self.conditions is None else self.conditions[:n])
+
+    def to(self, device):
+        """The same data with batches on ``device`` (arrays copied there once)."""
+        device = torch.device(device)
+        rows = self.rows.to(device) if isinstance(self.rows, (HostRows, torch.Tensor)) else (
+            to_tensor(self.rows, device)
+        )
+        conditions = self.conditions
+        if conditions is not None and not isinstance(conditions, torch.Tensor):
+            conditions = to_tensor(conditions, device)
+        return TrainingData(rows, conditions)
+
+    def value_range(self):
+        """(min, max) of the values (of every chunk, for streamed rows)."""
+        if self.streamed:
+            return self.rows.value_range
+        return float(np.min(self.rows)), float(np.max(self.rows))
+
+    def check_likelihood(self, likelihood):
+        """``likelihood.check_data`` on the rows (chunk by chunk when streamed)."""
+        if self.streamed:
+            check_likelihood(likelihood, self.rows)
+        else:
+            likelihood.check_data(self.rows)
+
+    def check_training(self, likelihood):
+        """``likelihood.check_training_data`` (on the first chunk when streamed)."""
+        check = getattr(likelihood, "check_training_data", None)  # plugins made before the hook
+        if check is not None:
+            check(next(iter(self.rows.chunks())) if self.streamed else self.rows)
+
+    def digest(self):
+        """SHA-256 of the rows and conditions (dtype, shape and bytes).
+
+        Streamed rows are hashed chunk by chunk, to the digest of the array
+        they hold once validated in memory.
+        """
+        digest = hashlib.sha256()
+        for array in (self.rows, self.conditions):
+            if array is None:
+                continue
+            if isinstance(array, HostRows):
+                digest.update(f"{array.dtype.str}{array.shape}".encode())
+                for chunk in array.chunks():
+                    digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+                continue
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
+        return digest.hexdigest()
+
+    # ----------------------------------------------------- on the device
+    def batch(self, index):
+        """Rows ``index`` (a device index tensor or a slice) and their conditions, or None."""
+        conditions = self.conditions
+        return self.rows[index], None if conditions is None else conditions[index]
+
+
+def _take(data, index):
+    """Rows ``index`` of an array, a tensor or a HostRows (no copy of the latter)."""
+    if data is None:
+        return None
+    if isinstance(data, HostRows):
+        return data.subset(np.asarray(index))
+    if isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(index).to(data.device)]
+    return data[index]
