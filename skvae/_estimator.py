@@ -1,6 +1,5 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
-import contextlib
 import math
 import os
 import warnings
@@ -24,6 +23,7 @@ from . import _checkpoint, _data, _device, _engine, _io, _optimizers, _schedule,
 from ._model import CommonNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
+from ._sklearn_callbacks import CallbackSupport, fit_callbacks
 from .base import Architecture, Likelihood, Prior
 
 # Rows per forward pass at inference: bounds the memory of transform,
@@ -72,7 +72,9 @@ class _TrainingInterrupted(KeyboardInterrupt):
     """A Ctrl-C during ``fit``, raised again once the estimator holds the kept epoch."""
 
 
-class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VAETransformer(
+    CallbackSupport, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Variational autoencoder (VAE) as a scikit-learn transformer.
 
     Learns an encoder q(z | x) = N(mean(x), diag(var(x))) and a decoder
@@ -531,7 +533,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if hasattr(self, "module_"):
             saved_state = _state.Snapshot(self.module_, self.optimizer_, self._generator)
         try:
-            with contextlib.nullcontext(()) as callbacks:  # the users' callbacks (to come)
+            max_epochs = n_epochs or self.max_iter
+            with fit_callbacks(self, X, fit_args.get("y"), max_epochs=max_epochs) as callbacks:
                 return self._fit_unsafe(X, n_epochs, incremental, callbacks, **fit_args)
         except _TrainingInterrupted:
             raise
