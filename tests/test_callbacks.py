@@ -576,13 +576,20 @@ def test_progress_bar_on_a_vae(digits_small):
 
 @needs_engine
 @needs_sklearn_callbacks
-def test_scoring_monitor_scores_each_epoch(digits_small):
+@pytest.mark.parametrize("model", ["VAETransformer", "ConditionalVAETransformer"])
+def test_scoring_monitor_scores_each_epoch(digits_small, model):
+    import skvae
     from sklearn.callback import ScoringMonitor
 
     X, y = digits_small
     monitor = ScoringMonitor(scoring={"elbo": _elbo})
-    vae = _vae().set_callbacks(monitor).fit(X, y)
+    vae = getattr(skvae, model)(n_components=2, max_iter=3, batch_size=64, random_state=0)
+    vae.set_callbacks(monitor).fit(X, y)  # the y makes ScoringMonitor score
     rows = monitor.get_logs().data
+    assert all("elbo" in row for row in rows), (
+        "ScoringMonitor scored nothing: it scores only when the y given to fit reaches "
+        "fit_callbacks(self, X, y, ...)"
+    )
     epochs = [row["elbo"] for row in rows if row["task_name"] == "epoch"]
     assert len(epochs) == 3
     # The last epoch's model is the fitted one (no early stopping).
@@ -673,10 +680,18 @@ def test_skvae_callbacks_without_sklearn_callback(digits_small, monkeypatch):
 
 
 def _doc_blocks():
-    """The ```python blocks of docs/callbacks.md, less those marked "not run"."""
+    """The ```python blocks of docs/callbacks.md, less those marked "not run".
+
+    Each is padded with blank lines so that a traceback's line numbers are
+    the Markdown file's.
+    """
     text = (ROOT / "docs" / "callbacks.md").read_text()
-    blocks = re.findall(r"(<!-- not run[^>]*-->\n)?```python\n(.*?)```", text, flags=re.S)
-    return [code for marker, code in blocks if not marker]
+    blocks = re.finditer(r"(<!-- not run[^>]*-->\n)?```python\n(.*?)```", text, flags=re.S)
+    return [
+        "\n" * text.count("\n", 0, match.start(2)) + match.group(2)
+        for match in blocks
+        if not match.group(1)
+    ]
 
 
 @needs_engine
@@ -690,7 +705,7 @@ def test_the_examples_of_docs_callbacks_md_run(tmp_path, monkeypatch, capsys):
     namespace = {}
     with pytest.warns(UserWarning):  # MinMaxScaler does not support callbacks
         for code in blocks:
-            exec(compile(code, "docs/callbacks.md", "exec"), namespace)
+            exec(compile(code, str(ROOT / "docs" / "callbacks.md"), "exec"), namespace)
     out = capsys.readouterr().out
     assert "epoch 2: loss" in out
     assert (tmp_path / "runs").is_dir()
