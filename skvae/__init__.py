@@ -3,19 +3,36 @@
 The package is laid out by job:
 
 - :mod:`skvae._estimator`: :class:`VAETransformer`, the scikit-learn estimator;
+  ``fit`` validates the data into a :class:`skvae._data.TrainingData`, builds
+  the fit (new, continued or resumed) and hands it to the training loop;
 - :mod:`skvae._conditional`: :class:`ConditionalVAETransformer` and
   :class:`AuxiliaryClassifierVAE`, the models that learn from labels;
+- :mod:`skvae._data`: the training data (on the device, or read from a
+  memmap batch by batch), with the labels that travel with the rows;
+- :mod:`skvae._engine`: the training loop, ``run(trainer, data, schedule,
+  strategy, callbacks)``; :mod:`skvae._step` the step's forward,
+  :mod:`skvae._model` the objective, :mod:`skvae._schedule` the KL weight and
+  learning rate per epoch, :mod:`skvae._state` copies of the fitted state;
+- :mod:`skvae.distributed`: data-parallel training under torchrun (the DDP
+  strategy, :func:`skvae.distributed.init`, :func:`skvae.distributed.data_parallel`);
+- :mod:`skvae.callbacks`: callbacks and loggers on the loop's epochs, and
+  scikit-learn's callback API (``set_callbacks``);
+- :mod:`skvae._checkpoint`: checkpoints of a fit (a callback of the loop);
 - :mod:`skvae._io`: :func:`save` and :func:`load`, the safe ``.skvae`` model
-  files (JSON and safetensors);
+  files (JSON and safetensors); estimators register themselves with it;
 - :mod:`skvae._registry` and :mod:`skvae.hookspecs`: the pluggy plugin system;
-- :mod:`skvae._engine` and :mod:`skvae._model`: the training engine and the
-  objective;
 - :mod:`skvae.base`: the base classes plugin authors subclass;
 - :mod:`skvae.plotting`: scikit-learn style displays of fitted models
   (matplotlib), imported on demand;
-- :mod:`skvae.cli`: the ``skvae`` command;
-- :mod:`skvae.datasets`: scikit-learn style loaders (digits, MNIST,
-  Fashion-MNIST, CIFAR-10, texture patches), scaled to ``[0, 1]``.
+- :mod:`skvae.cli`: the ``skvae`` command, and :mod:`skvae._report` the
+  report (figures and ``index.html``) of ``skvae fit``;
+- :mod:`skvae.datasets`: data sets by name or file (digits, MNIST,
+  Fashion-MNIST, CIFAR-10, texture patches, ``.npy``, ``.csv``).
+
+The built-in plugins (architectures, likelihoods, priors) are not in this
+package: the source folder ``plugins/`` installs as the package
+``skvae_plugins`` and registers through the ``skvae`` entry-point group,
+exactly as a third-party package would.
 
 ``import skvae`` itself is light: it imports neither torch nor scikit-learn
 nor matplotlib. The public names below and the submodules are loaded on
