@@ -163,15 +163,10 @@ class VAETransformer(
         ``score_samples``, ...) always runs in float32.
     compile : bool or {"default", "reduce-overhead", "max-autotune", \
             "max-autotune-no-cudagraphs"}, default=False
-        Compile the training step's forward and backward passes with
-        :func:`torch.compile` (True means mode "default"). On a GPU,
-        "reduce-overhead" replays them as CUDA graphs, which removes the
-        per-operation launch cost that dominates small models; together with
-        a large ``batch_size`` it is the fastest setting there. Compilation
-        takes seconds to a minute at the start of ``fit``, so it pays off
-        for long fits; the noise of each step is drawn from the same random
-        stream as without compilation, so the model is the same up to
-        floating-point rounding. Needs a C++ compiler on the CPU (Inductor).
+        Compile the training step with :func:`torch.compile` (True: mode
+        "default"; "reduce-overhead" replays CUDA graphs on a GPU). Pays off
+        for long fits; needs a C++ compiler on the CPU. See
+        ``docs/training.md``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and every draw of training, through a
         :class:`torch.Generator` (the global torch RNG is left alone). The
@@ -181,58 +176,21 @@ class VAETransformer(
     warm_start : bool, default=False
         Continue training the fitted model when ``fit`` is called again.
     on_divergence : {"raise", "restore"}, default="raise"
-        What to do when an epoch's training loss, weights (after a
-        non-finite gradient) or validation loss are NaN or infinite; they
-        are checked once per epoch, without a per-step synchronisation.
-        "raise": a FloatingPointError names the epoch and suggests a lower
-        ``learning_rate``, and the estimator is left as it was before
-        ``fit``. "restore": go back to the last completed epoch (weights,
-        optimizer and random state), halve the learning rate for the rest of
-        this ``fit`` and train that epoch again, at most 5 times per ``fit``
-        (then the FloatingPointError). Each restore gives a RuntimeWarning
-        and is listed under ``"divergences"`` in that epoch's ``history_``
-        record, whose ``learning_rate`` is the halved rate.
+        When an epoch's loss or weights become NaN or infinite: "raise" a
+        FloatingPointError (the estimator unchanged), or "restore" the last
+        completed epoch, halve the learning rate and train it again (at most
+        5 times). See ``docs/training.md``.
     checkpoint_path : str, path-like or None, default=None
-        When set, ``fit`` writes a checkpoint to this file after every epoch
-        (and at the end): a ``.skvae`` model file (see :func:`skvae.save`)
-        holding the weights, the optimizer's state, the training random
-        state, ``history_`` and early stopping's state, written atomically
-        (a temporary file in the same folder, fsync, rename), so that the
-        file is always a whole checkpoint. :func:`skvae.load` reads it as
-        the model of its last epoch. When the file exists, ``fit`` resumes
-        from it: it continues the epoch count and the random stream, so
-        that a resumed fit gives the same model as an uninterrupted one with
-        the same seed (bit for bit on the CPU); at most the epoch in
-        progress is lost. A checkpoint of a finished fit is taken as it is.
-        The checkpoint must come from the same estimator class, the same
-        parameters (``verbose``, ``checkpoint_path`` and ``warm_start``
-        aside) and the same training data (checked by a SHA-256 digest),
-        else ``fit`` raises a ValueError that names the difference and
-        leaves the file alone: delete it, or choose another path, to start
-        afresh (one path per training run; not one path for all the fits of
-        a cross-validation). A file at the path that is not a checkpoint is
-        never overwritten. ``partial_fit`` neither reads nor writes
-        checkpoints; a ``warm_start`` continuation of a fitted estimator
-        writes them but does not read them. Needs ``random_state`` to be an
-        int or None.
+        When set, ``fit`` writes a checkpoint (a ``.skvae`` file, atomically)
+        after every epoch, and resumes from it when the file exists: the
+        same model as an uninterrupted fit, at most the epoch in progress
+        lost. The file must come from the same class, parameters and data.
+        See ``docs/training.md``.
     data_on_device : "auto" or bool, default="auto"
-        Where ``fit`` and ``partial_fit`` keep the training data. True: the
-        whole (validated) training set is copied to ``device`` once and
-        batches are taken from it by index, the fastest way for data that
-        fit in memory. False: the data stay in their host array, which is
-        validated chunk by chunk (no whole copy) and read one minibatch at a
-        time, only the batch being copied to the device; for a
-        :class:`numpy.memmap` of a file larger than memory (or than the
-        GPU's memory). "auto": False for a :class:`numpy.memmap` (such as
-        ``np.load(path, mmap_mode="r")`` or a slice of one), True for
-        anything else. Each batch holds the same rows in the same order
-        either way (the permutation's indices are read in increasing order
-        for locality, then put back in order), so that both give the same
-        model for the same ``random_state`` (bit for bit on the CPU);
-        streaming is slower by the reads. Other array-likes (lists,
-        DataFrames) with False are validated in memory, then kept on the
-        host. See the Notes.
-
+        True: the training set is copied to ``device`` once (fastest). False:
+        it stays in its host array (a :class:`numpy.memmap` larger than
+        memory), read one minibatch at a time; the same model either way.
+        "auto": False for a memmap, else True. See ``docs/training.md``.
     Attributes
     ----------
     module_ : torch.nn.Module
