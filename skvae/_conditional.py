@@ -6,7 +6,7 @@ Both are :class:`~skvae.VAETransformer` subclasses that take ``y`` in ``fit``:
   and to the decoder, q(z | x, c) and p(x | z, c), and generates a chosen
   class. Label dropout trains an "unknown" (all-zero) condition too, so that
   ``transform(X)`` works without labels, as scikit-learn pipelines need.
-- :class:`AuxiliaryClassifierVAE` is the model of seed 004: a classifier
+- :class:`AuxiliaryClassifierVAE` is a VAE with an auxiliary classifier: a classifier
   predicts the label from x, its softmax is appended to z at the decoder, and
   its cross-entropy joins the loss. It needs labels in ``fit`` only; it is a
   scikit-learn classifier (``predict``, ``predict_proba``) and a transformer.
@@ -442,7 +442,7 @@ ConditionalVAETransformer.__doc__ = _with_vae_parameters(ConditionalVAETransform
 
 
 class AuxiliaryClassifierModule(VAEModule):
-    """A VAE whose decoder also sees a classifier's softmax of x (seed 004).
+    """A VAE whose decoder also sees a classifier's softmax of x.
 
     Parameters
     ----------
@@ -546,7 +546,7 @@ class AuxiliaryClassifierModule(VAEModule):
 
 
 class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
-    """VAE with an auxiliary classifier whose softmax joins z at the decoder (seed 004).
+    """VAE with an auxiliary classifier whose softmax joins z at the decoder.
 
     A classifier network predicts the label from x; its softmax s is
     concatenated to the latent code at the decoder, p(x | z, s), and its

@@ -112,7 +112,7 @@ class VAETransformer(
         Weight of the KL term (beta-VAE); 1 gives the ELBO.
     kl_warmup : float, default=0.0
         Fraction of ``max_iter`` over which beta ramps linearly from 0 to
-        ``beta``; the seed csnl library used 3/7.
+        ``beta`` (3/7 gives ``beta_e = min(e * beta / floor(3 N / 7), beta)``).
     kl_cycles : int, default=1
         Number of KL annealing cycles (cyclical annealing, Fu et al. 2019):
         the epochs split into this many cycles, each starting at beta = 0 and
@@ -133,8 +133,7 @@ class VAETransformer(
     learning_rate : float, default=1e-3
         Step size of the optimizer.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-        Torch optimizer ("sgd" uses momentum 0.9; the seed csnl library used
-        RMSprop).
+        Torch optimizer ("sgd" uses momentum 0.9).
     lr_schedule : {"constant", "cosine", "linear"}, default="constant"
         Learning rate per epoch: constant, or annealed to 0 over ``max_iter``
         epochs along half a cosine or a line.

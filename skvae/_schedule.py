@@ -14,9 +14,8 @@ def beta_at(epoch, beta, kl_warmup, max_iter, kl_cycles=1):
 
     The epochs are split into ``kl_cycles`` equal cycles (cyclical annealing,
     Fu et al. 2019); in each, beta ramps linearly from 0 over the first
-    ``floor(kl_warmup * cycle_length)`` epochs, then stays at ``beta``. One
-    cycle is the linear warm-up of the seed csnl library, which used
-    kl_warmup = 3/7: ``beta_e = min(e * beta / floor(3 N / 7), beta)``.
+    ``floor(kl_warmup * cycle_length)`` epochs, then stays at ``beta``. With
+    one cycle and kl_warmup = 3/7 this is ``beta_e = min(e * beta / floor(3 N / 7), beta)``.
 
     Examples
     --------
