@@ -457,7 +457,7 @@ class VAETransformer(
         self : VAETransformer
             The fitted estimator.
         """
-        return self._fit(X, n_epochs=None, incremental=False)
+        return self._fit(X, n_epochs=None, incremental=False, target=y)
 
     def partial_fit(self, X, y=None):
         """Train for one more epoch on X (initialising the model on the first call).
@@ -477,9 +477,10 @@ class VAETransformer(
         self : VAETransformer
             The updated estimator.
         """
-        return self._fit(X, n_epochs=1, incremental=True)
+        return self._fit(X, n_epochs=1, incremental=True, target=y)
 
-    def _fit(self, X, n_epochs, incremental, **fit_args):
+    def _fit(self, X, n_epochs, incremental, target=None, **fit_args):
+        # target: the y given to an unsupervised fit, for scikit-learn's callbacks only.
         # All or nothing: whatever fails (bad input, divergence, a callback, a
         # Ctrl-C before the first epoch completes), the estimator is left
         # exactly as it was before the call. A Ctrl-C after that ends training
@@ -491,7 +492,8 @@ class VAETransformer(
             saved_state = _state.Snapshot(self.module_, self.optimizer_, self._generator)
         try:
             max_epochs = n_epochs or self.max_iter
-            with fit_callbacks(self, X, fit_args.get("y"), max_epochs=max_epochs) as callbacks:
+            y = fit_args.get("y", target)
+            with fit_callbacks(self, X, y, max_epochs=max_epochs) as callbacks:
                 return self._fit_unsafe(X, n_epochs, incremental, callbacks, **fit_args)
         except _TrainingInterrupted:
             raise
