@@ -38,6 +38,7 @@ from typing import Callable
 import torch
 
 from ._model import RandomNoise, VAEModule
+from .callbacks import CallbackError
 from ._state import Snapshot
 from ._step import EpochSums, StepForward, autocast
 
@@ -525,14 +526,9 @@ def _call(callback, hook, *args):
     try:
         return method(*args)
     except Exception as exc:
-        from .callbacks import CallbackError
-
         if isinstance(exc, CallbackError):
             raise
-        raise CallbackError(
-            f"The callback {type(callback).__name__} raised {type(exc).__name__} in {hook}: "
-            f"{exc}. The fit stopped; the estimator is left as it was before fit."
-        ) from exc
+        raise CallbackError.from_exception(callback, hook, exc) from exc
 
 
 # ---------------------------------------------------------------- the loop

@@ -105,7 +105,7 @@ def test_a_failing_callback_is_named_and_still_ends(digits_small):
             raise ZeroDivisionError("oops")
 
     recorder = Recorder()
-    with pytest.raises(CallbackError, match="Broken raised ZeroDivisionError in on_epoch_end") as info:
+    with pytest.raises(CallbackError, match="Broken.on_epoch_end raised ZeroDivisionError") as info:
         run(trainer, data.to("cpu"), _schedule(3), callbacks=[recorder, Broken()])
     assert isinstance(info.value.__cause__, ZeroDivisionError)
     assert recorder.events[-1] == ("done", "failed", 1)
