@@ -453,6 +453,10 @@ class SingleProcess:
     def validation_loss(self, trainer, data, beta, seed):
         return trainer.validation_loss(data, beta, seed)
 
+    def any_rank(self, flag):
+        """Whether ``flag`` holds on any process (here: on this one)."""
+        return flag
+
 
 # --------------------------------------------------------------- callbacks
 class EarlyStopping:
@@ -640,7 +644,7 @@ def _epochs(trainer, data, validation, probe, strategy, callbacks, state):
             for callback in callbacks:
                 stop = bool(_call(callback, "on_epoch_end", state, record)) or stop
                 state.will_stop = state.will_stop or stop
-            if stop:
+            if strategy.any_rank(stop):  # every rank stops at the same epoch
                 result.stopped = True
                 break
     except KeyboardInterrupt:

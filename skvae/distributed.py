@@ -533,3 +533,9 @@ class DataParallel:
         total = torch.tensor([mean * n, float(n)], dtype=torch.float64)
         total = self._all_reduce(total)
         return float(total[0] / total[1])
+
+    def any_rank(self, flag):
+        """Whether ``flag`` holds on any rank (a callback's stop request on one rank
+        stops them all at the same epoch)."""
+        tensor = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)
+        return bool(self._all_reduce(tensor, _dist().ReduceOp.MAX).item())

@@ -40,6 +40,7 @@ import torch
 from sklearn.datasets import load_digits
 import skvae
 from skvae import VAETransformer, distributed
+from skvae.callbacks import Callback
 from skvae_plugins.mlp import MLP
 
 out = sys.argv[1]
@@ -62,6 +63,16 @@ def fit(name, **extra):
 
 fit("sync")
 fit("early", early_stopping=True, n_iter_no_change=2, max_iter=25)
+
+
+class StopOnRankOne(Callback):
+    def on_epoch_end(self, run, record):
+        return rank == 1 and record["epoch"] == 2
+
+
+vae = VAETransformer(**{{**settings, "max_iter": 5}}).set_callbacks(StopOnRankOne()).fit(X)
+with open(os.path.join(out, f"stop_{{rank}}.json"), "w") as f:
+    json.dump(vae.n_iter_, f)
 # A broken data-parallel fit: each rank trains on its shard, gradients not averaged.
 distributed.DataParallel._sync_gradients = False
 fit("nosync")
@@ -121,6 +132,12 @@ def test_both_ranks_end_with_identical_weights_and_history(two_processes):
             assert _losses(h0, key) == _losses(h1, key)
     early = json.loads((two_processes / "early_history_0.json").read_text())
     assert all(r["val_loss"] is not None for r in early)
+
+
+@needs_gloo
+def test_a_stop_request_on_one_rank_stops_every_rank_at_the_same_epoch(two_processes):
+    stopped = [json.loads((two_processes / f"stop_{rank}.json").read_text()) for rank in (0, 1)]
+    assert stopped == [2, 2]
 
 
 @needs_gloo

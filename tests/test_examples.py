@@ -119,3 +119,18 @@ def test_seed003_trains_on_cifar10_files(tmp_path):
     assert "Number of minibatches: 1" in result.stdout
     assert re.search(r"^\s+2\s+\d+\.\d+\s+704\.72$", result.stdout, re.M)  # epoch 2 next to the post's
     assert_figures(REPO / "examples" / "seed003_cifar_gray.py", out)
+
+
+def test_readme_callbacks_snippet_runs(digits, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorboard")
+    from skvae import VAETransformer
+
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "class PrintKL" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"X": digits[0][:200], "VAETransformer": VAETransformer}
+    exec(compile(snippet.replace("max_iter=5", "max_iter=2"), "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.split("\n")
+    assert [line.split()[0] for line in printed if line.strip()] == ["1", "2"]
+    assert list((tmp_path / "runs" / "tb").rglob("events.out.tfevents.*"))
