@@ -71,6 +71,12 @@ def cb_mean(logits):
 class ContinuousBernoulliModule(LikelihoodModule):
     """Torch side of :class:`ContinuousBernoulli`: the decoder outputs logits."""
 
+    def nll(self, x, params):
+        """-log p(x | params) summed over features: the Bernoulli cross-entropy
+        minus the log-normaliser (no negation in the training step)."""
+        bce = F.binary_cross_entropy_with_logits(params, x, reduction="none")
+        return (bce - log_normalizer(params)).sum(-1)
+
     def log_prob(self, x, params):
         log_kernel = -F.binary_cross_entropy_with_logits(params, x, reduction="none")
         return (log_kernel + log_normalizer(params)).sum(-1)

@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skvae.base import Architecture, EncoderDecoder
+from skvae.base import ACTIVATIONS, Architecture, EncoderDecoder
 from skvae.hookspecs import hookimpl
-from skvae.base import ACTIVATIONS
 
 __all__ = [
     "Conv",
@@ -38,7 +37,7 @@ __all__ = [
     "build_conv_network",
 ]
 
-#: Floor of the variance in the "variance" parametrization (seed 004).
+#: Floor of the variance in the "variance" parametrization.
 MIN_VARIANCE = 1e-5
 
 
@@ -50,10 +49,10 @@ class VariationalHead(nn.Module):
     returned as a log-variance, so that ``forward`` gives
     ``concat([mean, log_var])`` as :class:`skvae.base.EncoderDecoder` expects:
 
-    * ``"log_var"``: the layer gives the log-variance (seeds 001, 003);
-    * ``"log_sigma"``: the layer gives log(sigma), so log_var = 2 * h (seed 000);
+    * ``"log_var"``: the layer gives the log-variance (the common choice);
+    * ``"log_sigma"``: the layer gives log(sigma), so log_var = 2 * h;
     * ``"variance"``: variance = 1e-5 + exp(h), so
-      log_var = logaddexp(h, log 1e-5), computed stably (seed 004).
+      log_var = logaddexp(h, log 1e-5), computed stably (a floored variance).
 
     Parameters
     ----------
@@ -493,7 +492,7 @@ class Conv(Architecture):
     dense_units : int, tuple of int or None, default=None
         Dense layers of the encoder between the flattened convolutions and
         the heads (the decoder goes from the latent code straight to the
-        convolutions' shape, as in seed 001).
+        convolutions' shape).
     activation : {"relu", "leaky_relu", "elu", "gelu", "silu", "tanh", \
 "sigmoid"}, default="relu"
         Activation after each hidden layer.
@@ -502,8 +501,8 @@ class Conv(Architecture):
 
     See Also
     --------
-    skvae_plugins.presets.KerasConv : Seed 001's small conv VAE.
-    skvae_plugins.presets.KerasDCGANConv : Seed 001's DCGAN-like variant.
+    skvae_plugins.presets.KerasConv : A small Keras-style conv VAE, layer for layer.
+    skvae_plugins.presets.KerasDCGANConv : Its DCGAN-like variant.
 
     Examples
     --------

@@ -1,23 +1,56 @@
 """Likelihood ``gaussian``: diagonal Gaussian with a fixed, learned or predicted scale."""
 
+import math
+
 import torch
 
-from skvae.base import Likelihood, LikelihoodModule, gaussian_log_prob
+from skvae.base import Likelihood, LikelihoodModule
 from skvae.hookspecs import hookimpl
 
 from ._scale import ScaleModule, check_scale, n_params_for_scale, warn_if_unscaled
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
 
 class GaussianModule(LikelihoodModule):
-    """Torch side of :class:`Gaussian`: the decoder outputs the mean (and scale)."""
+    """Torch side of :class:`Gaussian`: the decoder outputs the mean (and scale).
+
+    Examples
+    --------
+    >>> import torch
+    >>> module = GaussianModule(n_features=2, scale=1.0, min_scale=1e-3)
+    >>> module.nll(torch.zeros(1, 2), torch.zeros(1, 2))  # 2 * log(2 pi) / 2
+    tensor([1.8379])
+    """
 
     def __init__(self, n_features, scale, min_scale):
         super().__init__()
         self.scale = ScaleModule(n_features, scale, min_scale)
 
+    def nll(self, x, params):
+        """-log N(x; loc, scale**2) summed over features, shape ``(batch,)``.
+
+        Written as ``0.5 * sum(((x - loc) / scale)**2) + sum(log scale) +
+        n_features * log(2 pi) / 2``: one pass over the batch's elements,
+        the scale's own terms computed on the scale alone when it is fixed
+        (Python numbers) or learned (one value per feature).
+        """
+        scale = self.scale
+        n_features = x.shape[-1]
+        if scale.fixed_log_scale is not None:
+            log_scale = scale.fixed_log_scale
+            z = (x - params) * math.exp(-log_scale)
+            return (z * z).sum(-1).mul_(0.5).add_(n_features * (log_scale + _HALF_LOG_2PI))
+        loc, log_scale = scale.split(params)
+        z = (x - loc) * torch.exp(-log_scale)
+        if scale.predicted:  # one scale per sample and feature
+            scale_terms = log_scale.sum(-1).add_(n_features * _HALF_LOG_2PI)
+        else:  # learned: one scale per feature
+            scale_terms = log_scale.sum().add_(n_features * _HALF_LOG_2PI)
+        return torch.add(scale_terms, (z * z).sum(-1), alpha=0.5)
+
     def log_prob(self, x, params):
-        loc, log_scale = self.scale.split(params)
-        return gaussian_log_prob(x, loc, 2.0 * log_scale).sum(-1)
+        return -self.nll(x, params)
 
     def mean(self, params):
         return self.scale.split(params)[0]
@@ -40,10 +73,10 @@ class Gaussian(Likelihood):
     Parameters
     ----------
     scale : float, "learned" or "predicted", default="learned"
-        Observation standard deviation: a fixed positive number (seed 004
-        used 0.5), "learned" for one learned scale per feature, or
-        "predicted" for a scale output by the decoder (the decoder then has
-        two outputs per feature: the means, then the raw scales).
+        Observation standard deviation: a fixed positive number (such as
+        0.5), "learned" for one learned scale per feature, or "predicted"
+        for a scale output by the decoder (the decoder then has two outputs
+        per feature: the means, then the raw scales).
     min_scale : float, default=1e-3
         Lower bound of a learned or predicted scale, so that constant
         features cannot drive the likelihood to infinity.

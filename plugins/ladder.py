@@ -20,7 +20,8 @@ weighting::
     mean = (m_BU s_BU^-2 + m_TD s_TD^-2) * var
 
 A draw is ``z = mean + sqrt(var) * eps``: the standard deviation, not the
-variance, scales the noise (the code behind seed 000 used the variance).
+variance, scales the noise (scaling it by the variance, as some
+implementations do, draws from the wrong distribution).
 Everything is carried as log-variances.
 
 Besides the plugin class :class:`Ladder`, the module offers
@@ -35,9 +36,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from skvae.base import LOG_VAR_MAX, LOG_VAR_MIN
 from skvae.base import (
     ACTIVATIONS,
+    LOG_VAR_MAX,
+    LOG_VAR_MIN,
     Architecture,
     check_layer_sizes,
     gaussian_log_prob,
@@ -114,16 +116,16 @@ def gaussian_kl(mean_q, log_var_q, mean_p, log_var_p):
     >>> gaussian_kl(torch.ones(1), zero, zero, zero)  # (1 - 0)^2 / 2
     tensor([0.5000])
     """
+    diff = mean_q - mean_p
     return 0.5 * (
-        log_var_p
-        - log_var_q
-        + (log_var_q.exp() + (mean_q - mean_p) ** 2) * torch.exp(-log_var_p)
-        - 1.0
+        log_var_p - log_var_q + (log_var_q.exp() + diff * diff) * torch.exp(-log_var_p) - 1.0
     )
 
 
 def _clamp(log_var):
-    return log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+    # The model's clamp (VAEModule.encode): hardtanh is clamp with a
+    # one-kernel backward.
+    return F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
 
 
 class _BatchNorm1d(nn.BatchNorm1d):

@@ -19,9 +19,15 @@ class LaplaceModule(LikelihoodModule):
         super().__init__()
         self.scale = ScaleModule(n_features, scale, min_scale)
 
-    def log_prob(self, x, params):
+    def nll(self, x, params):
+        """-log p(x | params) summed over features: the training term, with no negation."""
         loc, log_scale = self.scale.split(params)
-        return (-_LOG_2 - log_scale - (x - loc).abs() * torch.exp(-log_scale)).sum(-1)
+        return ((x - loc).abs() * torch.exp(-log_scale) + log_scale).sum(-1).add_(
+            x.shape[-1] * _LOG_2
+        )
+
+    def log_prob(self, x, params):
+        return -self.nll(x, params)
 
     def mean(self, params):
         return self.scale.split(params)[0]

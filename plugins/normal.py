@@ -14,11 +14,13 @@ class StandardNormalModule(PriorModule):
         self.n_components = n_components
 
     def kl_per_dim(self, mean, log_var, z):
-        # Closed form of KL(N(mean, exp(log_var)) || N(0, 1)), per dimension.
-        return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+        # Closed form of KL(N(mean, exp(log_var)) || N(0, 1)), per dimension
+        # (mean * mean: the values of mean.pow(2), from a plain multiply).
+        return 0.5 * (mean * mean + log_var.exp() - 1.0 - log_var)
 
     def kl(self, mean, log_var, z):
-        return self.kl_per_dim(mean, log_var, z).sum(-1)
+        # kl_per_dim(...).sum(-1), written out: one call less in every step.
+        return (0.5 * (mean * mean + log_var.exp() - 1.0 - log_var)).sum(-1)
 
     def log_prob(self, z):
         zero = torch.zeros((), dtype=z.dtype, device=z.device)

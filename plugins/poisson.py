@@ -48,8 +48,12 @@ def check_counts(name, X, alternative):
 class PoissonModule(LikelihoodModule):
     """Torch side of :class:`Poisson`: the decoder outputs log-rates."""
 
+    def nll(self, x, params):
+        """-log p(x | params) summed over features (no negation in the training step)."""
+        return (torch.exp(params) - x * params + torch.lgamma(x + 1.0)).sum(-1)
+
     def log_prob(self, x, params):
-        return (x * params - torch.exp(params) - torch.lgamma(x + 1.0)).sum(-1)
+        return -self.nll(x, params)
 
     def mean(self, params):
         return torch.exp(params)

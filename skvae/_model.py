@@ -47,6 +47,11 @@ class VAEModule(nn.Module):
         self.net = net
         self.likelihood = likelihood
         self.prior = prior
+        # Whether the network brings its own model (a ladder VAE's ``terms``
+        # and ``log_weights``), looked up once: ``hasattr`` on a torch module
+        # that lacks the attribute raises and catches an exception each time.
+        self._net_terms = hasattr(net, "terms")
+        self._net_log_weights = hasattr(net, "log_weights")
         # A prior that is no PriorModule is reported by the dry run of
         # skvae._plugin_check, with the plugin's name, not here.
         bind_encoder = getattr(prior, "bind_encoder", None)
@@ -63,25 +68,31 @@ class VAEModule(nn.Module):
             config["decoder_conditions"] = self.decoder_conditions
         return config
 
-    @staticmethod
-    def _condition(c, width, rows, like):
-        if not width:
-            return None
-        if c is None:
-            return like.new_zeros((rows, width))
-        return c
-
     def encode(self, x, c=None):
-        """Return the posterior mean and clamped log-variance (given ``c``)."""
-        c = self._condition(c, self.encoder_conditions, x.shape[0], x)
-        mean, log_var = self.net.encode(x) if c is None else self.net.encode(x, c)
-        # hardtanh is clamp with a single-kernel backward (cheaper per step).
+        """Return the posterior mean and clamped log-variance (given ``c``).
+
+        The log-variance is clamped to [:data:`~skvae.base.LOG_VAR_MIN`,
+        :data:`~skvae.base.LOG_VAR_MAX`], so that ``exp`` of it (the
+        variance, the standard deviation of the draw) stays finite and
+        positive. ``hardtanh`` is that clamp in one kernel forward and one
+        backward (``clamp``'s backward takes several), and its gradient is
+        that of the clamped value: zero outside the range.
+        """
+        if self.encoder_conditions:
+            if c is None:
+                c = x.new_zeros((x.shape[0], self.encoder_conditions))
+            mean, log_var = self.net.encode(x, c)
+        else:
+            mean, log_var = self.net.encode(x)
         return mean, F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
 
     def decode(self, z, c=None):
         """Return the likelihood parameters for ``z`` (given ``c``)."""
-        c = self._condition(c, self.decoder_conditions, z.shape[0], z)
-        return self.net.decode(z) if c is None else self.net.decode(z, c)
+        if self.decoder_conditions:
+            if c is None:
+                c = z.new_zeros((z.shape[0], self.decoder_conditions))
+            return self.net.decode(z, c)
+        return self.net.decode(z)
 
     def _conditions(self, x, c):
         """Return the conditions (of the encoder, of the decoder) for a batch."""
@@ -130,7 +141,8 @@ class VAEModule(nn.Module):
         return (nll + beta * kl).mean(), nll, kl
 
     def _posterior_draw(self, x, noise, c=None, copies=1):
-        if hasattr(self.net, "terms"):
+        """Return the posterior's mean and log-variance and a draw of z, per copy."""
+        if self._net_terms:
             raise ValueError(
                 f"{type(self.net).__name__} has several stochastic layers; free_bits "
                 "and per-dimension KL need a single-layer architecture."
@@ -168,12 +180,16 @@ class VAEModule(nn.Module):
         kl : Tensor of shape (batch * copies,)
             KL(q(z | x) || p(z)), summed over latent dimensions.
         """
-        if hasattr(self.net, "terms"):
+        if self._net_terms:
             x, c = _repeat(x, copies), _repeat(c, copies)
             return self.net.terms(x, noise, self.likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)
-        mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
-        x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
+        if copies > 1:
+            mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
+            x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
+        else:  # a training step: the draw written out, no helper calls
+            mean, log_var = self.encode(x, c_enc)
+            z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
         nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
         return nll, self.prior.kl(mean, log_var, z)
 
@@ -186,7 +202,7 @@ class VAEModule(nn.Module):
         ``log_weights(x, noise, likelihood, prior)``. ``c`` is the condition
         of a conditional model.
         """
-        if hasattr(self.net, "log_weights"):
+        if self._net_log_weights:
             x, c = _repeat(x, copies), _repeat(c, copies)
             return self.net.log_weights(x, noise, self.likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)

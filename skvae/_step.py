@@ -167,6 +167,13 @@ class StepForward:
         self.precision = precision
         self.mode = compile_mode(compile)
         autocast(device, precision)  # validates precision
+        #: Eager float32: the loss is called directly, with no context.
+        self._plain = self.mode is None and precision == "float32"
+        #: Whether the compiled step is replayed as a CUDA graph, whose next
+        #: replay overwrites the outputs of the last one.
+        self._replays_graph = (
+            self.mode in ("reduce-overhead", "max-autotune") and torch.device(device).type == "cuda"
+        )
         self._compiled = None
         self._shapes = None  # the noise draws of a step, learned at the first step
         self._beta = None  # (value, device tensor)
@@ -185,7 +192,13 @@ class StepForward:
             return self.loss(x, ReplayNoise(draws), beta, c)
 
     def __call__(self, x, beta, c=None):
-        """Return the module's loss tuple for minibatch ``x`` (and conditions ``c``)."""
+        """Return the module's loss tuple for minibatch ``x`` (and conditions ``c``).
+
+        Its tensors stay valid after the next call (an :class:`EpochSums`
+        may keep them until the end of the epoch).
+        """
+        if self._plain:
+            return self.loss(x, self.noise, beta, c)
         if self.mode is None:
             return self._eager(x, self.noise, beta, c)
         rows = x.shape[0]
@@ -197,10 +210,11 @@ class StepForward:
         if self._compiled is None:
             self._compiled = torch.compile(self._replayed, mode=self.mode, dynamic=False)
         draws = [self.noise((copies * rows, *rest)) for copies, rest in self._shapes]
-        if self.mode in ("reduce-overhead", "max-autotune") and self.device.type == "cuda":
-            # Outputs of the last replay (read already) may be overwritten.
-            torch.compiler.cudagraph_mark_step_begin()
-        return self._compiled(x, draws, self._beta_tensor(beta), c)
+        if not self._replays_graph:
+            return self._compiled(x, draws, self._beta_tensor(beta), c)
+        # Outputs of the last replay (read already) may be overwritten.
+        torch.compiler.cudagraph_mark_step_begin()
+        return _own_terms(self._compiled(x, draws, self._beta_tensor(beta), c))
 
     def _beta_tensor(self, beta):
         """beta as a device tensor, made once per value (a Python float would be
@@ -212,18 +226,35 @@ class StepForward:
         return self._beta[1]
 
 
+def _own_terms(out):
+    """The loss tuple with its per-sample nll and kl copied out of a CUDA graph's memory.
+
+    The loss itself is used (``backward``) before the next replay; the
+    per-sample terms may be kept longer (by :class:`EpochSums`). One copy of
+    both, detached: they take no part in the backward pass.
+    """
+    loss, nll, kl = out[:3]
+    if nll is None:
+        return out
+    nll, kl = torch.stack((nll.detach(), kl.detach()))
+    return (loss, nll, kl, *out[3:])
+
+
 class EpochSums:
     """An epoch's loss sums over samples, kept on the device (no host sync).
 
     Each step passes the module's loss tuple (loss, nll, kl[, extras]) and
     its number of rows. In the common case, the ELBO with a KL weight
     (``elbo_form``: the loss is the batch mean of nll + beta * kl, with no
-    extra terms), a step records one stacked tensor of its per-sample nll
-    and kl, a single operation; the loss sum is formed at the end as
-    nll + beta * kl (beta is constant within an epoch), and the records are
-    summed every :attr:`COLLAPSE` steps to bound their memory. Otherwise
-    (free bits, IWAE, extra terms) each step adds
+    extra terms), a step keeps its per-sample nll and kl as they are
+    (detached views: no kernel, no copy); the sums are formed at the end,
+    the loss's as nll + beta * kl (beta is constant within an epoch), and
+    the kept tensors are summed every :attr:`COLLAPSE` steps to bound their
+    memory. Otherwise (free bits, IWAE, extra terms) each step adds
     ``[loss * rows, nll sum, kl sum, extra sums...]`` into a running total.
+
+    The kept tensors must not be overwritten by later steps (the tensors of
+    :class:`StepForward` are not).
 
     Parameters
     ----------
@@ -247,38 +278,56 @@ class EpochSums:
         self.beta = beta
         self.elbo_form = elbo_form
         self.extra_names = ()
-        self._records = []  # ELBO form: (2, rows) tensors of nll and kl
+        # ELBO form: the steps' per-sample nll and kl (None once the
+        # running sums are used instead).
+        self._nll = [] if elbo_form else None
+        self._kl = []
         self._running = None  # otherwise: [loss, nll, kl, *extras] sums
 
     def add(self, out, rows):
         """Record one step's loss tuple ``out`` over ``rows`` samples."""
-        loss, nll, kl = out[:3]
-        extras = out[3] if len(out) > 3 else {}
-        if self.elbo_form and nll is not None and not extras and self._running is None:
-            # Detached inputs: no autograd record, without a no_grad context per step.
-            self._records.append(torch.stack((nll.detach(), kl.detach())))
-            if len(self._records) >= self.COLLAPSE:
-                self._records = [torch.cat(self._records, 1).sum(1, keepdim=True)]
+        records = self._nll
+        if records is not None and len(out) == 3 and out[1] is not None:
+            # Detached: no autograd record, without a no_grad context per step.
+            records.append(out[1].detach())
+            self._kl.append(out[2].detach())
+            if len(records) >= self.COLLAPSE:
+                self._collapse()
             return
         with torch.no_grad():
-            self._add_running(loss, nll, kl, extras, rows)
+            self._add_running(out, rows)
 
-    def _add_running(self, loss, nll, kl, extras, rows):
+    def _collapse(self):
+        """Replace the kept per-sample terms by their sums (one entry each)."""
+        self._nll = [torch.cat(self._nll).sum(0, keepdim=True)]
+        self._kl = [torch.cat(self._kl).sum(0, keepdim=True)]
+
+    def _add_running(self, out, rows):
+        loss, nll, kl = out[:3]
+        extras = out[3] if len(out) > 3 else {}
         if self._running is None:
             self.extra_names = tuple(extras)
             self._running = loss.new_zeros(3 + len(self.extra_names), dtype=torch.float32)
             self._zero = self._running.new_zeros(())
+            if self._nll:  # steps kept in the ELBO form so far
+                self._running[1:3] = self._kept_sums()
+                self._running[0] = self._running[1] + self.beta * self._running[2]
+            self._nll = None
         parts = [loss.detach() * rows]
         parts += [self._zero, self._zero] if nll is None else [nll.sum(), kl.sum()]
         parts += [extras[name].detach().sum() for name in self.extra_names]
         self._running.add_(torch.stack(parts))
+
+    def _kept_sums(self):
+        """The sums of the kept nll and kl, as a float32 tensor of 2 values."""
+        return torch.stack((torch.cat(self._nll).sum(), torch.cat(self._kl).sum())).float()
 
     @torch.no_grad()
     def totals(self):
         """Return the sums ``[loss, nll, kl, *extras]`` as one device tensor."""
         if self._running is not None:
             return self._running
-        if not self._records:
+        if not self._nll:
             raise ValueError("no step was recorded")
-        nll, kl = torch.cat(self._records, 1).sum(1).float()
+        nll, kl = self._kept_sums()
         return torch.stack((nll + self.beta * kl, nll, kl))

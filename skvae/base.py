@@ -495,7 +495,8 @@ def gaussian_log_prob(x, mean, log_var):
     ...                               torch.tensor(0.0))), 4)
     -0.9189
     """
-    return -0.5 * (_LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var))
+    diff = x - mean
+    return -0.5 * (_LOG_2PI + log_var + diff * diff * torch.exp(-log_var))
 
 
 #: Activation modules by name, for plugin parameters such as ``activation="relu"``.

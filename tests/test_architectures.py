@@ -1,7 +1,7 @@
-"""Architectures: the conv plugin and the seed presets (issue 3).
+"""Architectures: the conv plugin and the presets that rebuild published models (issue 3).
 
-Each preset is compared layer for layer with its seed post (types and sizes in
-order) and by parameter count; the conv plugin is checked on several image
+Each preset is compared layer for layer with the model it rebuilds (types and
+sizes in order) and by parameter count; the conv plugin is checked on several image
 shapes, both flattening orders and bad shapes; every architecture fits briefly.
 """
 
@@ -108,8 +108,8 @@ def images28():
     return np.random.default_rng(0).random((64, 784), dtype=np.float32)
 
 
-# -------------------------------------------------------------- seed presets
-def test_csnl_small_dense_matches_seed_000():
+# ------------------------------------------- presets of published models
+def test_small_dense_preset_matches_its_model():
     net = CsnlSmallDense().build(n_features=784, n_components=2, n_outputs=784)
     assert layers(net.encoder) == relu_dense(784, (420, 210, 105)) + [
         ("Dense", 105, 2),  # mean
@@ -119,7 +119,7 @@ def test_csnl_small_dense_matches_seed_000():
     assert n_trainable(net) == 1_470_473 == keras_count(layers(net))
 
 
-def test_csnl_dense_matches_seed_000():
+def test_dense_preset_matches_its_model():
     net = CsnlDense().build(n_features=784, n_components=2, n_outputs=784)
     assert layers(net.encoder) == relu_dense(784, (1024, 512, 512, 256, 256)) + [
         ("Dense", 256, 2),
@@ -128,7 +128,7 @@ def test_csnl_dense_matches_seed_000():
     assert layers(net.decoder) == relu_dense(2, (512, 512, 1024, 1024, 2048)) + [
         ("Dense", 2048, 784)
     ]
-    # The seed's count, with the Bernoulli likelihood's 784 outputs.
+    # The original model's count, with the Bernoulli likelihood's 784 outputs.
     assert n_trainable(net) == 7_334_164
 
 
@@ -140,7 +140,7 @@ def test_log_sigma_head_doubles_into_log_variance():
     torch.testing.assert_close(log_var, 2 * head.scale(h))
 
 
-def test_keras_conv_matches_seed_001():
+def test_keras_conv_matches_its_model():
     net = KerasConv().build(n_features=784, n_components=2, n_outputs=784)
     assert layers(net.encoder) == (
         conv_block(1, 8, 3)
@@ -161,9 +161,9 @@ def test_keras_conv_matches_seed_001():
     assert n_trainable(net) == 24_641
 
 
-def test_keras_dcgan_conv_matches_seed_001_with_computed_shapes():
+def test_keras_dcgan_conv_matches_its_model_with_computed_shapes():
     net = KerasDCGANConv().build(n_features=784, n_components=2, n_outputs=784)
-    # 28 -> 14 -> 7 -> 4 -> 2, not the post's printed sizes.
+    # 28 -> 14 -> 7 -> 4 -> 2, not the original's printed sizes.
     flat = 1024 * 2 * 2
     encoder = (
         conv_block(1, 128, 5) + conv_block(128, 256, 5)
@@ -194,7 +194,7 @@ def test_keras_dcgan_conv_matches_seed_001_with_computed_shapes():
 
 
 @torch.no_grad()
-def test_cifar_gray_mlp_matches_seed_003():
+def test_cifar_gray_mlp_matches_its_model():
     torch.manual_seed(0)
     net = CifarGrayMLP().build(n_features=1024, n_components=15, n_outputs=1024)
     sig = lambda n_in, n_out: [("Dense", n_in, n_out), ("Sigmoid",)]  # noqa: E731
@@ -218,7 +218,7 @@ def test_cifar_gray_mlp_matches_seed_003():
     assert float(net.decoder[4].bias.std()) == pytest.approx(0.01 * trunc, rel=0.1)
 
 
-def test_sigmoid_mlp_matches_seed_004():
+def test_sigmoid_mlp_matches_its_model():
     net = SigmoidMLP(output_activation="sigmoid").build(
         n_features=784, n_components=10, n_outputs=784
     )
@@ -245,7 +245,7 @@ def test_sigmoid_mlp_variance_head_is_stable():
     assert torch.isfinite(log_var).all()
 
 
-def test_sigmoid_mlp_with_gaussian_half_scale_reproduces_seed_004(digits_small):
+def test_sigmoid_mlp_with_gaussian_half_scale_fits_in_unit_range(digits_small):
     X, _ = digits_small
     vae = VAETransformer(
         n_components=10, architecture="sigmoid_mlp", likelihood=Gaussian(scale=0.5),
