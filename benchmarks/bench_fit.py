@@ -35,6 +35,8 @@ in rotating order, and the table shows medians over repeats.
 Examples
 --------
     python benchmarks/bench_fit.py --data digits --epochs 3 --repeats 1
+    python benchmarks/bench_fit.py --data digits --hidden 32 --latent 4 --threads 1 \
+        --ways skvae,lean --lockstep --epochs 40 --repeats 3
     python benchmarks/bench_fit.py --epochs 3 --repeats 5 --json results.json
     python benchmarks/bench_fit.py --device cuda --batch-size 1024 \
         --compile reduce-overhead --precision bf16-mixed --epochs 5 --repeats 3
@@ -527,6 +529,18 @@ def parse_args(argv=None):
         "--batch-size", type=int, default=BATCH_SIZE, help=f"minibatch size (default {BATCH_SIZE})"
     )
     parser.add_argument(
+        "--hidden",
+        default=",".join(map(str, HIDDEN)),
+        help="hidden sizes of the encoder, comma-separated; the decoder mirrors them "
+        f"(default {','.join(map(str, HIDDEN))})",
+    )
+    parser.add_argument(
+        "--latent",
+        type=int,
+        default=N_COMPONENTS,
+        help=f"latent dimensions (default {N_COMPONENTS})",
+    )
+    parser.add_argument(
         "--compile",
         default=None,
         choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
@@ -567,6 +581,14 @@ def parse_args(argv=None):
         parser.error("--n-train must be >= 1")
     if args.batch_size < 2:
         parser.error("--batch-size must be >= 2")
+    try:
+        args.hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        parser.error(
+            f"--hidden must be comma-separated integers such as 32 or 512,256; got {args.hidden!r}"
+        )
+    if any(h < 1 for h in args.hidden) or args.latent < 1:
+        parser.error("--hidden sizes and --latent must be >= 1")
     if args.ways is None:
         ways = WAYS if pythae_available() else tuple(w for w in WAYS if w != "pythae")
     else:
@@ -584,8 +606,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    global BATCH_SIZE
-    BATCH_SIZE = args.batch_size
+    global BATCH_SIZE, HIDDEN, N_COMPONENTS
+    BATCH_SIZE, HIDDEN, N_COMPONENTS = args.batch_size, args.hidden, args.latent
     if args.compile is not None:
         SKVAE_OPTIONS["compile"] = args.compile
     if args.precision != "float32":
@@ -611,7 +633,8 @@ def main(argv=None):
         f"data={args.data} train={X_train.shape} test={X_test.shape} epochs={args.epochs} "
         f"repeats={args.repeats} device={device} torch={torch.__version__} "
         f"threads={torch.get_num_threads()} cpus={os.cpu_count()} "
-        f"skvae={machine['skvae_path']} batch={BATCH_SIZE} ways={','.join(ways)} "
+        f"skvae={machine['skvae_path']} batch={BATCH_SIZE} hidden={HIDDEN} "
+        f"latent={N_COMPONENTS} ways={','.join(ways)} "
         f"skvae options={SKVAE_OPTIONS or 'none'}",
         flush=True,
     )
