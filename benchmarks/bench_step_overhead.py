@@ -22,8 +22,18 @@ step (every call, nested ones included: ``aten::linear`` and the
 ``aten::addmm`` inside it count as two), the operators whose counts differ,
 and the self CPU milliseconds of the costliest operators. skvae's epoch is a
 ``partial_fit`` call: its per-epoch work (the finiteness check of the
-weights, the check of the final model on 32 rows, the one host read) is
-counted too, spread over the epoch's steps.
+weights, the check of the model on a few training rows, the one host read)
+is counted too, spread over the epoch's steps.
+
+``--callgrind PREFIX`` counts instructions instead of timing, for a machine
+too busy to time on: run the script under valgrind's callgrind with
+``--callgrind-out-file=PREFIX.%p --dump-before=os_getppid``. After two
+warm-up epochs of each loop, it runs ``--epochs`` epochs of skvae, then of
+the lean loop, calling ``os.getppid()`` between them (each call makes
+callgrind write the instructions counted since the last one), and prints
+the instructions per step of each and their ratio. The counts are the same
+from run to run on one machine, whatever else it runs. Valgrind runs the
+import of torch for minutes.
 
 Examples
 --------
@@ -33,9 +43,14 @@ Examples
         --hidden 512,256 --latent 16 --threads 2 --epochs 10 --first lean
     python benchmarks/bench_step_overhead.py --data digits --rows 26955 --batch-size 32 \
         --epochs 21 --profile
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p --dump-before=os_getppid \
+        python benchmarks/bench_step_overhead.py --data digits --rows 1797 --batch-size 32 \
+        --epochs 2 --callgrind /tmp/cg
 """
 
 import argparse
+import os
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -47,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_fit  # noqa: E402  (the same lean loop and skvae set-up)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--rows", type=int, default=25600, help="rows (digits: repeated up to this many)"
@@ -77,52 +92,23 @@ def main(argv=None):
         help="also profile one more epoch of each with torch.profiler and print the aten "
         "operator calls per step and the self CPU milliseconds side by side",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--callgrind",
+        metavar="PREFIX",
+        default=None,
+        help="count instructions under valgrind --tool=callgrind "
+        "--callgrind-out-file=PREFIX.%%p --dump-before=os_getppid, instead of timing",
+    )
+    return parser.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    bench_fit.HIDDEN = tuple(int(h) for h in args.hidden.split(","))
-    bench_fit.N_COMPONENTS = args.latent
-    bench_fit.BATCH_SIZE = args.batch_size
+
+def load_data(args):
+    """The training rows, float32, as ``--data`` and ``--rows`` say."""
     if args.data == "fashion-mnist":
-        X = np.ascontiguousarray(bench_fit.load_fashion_mnist()[0][: args.rows])
-    elif args.data == "digits":
-        X = load_digits_rows(args.rows)
-    else:
-        X = (np.random.RandomState(0).rand(args.rows, args.features) > 0.5).astype(np.float32)
-    args.rows, args.features = X.shape
-    steps = -(-args.rows // args.batch_size)
-    device = torch.device("cpu")
-    if args.first == "skvae":
-        first = bench_fit.SkvaeEpochs(X, device, 0)
-    else:
-        first = bench_fit.LeanLoop(X, device, 1)
-    lean = bench_fit.LeanLoop(X, device, 0)
-    a, b = [], []
-    for epoch in range(args.epochs):  # alternate which of the two goes first
-        if epoch % 2:
-            b.append(lean.epoch()[0])
-            a.append(first.epoch()[0])
-        else:
-            a.append(first.epoch()[0])
-            b.append(lean.epoch()[0])
-    a, b = a[2:], b[2:]
-    us = 1e6 / steps
-    print(
-        f"{args.rows} x {args.features}, hidden {bench_fit.HIDDEN}, latent {args.latent}, "
-        f"batch {args.batch_size} ({steps} steps/epoch), {args.threads} thread(s), "
-        f"{len(a)} epochs each, torch {torch.__version__}"
-    )
-    name = "skvae" if args.first == "skvae" else "lean#2"
-    print(f"{name:<6} us/step: min {min(a) * us:8.1f}  median {statistics.median(a) * us:8.1f}")
-    print(f"lean   us/step: min {min(b) * us:8.1f}  median {statistics.median(b) * us:8.1f}")
-    print(
-        f"overhead us/step: {(min(a) - min(b)) * us:+.1f} (min), "
-        f"{(statistics.median(a) - statistics.median(b)) * us:+.1f} (median); "
-        f"paired ratio median {statistics.median(x / y for x, y in zip(a, b)):.3f}x"
-    )
-    if args.profile:
-        profile_side_by_side({name: first, "lean": lean}, steps)
-    return 0
+        return np.ascontiguousarray(bench_fit.load_fashion_mnist()[0][: args.rows])
+    if args.data == "digits":
+        return load_digits_rows(args.rows)
+    return (np.random.RandomState(0).rand(args.rows, args.features) > 0.5).astype(np.float32)
 
 
 def load_digits_rows(rows):
@@ -132,6 +118,99 @@ def load_digits_rows(rows):
     digits = (load_digits().data / 16.0).astype(np.float32)
     copies = -(-rows // digits.shape[0])
     return np.ascontiguousarray(np.tile(digits, (copies, 1))[:rows])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bench_fit.HIDDEN = tuple(int(h) for h in args.hidden.split(","))
+    bench_fit.N_COMPONENTS = args.latent
+    bench_fit.BATCH_SIZE = args.batch_size
+    X = load_data(args)
+    args.rows, args.features = X.shape
+    steps = -(-args.rows // args.batch_size)
+    device = torch.device("cpu")
+    name = "skvae" if args.first == "skvae" else "lean#2"
+    if args.first == "skvae":
+        first = bench_fit.SkvaeEpochs(X, device, 0)
+    else:
+        first = bench_fit.LeanLoop(X, device, 1)
+    lean = bench_fit.LeanLoop(X, device, 0)
+    print(
+        f"{args.rows} x {args.features}, hidden {bench_fit.HIDDEN}, latent {args.latent}, "
+        f"batch {args.batch_size} ({steps} steps/epoch), {args.threads} thread(s), "
+        f"torch {torch.__version__}"
+    )
+    if args.callgrind:
+        count_instructions(first, lean, args.epochs, steps, args.callgrind, name)
+        return 0
+    time_epochs(first, lean, args.epochs, steps, name)
+    if args.profile:
+        profile_side_by_side({name: first, "lean": lean}, steps)
+    return 0
+
+
+def time_epochs(first, lean, epochs, steps, name):
+    """Time ``epochs`` epochs of each loop, alternately; print per-step times and ratios."""
+    a, b = [], []
+    for epoch in range(epochs):  # alternate which of the two goes first
+        if epoch % 2:
+            b.append(lean.epoch()[0])
+            a.append(first.epoch()[0])
+        else:
+            a.append(first.epoch()[0])
+            b.append(lean.epoch()[0])
+    a, b = a[2:], b[2:]
+    us = 1e6 / steps
+    print(f"{len(a)} timed epochs each")
+    print(f"{name:<6} us/step: min {min(a) * us:8.1f}  median {statistics.median(a) * us:8.1f}")
+    print(f"lean   us/step: min {min(b) * us:8.1f}  median {statistics.median(b) * us:8.1f}")
+    print(
+        f"overhead us/step: {(min(a) - min(b)) * us:+.1f} (min), "
+        f"{(statistics.median(a) - statistics.median(b)) * us:+.1f} (median); "
+        f"paired ratio median {statistics.median(x / y for x, y in zip(a, b)):.3f}x"
+    )
+
+
+def count_instructions(first, lean, epochs, steps, prefix, name):
+    """Run the loops between callgrind dumps; print instructions per step of each.
+
+    Each ``os.getppid()`` call makes callgrind (``--dump-before=os_getppid``)
+    write the counts since the previous dump to ``PREFIX.<pid>.<n>``.
+    """
+    for _ in range(2):  # warm-up: first-call set-up is not per-step work
+        first.epoch()
+        lean.epoch()
+    dumps = []
+    for loop in (None, first, lean):  # the first dump ends the set-up
+        for _ in range(epochs if loop is not None else 0):
+            loop.epoch()
+        os.getppid()
+        dumps.append(_dump_instructions(prefix, len(dumps) + 1))
+    if None in dumps:
+        print(
+            f"no callgrind dump at {prefix}.{os.getpid()}.N: run the script under valgrind "
+            f"--tool=callgrind --callgrind-out-file={prefix}.%p --dump-before=os_getppid",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    per_step = [count / (epochs * steps) for count in dumps[1:]]
+    print(f"{epochs} epoch(s) of each, {epochs * steps} steps")
+    print(f"{name:<6} instructions/step: {per_step[0]:12,.0f}")
+    print(f"lean   instructions/step: {per_step[1]:12,.0f}")
+    print(
+        f"overhead: {per_step[0] - per_step[1]:+,.0f} instructions/step; "
+        f"ratio {per_step[0] / per_step[1]:.4f}x"
+    )
+
+
+def _dump_instructions(prefix, number):
+    """The instruction count in callgrind dump ``number`` of this process, or None."""
+    path = Path(f"{prefix}.{os.getpid()}.{number}")
+    if not path.is_file():
+        return None
+    match = re.search(r"^summary:\s*(\d+)", path.read_text(errors="replace"), re.MULTILINE)
+    return int(match.group(1)) if match else None
 
 
 def profile_epochs(loops):
@@ -154,26 +233,28 @@ def profile_side_by_side(loops, steps, rows=25):
     """Print aten calls per step and self CPU ms per operator, one epoch of each loop."""
     tables = profile_epochs(loops)
     names = list(tables)
+
+    def line(label, values, fmt):
+        print(f"{label[:44]:<44}" + "".join(format(v, fmt) for v in values))
+
     header = f"{'operator':<44}" + "".join(f"{n:>10}" for n in names)
-    totals = {n: sum(calls for calls, _ in tables[n].values()) / steps for n in names}
-    print(f"\naten operator calls per step (one epoch of {steps} steps each, nested calls "
-          "included):")
-    print(f"{'all aten operators':<44}" + "".join(f"{totals[n]:10.1f}" for n in names))
+    calls = {n: {k: c for k, (c, _) in tables[n].items()} for n in names}
+    print(
+        f"\naten operator calls per step (one epoch of {steps} steps each, nested calls "
+        "included):"
+    )
+    line("all aten operators", [sum(calls[n].values()) / steps for n in names], "10.1f")
     keys = sorted(set().union(*tables.values()))
-    differ = [k for k in keys if len({tables[n].get(k, (0, 0))[0] for n in names}) > 1]
+    differ = [k for k in keys if len({calls[n].get(k, 0) for n in names}) > 1]
     print("\noperators whose calls per step differ:")
     print(header)
-    for key in sorted(differ, key=lambda k: -max(tables[n].get(k, (0, 0))[0] for n in names)):
-        print(f"{key[:44]:<44}" + "".join(
-            f"{tables[n].get(key, (0, 0))[0] / steps:10.2f}" for n in names
-        ))
+    for key in sorted(differ, key=lambda k: -max(calls[n].get(k, 0) for n in names)):
+        line(key, [calls[n].get(key, 0) / steps for n in names], "10.2f")
     costly = sorted(keys, key=lambda k: -max(tables[n].get(k, (0, 0))[1] for n in names))
     print("\nself CPU ms per operator, one epoch each:")
     print(header)
     for key in costly[:rows]:
-        print(f"{key[:44]:<44}" + "".join(
-            f"{tables[n].get(key, (0, 0))[1]:10.1f}" for n in names
-        ))
+        line(key, [tables[n].get(key, (0, 0))[1] for n in names], "10.1f")
 
 
 if __name__ == "__main__":

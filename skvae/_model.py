@@ -11,6 +11,7 @@ loss is the evidence lower bound (ELBO) in nats. A conditional model passes a
 condition c to the encoder and the decoder: q(z | x, c), p(x | z, c).
 """
 
+import functools
 import math
 
 import torch
@@ -52,6 +53,11 @@ class VAEModule(nn.Module):
         # that lacks the attribute raises and catches an exception each time.
         self._net_terms = hasattr(net, "terms")
         self._net_log_weights = hasattr(net, "log_weights")
+        # The parts as plain references, for the code that runs every step:
+        # reading a submodule attribute (``self.net``) goes through
+        # nn.Module.__getattr__ (a failed lookup, then a Python call) at
+        # every access. The parts are set here once and never replaced.
+        self._parts = (net, _nll_function(likelihood), prior)
         # A prior that is no PriorModule is reported by the dry run of
         # skvae._plugin_check, with the plugin's name, not here.
         bind_encoder = getattr(prior, "bind_encoder", None)
@@ -78,21 +84,23 @@ class VAEModule(nn.Module):
         backward (``clamp``'s backward takes several), and its gradient is
         that of the clamped value: zero outside the range.
         """
+        net = self._parts[0]
         if self.encoder_conditions:
             if c is None:
                 c = x.new_zeros((x.shape[0], self.encoder_conditions))
-            mean, log_var = self.net.encode(x, c)
+            mean, log_var = net.encode(x, c)
         else:
-            mean, log_var = self.net.encode(x)
+            mean, log_var = net.encode(x)
         return mean, F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
 
     def decode(self, z, c=None):
         """Return the likelihood parameters for ``z`` (given ``c``)."""
+        net = self._parts[0]
         if self.decoder_conditions:
             if c is None:
                 c = z.new_zeros((z.shape[0], self.decoder_conditions))
-            return self.net.decode(z, c)
-        return self.net.decode(z)
+            return net.decode(z, c)
+        return net.decode(z)
 
     def _conditions(self, x, c):
         """Return the conditions (of the encoder, of the decoder) for a batch."""
@@ -190,8 +198,8 @@ class VAEModule(nn.Module):
         else:  # a training step: the draw written out, no helper calls
             mean, log_var = self.encode(x, c_enc)
             z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
-        nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
-        return nll, self.prior.kl(mean, log_var, z)
+        _, nll, prior = self._parts
+        return nll(x, self.decode(z, c_dec)), prior.kl(mean, log_var, z)
 
     def log_weights(self, x, noise, c=None, copies=1):
         """Return log p(x | z) + log p(z) - log q(z | x) for draws z ~ q(z | x).
@@ -210,6 +218,16 @@ class VAEModule(nn.Module):
         x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
         log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
         return self.likelihood.log_prob(x, self.decode(z, c_dec)) + self.prior.log_prob(z) - log_q
+
+
+def _nll_function(likelihood):
+    """``nll(x, params)`` of a likelihood module: its own ``nll`` when it has one.
+
+    What :func:`skvae.base.negative_log_likelihood` does at each call,
+    decided once.
+    """
+    nll = getattr(likelihood, "nll", None)
+    return nll if nll is not None else functools.partial(negative_log_likelihood, likelihood)
 
 
 def _repeat(t, copies):
