@@ -27,8 +27,8 @@ is counted too, spread over the epoch's steps.
 
 ``--callgrind PREFIX`` counts instructions instead of timing, for a machine
 too busy to time on: run the script under valgrind's callgrind with
-``--callgrind-out-file=PREFIX.%p --dump-before=os_getppid``. After two
-warm-up epochs of each loop, it runs ``--epochs`` epochs of skvae, then of
+``--callgrind-out-file=PREFIX.%p --dump-before=os_getppid``. After a
+warm-up epoch of each loop, it runs ``--epochs`` epochs of skvae, then of
 the lean loop, calling ``os.getppid()`` between them (each call makes
 callgrind write the instructions counted since the last one), and prints
 the instructions per step of each and their ratio. The counts are the same
@@ -178,9 +178,8 @@ def count_instructions(first, lean, epochs, steps, prefix, name):
     Each ``os.getppid()`` call makes callgrind (``--dump-before=os_getppid``)
     write the counts since the previous dump to ``PREFIX.<pid>.<n>``.
     """
-    for _ in range(2):  # warm-up: first-call set-up is not per-step work
-        first.epoch()
-        lean.epoch()
+    first.epoch()  # warm-up: first-call set-up is not per-step work
+    lean.epoch()
     dumps = []
     for loop in (None, first, lean):  # the first dump ends the set-up
         for _ in range(epochs if loop is not None else 0):

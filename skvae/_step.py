@@ -171,8 +171,8 @@ class StepForward:
         self._plain = self.mode is None and precision == "float32"
         #: Whether the compiled step is replayed as a CUDA graph, whose next
         #: replay overwrites the outputs of the last one.
-        self._replays_graph = (
-            self.mode in ("reduce-overhead", "max-autotune") and torch.device(device).type == "cuda"
+        self._replays_graph = self.mode in ("reduce-overhead", "max-autotune") and (
+            torch.device(device).type == "cuda"
         )
         self._compiled = None
         self._shapes = None  # the noise draws of a step, learned at the first step
@@ -298,9 +298,9 @@ class EpochSums:
             self._add_running(out, rows)
 
     def _collapse(self):
-        """Replace the kept per-sample terms by their sums (one entry each)."""
-        self._nll = [torch.cat(self._nll).sum(0, keepdim=True)]
-        self._kl = [torch.cat(self._kl).sum(0, keepdim=True)]
+        """Replace the kept per-sample terms by their float32 sums (one entry each)."""
+        self._nll = [_sum32(self._nll).reshape(1)]
+        self._kl = [_sum32(self._kl).reshape(1)]
 
     def _add_running(self, out, rows):
         loss, nll, kl = out[:3]
@@ -313,14 +313,19 @@ class EpochSums:
                 self._running[1:3] = self._kept_sums()
                 self._running[0] = self._running[1] + self.beta * self._running[2]
             self._nll = None
-        parts = [loss.detach() * rows]
-        parts += [self._zero, self._zero] if nll is None else [nll.sum(), kl.sum()]
-        parts += [extras[name].detach().sum() for name in self.extra_names]
+        # Under no_grad (see add); sums in float32 (bf16 autocast gives a bfloat16 KL).
+        f32 = torch.float32
+        parts = [loss * rows]
+        if nll is None:
+            parts += [self._zero, self._zero]
+        else:
+            parts += [nll.sum(dtype=f32), kl.sum(dtype=f32)]
+        parts += [extras[name].sum(dtype=f32) for name in self.extra_names]
         self._running.add_(torch.stack(parts))
 
     def _kept_sums(self):
         """The sums of the kept nll and kl, as a float32 tensor of 2 values."""
-        return torch.stack((torch.cat(self._nll).sum(), torch.cat(self._kl).sum())).float()
+        return torch.stack((_sum32(self._nll), _sum32(self._kl)))
 
     @torch.no_grad()
     def totals(self):
@@ -331,3 +336,12 @@ class EpochSums:
             raise ValueError("no step was recorded")
         nll, kl = self._kept_sums()
         return torch.stack((nll + self.beta * kl, nll, kl))
+
+
+def _sum32(tensors):
+    """The sum of all elements of ``tensors``, accumulated and returned in float32.
+
+    Under bf16 autocast the per-sample KL is bfloat16: an epoch's sum of it in
+    bfloat16 would keep 3 significant digits.
+    """
+    return torch.cat(tensors).sum(dtype=torch.float32)

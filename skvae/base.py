@@ -38,9 +38,12 @@ __all__ = [
     "LOG_VAR_MAX",
 ]
 
-#: The range to which posterior log-variances are clamped (by the model and
-#: by architectures with stochastic layers of their own), so that ``exp()``
-#: can neither overflow nor give a zero standard deviation.
+#: The range to which posterior log-variances are clamped, so that ``exp()``
+#: can neither overflow nor give a zero standard deviation: the model clamps
+#: what ``encode`` returns, and an architecture with stochastic layers of its
+#: own (such as ``ladder``) clamps its layers' log-variances to the same
+#: range, e.g. ``torch.nn.functional.hardtanh(log_var, LOG_VAR_MIN,
+#: LOG_VAR_MAX)`` (a clamp whose backward is one kernel).
 LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
 
 

@@ -158,3 +158,17 @@ def test_kept_terms_join_the_running_sums_when_an_extra_term_appears():
     assert sums.extra_names == ("ce",)
     # loss: (3 + 2 * 1) twice, plus 1 per row of the second step; then nll, kl, ce.
     torch.testing.assert_close(sums.totals(), torch.tensor([12.0, 6.0, 2.0, 4.0]))
+
+
+def test_bfloat16_terms_are_summed_in_float32(monkeypatch):
+    """Under bf16 autocast the per-sample KL is bfloat16; its epoch sum is not."""
+    monkeypatch.setattr(EpochSums, "COLLAPSE", 7)  # collapsed sums join later steps too
+    sums = EpochSums(1.0, elbo_form=True)
+    kl = torch.full((32,), 1.0078125, dtype=torch.bfloat16)  # exact in bfloat16
+    nll = torch.full((32,), 3.0)
+    for _ in range(50):
+        sums.add(((nll + kl).mean(), nll, kl), rows=32)
+    totals = sums.totals()
+    assert totals.dtype == torch.float32
+    # 1600 * 1.0078125 = 1612.5, exact in float32; a bfloat16 sum would give 1608 or 1616.
+    torch.testing.assert_close(totals, torch.tensor([4800.0 + 1612.5, 4800.0, 1612.5]))
