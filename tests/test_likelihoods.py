@@ -9,6 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import distributions as D
 
 import skvae
+import skvae._registry
 from skvae import VAETransformer
 from skvae_plugins._scale import standard_gamma
 from skvae_plugins.continuous_bernoulli import ContinuousBernoulli
@@ -36,6 +37,39 @@ def per_element(module, x, params):
 def test_every_likelihood_is_registered():
     names = {p["name"] for p in skvae.list_plugins("likelihood")}
     assert {"bernoulli", "gaussian", *NEW_LIKELIHOODS} <= names
+
+
+# ---------------------------------------------------- the training term: nll
+def _data_for(name, rng):
+    """(x, params) in the likelihood's domain: 8 rows of 5 features (params: 2 per
+    feature for a predicted scale)."""
+    if name in ("bernoulli", "continuous_bernoulli"):
+        return torch.rand(8, 5, generator=rng), 3 * torch.randn(8, 5, generator=rng)
+    if name in ("poisson", "negative_binomial"):
+        counts = torch.poisson(torch.full((8, 5), 3.0), generator=rng)
+        return counts, torch.randn(8, 5, generator=rng)
+    return 2 * torch.randn(8, 5, generator=rng), torch.randn(8, 10, generator=rng)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "gaussian", *NEW_LIKELIHOODS])
+@pytest.mark.parametrize("scale", [0.3, "learned", "predicted"])
+def test_nll_is_minus_log_prob(name, scale):
+    """The training step's reconstruction term (``nll``, written without a
+    negation) is -log_prob, for every scale of the location-scale likelihoods."""
+    plugin = skvae._registry.resolve_plugin("likelihood", name)
+    if "scale" in plugin.get_params():
+        plugin.set_params(scale=scale)
+    elif scale != 0.3:
+        pytest.skip("no scale parameter")
+    module = plugin.build(n_features=5)
+    x, params = _data_for(name, gen(1))
+    params = params[:, : 5 * plugin.n_params_per_feature]
+    if getattr(getattr(module, "scale", None), "raw_scale", None) is not None:  # learned
+        with torch.no_grad():
+            module.scale.raw_scale.copy_(torch.randn(5, generator=gen(2)))
+    nll = module.nll(x, params)
+    assert nll.shape == (8,)
+    torch.testing.assert_close(nll, -module.log_prob(x, params), rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------- continuous Bernoulli
