@@ -172,3 +172,22 @@ def test_bfloat16_terms_are_summed_in_float32(monkeypatch):
     assert totals.dtype == torch.float32
     # 1600 * 1.0078125 = 1612.5, exact in float32; a bfloat16 sum would give 1608 or 1616.
     torch.testing.assert_close(totals, torch.tensor([4800.0 + 1612.5, 4800.0, 1612.5]))
+
+
+def test_terms_of_a_cuda_graph_replay_are_copied_out():
+    """A CUDA-graph replay overwrites its outputs at the next replay: the kept
+    per-sample terms must be copies (the step's loss is used before that)."""
+    from skvae._step import _own_terms
+
+    nll = torch.tensor([1.0, 2.0], requires_grad=True) * 1.0
+    kl = torch.tensor([0.5, 0.25], requires_grad=True) * 1.0
+    loss = (nll + kl).mean()
+    extras = {"ce": torch.ones(2)}
+    out = _own_terms((loss, nll, kl, extras))
+    assert out[0] is loss and out[3] is extras
+    for copy, original in ((out[1], nll), (out[2], kl)):
+        torch.testing.assert_close(copy, original.detach())
+        assert not copy.requires_grad
+        assert copy.untyped_storage().data_ptr() != original.untyped_storage().data_ptr()
+    iwae = (loss, None, None)
+    assert _own_terms(iwae) is iwae
