@@ -100,7 +100,10 @@ def parse_args(argv=None):
         help="count instructions under valgrind --tool=callgrind "
         "--callgrind-out-file=PREFIX.%%p --dump-before=os_getppid, instead of timing",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error("--epochs must be >= 1")
+    return args
 
 
 def load_data(args):
@@ -161,7 +164,8 @@ def time_epochs(first, lean, epochs, steps, name):
         else:
             a.append(first.epoch()[0])
             b.append(lean.epoch()[0])
-    a, b = a[2:], b[2:]
+    drop = min(2, epochs - 1)  # the first epochs warm up (keep one at least)
+    a, b = a[drop:], b[drop:]
     us = 1e6 / steps
     print(f"{len(a)} timed epochs each")
     print(f"{name:<6} us/step: min {min(a) * us:8.1f}  median {statistics.median(a) * us:8.1f}")
