@@ -195,7 +195,7 @@ class VAEModule(nn.Module):
         if copies > 1:
             mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
             x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
-        else:  # a training step: the draw written out, no helper calls
+        else:  # one draw per row (a training step): no copies to make
             mean, log_var = self.encode(x, c_enc)
             z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
         _, nll, prior = self._parts
