@@ -14,6 +14,9 @@ class BernoulliModule(LikelihoodModule):
     def log_prob(self, x, params):
         return -self.nll(x, params)
 
+    def log_prob_features(self, x, params):
+        return -F.binary_cross_entropy_with_logits(params, x, reduction="none")
+
     def nll(self, x, params):
         return F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
 

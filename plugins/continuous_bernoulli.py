@@ -77,9 +77,9 @@ class ContinuousBernoulliModule(LikelihoodModule):
         bce = F.binary_cross_entropy_with_logits(params, x, reduction="none")
         return (bce - log_normalizer(params)).sum(-1)
 
-    def log_prob(self, x, params):
+    def log_prob_features(self, x, params):
         log_kernel = -F.binary_cross_entropy_with_logits(params, x, reduction="none")
-        return (log_kernel + log_normalizer(params)).sum(-1)
+        return log_kernel + log_normalizer(params)
 
     def mean(self, params):
         return cb_mean(params)

@@ -52,6 +52,12 @@ class GaussianModule(LikelihoodModule):
     def log_prob(self, x, params):
         return -self.nll(x, params)
 
+    def log_prob_features(self, x, params):
+        """log N(x_j; loc_j, scale_j**2) of each feature, shape ``(batch, n_features)``."""
+        loc, log_scale = self.scale.split(params)
+        z = (x - loc) * torch.exp(-log_scale)
+        return -0.5 * (z * z) - log_scale - _HALF_LOG_2PI
+
     def mean(self, params):
         return self.scale.split(params)[0]
 

@@ -29,6 +29,10 @@ class LaplaceModule(LikelihoodModule):
     def log_prob(self, x, params):
         return -self.nll(x, params)
 
+    def log_prob_features(self, x, params):
+        loc, log_scale = self.scale.split(params)
+        return -((x - loc).abs() * torch.exp(-log_scale) + log_scale + _LOG_2)
+
     def mean(self, params):
         return self.scale.split(params)[0]
 

@@ -41,7 +41,7 @@ class NegativeBinomialModule(LikelihoodModule):
             return f"theta={math.exp(self.fixed_log_theta):g}"
         return "theta=learned"
 
-    def log_prob(self, x, params):
+    def log_prob_features(self, x, params):
         # log NB(x; mu, theta) with log mu = params, as in scvi-tools but with
         # log(theta + mu) computed as a log-sum-exp (no epsilon needed).
         log_theta = self._log_theta(params).expand_as(params)
@@ -53,7 +53,7 @@ class NegativeBinomialModule(LikelihoodModule):
             + torch.lgamma(x + theta)
             - torch.lgamma(theta)
             - torch.lgamma(x + 1.0)
-        ).sum(-1)
+        )
 
     def mean(self, params):
         return torch.exp(params)

@@ -55,6 +55,9 @@ class PoissonModule(LikelihoodModule):
     def log_prob(self, x, params):
         return -self.nll(x, params)
 
+    def log_prob_features(self, x, params):
+        return x * params - torch.exp(params) - torch.lgamma(x + 1.0)
+
     def mean(self, params):
         return torch.exp(params)
 

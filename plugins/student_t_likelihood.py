@@ -53,7 +53,7 @@ class StudentTModule(LikelihoodModule):
     def extra_repr(self):
         return "df=learned" if self.raw_df is not None else f"df={self.fixed_df:g}"
 
-    def log_prob(self, x, params):
+    def log_prob_features(self, x, params):
         loc, log_scale = self.scale.split(params)
         df = self.df(loc)
         y = (x - loc) * torch.exp(-log_scale)
@@ -63,7 +63,7 @@ class StudentTModule(LikelihoodModule):
             - 0.5 * (torch.log(df) + _LOG_PI)
         )
         log_kernel = -0.5 * (df + 1.0) * torch.log1p(y * y / df)
-        return (log_norm - log_scale + log_kernel).sum(-1)
+        return log_norm - log_scale + log_kernel
 
     def mean(self, params):
         return self.scale.split(params)[0]

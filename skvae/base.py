@@ -282,8 +282,8 @@ class Likelihood(Plugin):
     ...     def build(self, n_features):
     ...         return ExactModule()
     >>> class ExactModule(LikelihoodModule):
-    ...     def log_prob(self, x, params):
-    ...         return -((x - params) ** 2).sum(-1)
+    ...     def log_prob_features(self, x, params):
+    ...         return -((x - params) ** 2)
     ...     def mean(self, params):
     ...         return params
     ...     def sample(self, params, generator=None):
@@ -341,25 +341,66 @@ class LikelihoodModule(nn.Module):
     """Torch side of a likelihood: log-probability, mean and draws.
 
     ``params`` is the decoder output, of shape
-    ``(batch, n_params_per_feature * n_features)``.
+    ``(batch, n_params_per_feature * n_features)``. The likelihood factorises
+    over features: :meth:`log_prob_features` gives log p(x_j | params) of
+    each feature, and :meth:`log_prob` (their sum) defaults to it. A module
+    may override :meth:`log_prob` (and :meth:`nll`) with a faster form of the
+    sum; one that overrides only :meth:`log_prob` still trains and scores,
+    but missing values (``VAETransformer(missing_values=np.nan)``) and
+    per-feature scores need :meth:`log_prob_features`.
 
     Examples
     --------
     >>> import torch
     >>> from skvae.base import LikelihoodModule
     >>> class Poissonish(LikelihoodModule):
-    ...     def log_prob(self, x, params):
-    ...         rate = params.exp()
-    ...         return (x * params - rate - torch.lgamma(x + 1)).sum(-1)
+    ...     def log_prob_features(self, x, params):
+    ...         return x * params - params.exp() - torch.lgamma(x + 1)
     ...     def mean(self, params):
     ...         return params.exp()
-    >>> Poissonish().log_prob(torch.zeros(1, 3), torch.zeros(1, 3))
+    >>> module = Poissonish()
+    >>> module.log_prob(torch.zeros(1, 3), torch.zeros(1, 3))
     tensor([-3.])
+    >>> module.log_prob_features(torch.zeros(1, 3), torch.zeros(1, 3))
+    tensor([[-1., -1., -1.]])
     """
 
+    def log_prob_features(self, x, params):
+        """Return log p(x_j | params) of each feature, shape ``(batch, n_features)``.
+
+        Summed over features it is :meth:`log_prob`. Missing values (the
+        reconstruction term over the observed entries only) and per-feature
+        scores (which features make a row unlikely) use it.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_features)
+        params : Tensor of shape (batch, n_params_per_feature * n_features)
+            The decoder's output.
+
+        Returns
+        -------
+        log_prob : Tensor of shape (batch, n_features)
+        """
+        if type(self).log_prob is not LikelihoodModule.log_prob:
+            raise NotImplementedError(
+                f"{type(self).__name__} implements log_prob (the sum over features) but "
+                "not log_prob_features(x, params), the log-probability of each feature "
+                "of shape (batch, n_features): missing values (missing_values=np.nan) "
+                "and per-feature scores need it. Implement log_prob_features in the "
+                "likelihood module (log_prob then defaults to its sum)."
+            )
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement log_prob_features(x, params), "
+            "returning log p(x_j | params) of shape (batch, n_features)."
+        )
+
     def log_prob(self, x, params):
-        """Return log p(x | params) summed over features, shape ``(batch,)``."""
-        raise NotImplementedError
+        """Return log p(x | params) summed over features, shape ``(batch,)``.
+
+        Defaults to ``log_prob_features(x, params).sum(-1)``.
+        """
+        return self.log_prob_features(x, params).sum(-1)
 
     def nll(self, x, params):
         """Return -log p(x | params) summed over features, shape ``(batch,)``.

@@ -405,3 +405,83 @@ def test_fit_rejects_data_outside_the_domain(likelihood):
     X = StandardScaler().fit_transform(load_digits().data[:50])
     with pytest.raises(ValueError, match=f"'{likelihood}' likelihood needs"):
         VAETransformer(likelihood=likelihood, max_iter=1).fit(X)
+
+
+# ------------------------------------------------ per-feature log-probabilities
+def _reference(name, module, x, params):
+    """log p(x_j | params) of each feature by torch.distributions (float64)."""
+    if name == "bernoulli":
+        return D.Bernoulli(logits=params).log_prob(x)
+    if name == "continuous_bernoulli":
+        return D.ContinuousBernoulli(logits=params).log_prob(x)
+    if name == "poisson":
+        return D.Poisson(params.exp()).log_prob(x)
+    if name == "negative_binomial":
+        log_theta = module._log_theta(params)
+        return D.NegativeBinomial(log_theta.exp(), logits=params - log_theta).log_prob(x)
+    loc, log_scale = module.scale.split(params)
+    return LOC_SCALE[name][1](loc, log_scale.exp(), module).log_prob(x)
+
+
+def _features_case(name, scale, rng):
+    """A float64 module, x in its domain (binary for Bernoulli) and params: 6 x 4."""
+    plugin = skvae._registry.resolve_plugin("likelihood", name)
+    if "scale" in plugin.get_params():
+        plugin.set_params(scale=scale)
+    module = plugin.build(n_features=4).double()
+    if name in ("bernoulli", "continuous_bernoulli"):
+        x = torch.rand(6, 4, generator=rng, dtype=F64)
+        x = x.round() if name == "bernoulli" else x
+        return module, x, 3 * torch.randn(6, 4, generator=rng, dtype=F64)
+    if name in ("poisson", "negative_binomial"):
+        x = torch.poisson(torch.full((6, 4), 3.0, dtype=F64), generator=rng)
+        return module, x, torch.randn(6, 4, generator=rng, dtype=F64)
+    width = 8 if scale == "predicted" else 4
+    return module, 2 * torch.randn(6, 4, generator=rng, dtype=F64), torch.randn(
+        6, width, generator=rng, dtype=F64
+    )
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "gaussian", *NEW_LIKELIHOODS])
+@pytest.mark.parametrize("scale", [0.3, "learned", "predicted"])
+def test_log_prob_features_matches_torch_and_sums_to_log_prob(name, scale):
+    """Every built-in gives log p(x_j | params) per feature, (batch, n_features),
+    equal to torch.distributions' and summing to its log_prob and to -nll."""
+    module, x, params = _features_case(name, scale, gen(3))
+    if name == "student_t":
+        with torch.no_grad():  # learned df: one per feature, not all alike
+            module.raw_df.copy_(torch.tensor([-3.0, 0.0, 1.0, 4.0]))
+    got = module.log_prob_features(x, params)
+    assert got.shape == (6, 4)
+    torch.testing.assert_close(got, _reference(name, module, x, params), rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(got.sum(-1), module.log_prob(x, params), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(got.sum(-1), -module.nll(x, params), rtol=1e-9, atol=1e-9)
+    # float32, as training and inference compute
+    m32 = module.float()
+    got32 = m32.log_prob_features(x.float(), params.float())
+    torch.testing.assert_close(got32.sum(-1), m32.log_prob(x.float(), params.float()),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_log_prob_features_default_and_a_module_with_log_prob_only():
+    """log_prob defaults to the sum of log_prob_features; a third-party module
+    that overrides only log_prob keeps working, and its log_prob_features says
+    what needs it."""
+    from skvae.base import LikelihoodModule
+
+    class PerFeature(LikelihoodModule):
+        def log_prob_features(self, x, params):
+            return -(x - params) ** 2
+
+    class SumOnly(LikelihoodModule):
+        def log_prob(self, x, params):
+            return -((x - params) ** 2).sum(-1)
+
+    x, params = torch.ones(2, 3), torch.zeros(2, 3)
+    torch.testing.assert_close(PerFeature().log_prob(x, params), torch.full((2,), -3.0))
+    torch.testing.assert_close(PerFeature().nll(x, params), torch.full((2,), 3.0))
+    torch.testing.assert_close(SumOnly().nll(x, params), torch.full((2,), 3.0))
+    with pytest.raises(NotImplementedError, match=r"SumOnly implements log_prob .* missing values"):
+        SumOnly().log_prob_features(x, params)
+    with pytest.raises(NotImplementedError, match="must implement log_prob_features"):
+        LikelihoodModule().log_prob(x, params)
