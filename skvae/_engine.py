@@ -289,6 +289,7 @@ class Trainer:
         self.epoch_extras = {}
         self.weights_finite = True
         self.probe_loss = None
+        self._floating_state = None
 
     def loss(self, x, noise, beta, c=None):
         """The module's loss tuple on minibatch ``x`` (conditions ``c``) with ``noise``."""
@@ -351,10 +352,8 @@ class Trainer:
         module.eval()
         with torch.no_grad():
             totals = sums.totals()
-            tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
-            finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
             # Checks are values that must be finite: 0 or NaN for the weights.
-            checks = [torch.where(finite, 0.0, math.nan).to(totals.dtype)]
+            checks = [_zero_if_finite(self._state_tensors()).to(totals.dtype)]
             if probe is not None:
                 checks.append(self._probe_loss(probe, beta, probe_seed).to(totals.dtype))
             values = strategy.end_epoch(module, totals, n, torch.stack(checks))
@@ -366,6 +365,15 @@ class Trainer:
         if self.n_importance > 1:
             return loss, None, None
         return loss, nll, kl
+
+    def _state_tensors(self):
+        """The module's floating-point state tensors (kept: a run never replaces them)."""
+        if self._floating_state is None:
+            self._floating_state = [
+                t for t in self.module.state_dict(keep_vars=True).values()
+                if t.is_floating_point() and t.numel()
+            ]
+        return self._floating_state
 
     def _probe_loss(self, probe, beta, seed):
         """The float32 loss on the probe rows with fixed noise, on the device (no sync)."""
@@ -682,6 +690,14 @@ def _train_one_epoch(trainer, data, validation, probe, strategy, state):
         **trainer.epoch_extras,
     }
     return record, _divergence(loss, val_loss, trainer.weights_finite, trainer.probe_loss)
+
+
+def _zero_if_finite(tensors):
+    """0 when every element of ``tensors`` is finite, else NaN (a 0-dim tensor, no sync)."""
+    if not tensors:
+        return torch.zeros(())
+    # The largest magnitude of each tensor in one fused call: NaN or inf when any is.
+    return torch.stack(torch._foreach_norm(tensors, math.inf)).max() * 0
 
 
 def _divergence(loss, val_loss, weights_finite, probe_loss=None):

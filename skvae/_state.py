@@ -48,14 +48,19 @@ class Snapshot:
 
     The copy is taken at once (device-side tensors, no host
     synchronisation) and again by :meth:`take`; :meth:`restore` puts it
-    back. Taking a copy is one assignment, so that an interrupt sees the old
-    copy or the new one, never half of each.
+    back. A copy is written into the buffers of the copy before the last
+    one when the state has kept its layout (the engine takes one per epoch:
+    no allocation then, one fused copy), and becomes the current copy in
+    one assignment, so that an interrupt sees the old copy or the new one,
+    never half of each.
 
     Parameters
     ----------
     module : torch.nn.Module
     optimizer : torch.optim.Optimizer or None, default=None
     generator : torch.Generator or None, default=None
+    tag : object, default=None
+        See :attr:`tag`.
 
     Attributes
     ----------
@@ -81,6 +86,7 @@ class Snapshot:
         self.optimizer = optimizer
         self.generator = generator
         self._copy = None
+        self._spare = None  # the copy before the current one: its buffers are reused
         self.take(tag)
 
     @property
@@ -90,29 +96,117 @@ class Snapshot:
 
     @property
     def weights(self):
-        """The copied module state dict (device-side tensors)."""
-        return self._copy[1]
+        """The copied module state dict (device-side tensors).
+
+        Valid until the second :meth:`take` after this copy, which reuses
+        its buffers.
+        """
+        copies = self._copy[1]
+        return {
+            name: tensor
+            for (index, name), tensor in zip(copies.keys, copies.tensors)
+            if index is None
+        }
 
     def take(self, tag=None):
         """Copy the current state (replacing the last copy)."""
+        keys, tensors, others = _live_state(self.module, self.optimizer)
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.fits(keys, tensors):
+            with torch.no_grad():
+                _copy_all(spare.tensors, tensors)
+            spare.others = others
+            copies = spare
+        else:
+            copies = _Copies(keys, [t.detach().clone() for t in tensors], others)
         optimizer, generator = self.optimizer, self.generator
-        self._copy = (
-            tag,
-            clone(self.module.state_dict()),
-            None if optimizer is None else clone(optimizer.state_dict()),
-            None if generator is None else generator.get_state(),
-        )
+        groups = None if optimizer is None else [
+            {k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups
+        ]
+        previous = self._copy
+        self._copy = (tag, copies, groups, None if generator is None else generator.get_state())
+        if previous is not None:
+            self._spare = previous[1]
 
     def restore(self):
         """Put the copied state back; the module is left in eval mode."""
-        _, weights, optimizer_state, generator_state = self._copy
-        self.module.load_state_dict(weights)
-        if optimizer_state is not None:
-            # load_state_dict may keep the tensors it is given: give it copies.
-            self.optimizer.load_state_dict(clone(optimizer_state))
+        _, copies, groups, generator_state = self._copy
+        live = self.module.state_dict(keep_vars=True)
+        optimizer_state = {}
+        with torch.no_grad():
+            for (index, name), tensor in zip(copies.keys, copies.tensors):
+                if index is None:
+                    live[name].copy_(tensor)
+                else:  # a copy, so that the snapshot can be restored again
+                    optimizer_state.setdefault(index, {})[name] = tensor.clone()
+        if self.optimizer is not None:
+            for (index, key), value in copies.others:
+                optimizer_state.setdefault(index, {})[key] = value
+            _set_optimizer_state(self.optimizer, optimizer_state, groups)
         if generator_state is not None:
             self.generator.set_state(generator_state)
         self.module.eval()
+
+
+class _Copies:
+    """Copies of a state's tensors, with the keys saying where each belongs."""
+
+    def __init__(self, keys, tensors, others):
+        self.keys = keys
+        self.tensors = tensors
+        self.others = others  # the optimizer state's values that are not tensors
+        self.shapes = [t.shape for t in tensors]
+
+    def fits(self, keys, tensors):
+        """Whether the buffers can hold a copy of ``tensors`` (same keys and shapes).
+
+        (A copy into them converts the dtype and device where these differ.)
+        """
+        return keys == self.keys and [t.shape for t in tensors] == self.shapes
+
+
+def _live_state(module, optimizer):
+    """The state's tensors, their keys, and the optimizer's values that are not tensors.
+
+    A module tensor's key is ``(None, name)``; an optimizer tensor's is
+    ``(index, name)``, ``index`` being its parameter's position in the
+    optimizer's parameter groups and ``name`` its key in the parameter's state.
+    """
+    state = module.state_dict(keep_vars=True)
+    keys = [(None, name) for name in state]
+    tensors = list(state.values())
+    others = []
+    if optimizer is not None:
+        index = 0
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                for key, value in optimizer.state.get(param, {}).items():
+                    if isinstance(value, torch.Tensor):
+                        keys.append((index, key))
+                        tensors.append(value)
+                    else:
+                        others.append(((index, key), value))
+                index += 1
+    return keys, tensors, others
+
+
+def _copy_all(targets, sources):
+    """``target.copy_(source)`` for each pair, as one fused call where torch has one."""
+    if hasattr(torch, "_foreach_copy_"):
+        torch._foreach_copy_(targets, sources)
+    else:  # pragma: no cover - torch < 2.1
+        for target, source in zip(targets, sources):
+            target.copy_(source)
+
+
+def _set_optimizer_state(optimizer, state, groups):
+    """Give ``optimizer`` exactly ``state`` (parameter index -> dict) and group settings."""
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    optimizer.state.clear()
+    for index, values in state.items():
+        optimizer.state[params[index]] = values
+    for group, settings in zip(optimizer.param_groups, groups):
+        group.update(settings)
 
 
 @dataclass

@@ -180,3 +180,40 @@ def test_snapshot_and_rebuild_put_state_back():
     assert torch.equal(torch.rand(2, generator=fitted.generator),
                        torch.rand(2, generator=torch.Generator().manual_seed(7)))
     assert fitted.optimizer.param_groups[0]["lr"] == 0.5
+
+
+def test_snapshot_taken_every_epoch_reuses_buffers_and_restores_the_latest_copy():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    optimizer = make_optimizer("adam", module.parameters(), 0.1)
+    generator = torch.Generator().manual_seed(1)
+
+    def step():
+        optimizer.zero_grad()
+        module.train()
+        module(torch.randn(5, 3, generator=generator)).square().sum().backward()
+        optimizer.step()
+
+    snapshot = Snapshot(module, optimizer, generator, tag=0)  # before the optimizer has state
+    step()
+    buffers = None
+    for tag in range(1, 5):
+        snapshot.take(tag)
+        ids = {id(t) for t in snapshot.weights.values()}
+        if tag == 3:
+            assert ids == buffers  # the copy before the last one's buffers, reused
+        buffers = buffers if tag != 1 else ids
+        expected = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        moments = [optimizer.state[p]["exp_avg"].clone() for p in module.parameters()]
+        steps = [float(optimizer.state[p]["step"]) for p in module.parameters()]
+        draw = torch.rand(2, generator=generator)
+        step()
+    for _ in range(2):  # a snapshot can be restored more than once
+        snapshot.restore()
+        assert snapshot.tag == 4
+        assert all(torch.equal(module.state_dict()[k], v) for k, v in expected.items())
+        assert all(torch.equal(optimizer.state[p]["exp_avg"], m)
+                   for p, m in zip(module.parameters(), moments))
+        assert [float(optimizer.state[p]["step"]) for p in module.parameters()] == steps
+        assert torch.equal(torch.rand(2, generator=generator), draw)
+        step()  # changes the restored tensors, not the snapshot's copies
