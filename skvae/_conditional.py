@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from . import _io
 from ._data import TrainingData
-from ._estimator import VAETransformer, validate_data
+from ._estimator import VAETransformer, _mask_width, _missing_likelihood, validate_data
 from ._model import VAEModule
 from ._plugin_check import check_vae_module
 from .base import ACTIVATIONS, check_layer_sizes, dense_stack
@@ -103,7 +103,8 @@ class _LabelledVAE(VAETransformer):
             check_consistent_length(X, y)
         else:
             X, y = validate_data(
-                self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
+                self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1,
+                ensure_all_finite=self._finite_rule(),
             )
         return TrainingData(X, self._conditions_of_training_labels(y, reset, classes))
 
@@ -288,6 +289,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         on_divergence="raise",
         checkpoint_path=None,
         data_on_device="auto",
+        missing_values=None,
         label_dropout=0.2,
     ):
         super().__init__(
@@ -319,12 +321,13 @@ class ConditionalVAETransformer(_LabelledVAE):
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
             data_on_device=data_on_device,
+            missing_values=missing_values,
         )
         self.label_dropout = label_dropout
 
     def _module_config(self):
         width = len(self.classes_)
-        return {"encoder_conditions": width, "decoder_conditions": width}
+        return {**self._missing_config(), "encoder_conditions": width, "decoder_conditions": width}
 
     def _trainer_options(self):
         return {"condition_dropout": float(self.label_dropout)}
@@ -489,8 +492,13 @@ class AuxiliaryClassifierModule(VAEModule):
         n_classes,
         classifier_hidden_sizes,
         classifier_activation,
+        missing_values=False,
+        encoder_mask=False,
     ):
-        super().__init__(net, likelihood, prior, n_components, decoder_conditions=n_classes)
+        super().__init__(
+            net, likelihood, prior, n_components, decoder_conditions=n_classes,
+            missing_values=missing_values, encoder_mask=encoder_mask,
+        )
         self.classifier = classifier
         self.n_classes = n_classes
         self.classifier_hidden_sizes = tuple(classifier_hidden_sizes)
@@ -499,16 +507,27 @@ class AuxiliaryClassifierModule(VAEModule):
 
     @property
     def config(self):
+        missing = (
+            {"missing_values": True, "encoder_mask": self.encoder_mask}
+            if self.missing_values else {}
+        )
         return {
+            **missing,
             "n_classes": self.n_classes,
             "classifier_hidden_sizes": self.classifier_hidden_sizes,
             "classifier_activation": self.classifier_activation,
         }
 
+    def classify(self, x):
+        """The classifier's logits for ``x`` (NaN entries, missing values, read as 0)."""
+        if self.missing_values:
+            x = torch.where(torch.isnan(x), 0.0, x)
+        return self.classifier(x)
+
     def _conditions(self, x, c):
         # The decoder's class part: the classifier's softmax unless given.
         if c is None:
-            c = torch.softmax(self.classifier(x), dim=-1)
+            c = torch.softmax(self.classify(x), dim=-1)
         return None, c
 
     def loss(self, x, noise, beta=1.0, free_bits=0.0, n_importance=1, c=None):
@@ -528,7 +547,7 @@ class AuxiliaryClassifierModule(VAEModule):
             ``{"classification": CE per sample}`` (unweighted), when ``c`` is
             given.
         """
-        logits = self.classifier(x)
+        logits = self.classify(x)
         loss, nll, kl = super().loss(
             x,
             noise,
@@ -690,6 +709,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         on_divergence="raise",
         checkpoint_path=None,
         data_on_device="auto",
+        missing_values=None,
         classifier_weight=10.0,
         classifier_hidden_sizes=(128,),
         classifier_activation="sigmoid",
@@ -723,6 +743,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
             data_on_device=data_on_device,
+            missing_values=missing_values,
         )
         self.classifier_weight = classifier_weight
         self.classifier_hidden_sizes = classifier_hidden_sizes
@@ -730,6 +751,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
 
     def _module_config(self):
         return {
+            **self._missing_config(),
             "n_classes": len(self.classes_),
             "classifier_hidden_sizes": check_layer_sizes(self.classifier_hidden_sizes, "classifier_hidden_sizes"),
             "classifier_activation": self.classifier_activation,
@@ -746,13 +768,17 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         n_classes,
         classifier_hidden_sizes,
         classifier_activation,
+        missing_values=False,
+        encoder_mask=None,
     ):
+        mask_width = _mask_width(architecture, n_features, 0, missing_values, encoder_mask)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = architecture.build_conditional(
                 n_features=n_features,
                 n_components=n_components,
                 n_outputs=likelihood.n_params_per_feature * n_features,
+                encoder_conditions=mask_width,
                 decoder_conditions=n_classes,
             )
             classifier = dense_stack(
@@ -760,13 +786,15 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             )
             module = AuxiliaryClassifierModule(
                 net,
-                likelihood.build(n_features),
+                _missing_likelihood(likelihood, n_features, missing_values),
                 prior.build(n_components, n_features),
                 n_components,
                 classifier,
                 n_classes,
                 classifier_hidden_sizes,
                 classifier_activation,
+                missing_values=missing_values,
+                encoder_mask=bool(mask_width),
             )
         # A plugin that builds the wrong shapes fails here, by name, not in torch.
         check_vae_module(module, architecture, likelihood, prior, n_features)
@@ -780,7 +808,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         check_is_fitted(self)
         X, memmap = self._validate_inference_data(X)
         logits = self._map_batches(
-            self.module_.classifier, X, len(self.classes_), memmap=memmap
+            self.module_.classify, X, len(self.classes_), memmap=memmap
         )
         return logits.astype(np.float64)
 

@@ -196,6 +196,8 @@ class HostRows:
 
     #: (min, max) of the values, set by validation.
     value_range = None
+    #: Non-NaN values per feature, set by validation with missing values.
+    observed_count = None
 
     def __init__(self, array, dtype, rows=None, device=None, releaser=None, reader=False):
         self.array = array
@@ -269,33 +271,109 @@ class HostRows:
         self.releaser.release()
 
 
-def scan(data, estimator_name, check_finite=True):
+def scan(data, estimator_name, check_finite=True, allow_nan=False):
     """Check a :class:`HostRows` chunk by chunk; return its (min, max).
 
     Raises the ValueError of :func:`sklearn.utils.assert_all_finite` (the
-    message of the in-memory path) on NaN or infinite values.
+    message of the in-memory path) on NaN or infinite values. With
+    ``allow_nan`` (missing values), NaN passes, the range is that of the
+    other values, and ``data.observed_count`` is set to the number of
+    non-NaN values of each feature.
     """
     from sklearn.utils import assert_all_finite
 
     low, high = np.inf, -np.inf
+    observed = np.zeros(data.shape[1], dtype=np.int64) if allow_nan else None
     for chunk in data.chunks():
         if check_finite and chunk.dtype.kind in "fc":
-            assert_all_finite(chunk, estimator_name=estimator_name, input_name="X")
-        if chunk.size:
-            low = min(low, float(chunk.min()))
-            high = max(high, float(chunk.max()))
+            assert_all_finite(
+                chunk, allow_nan=allow_nan, estimator_name=estimator_name, input_name="X"
+            )
+        if allow_nan:
+            observed += (~np.isnan(chunk)).sum(axis=0)
+        chunk_low, chunk_high = value_range(chunk, allow_nan)
+        low, high = min(low, chunk_low), max(high, chunk_high)
+    if allow_nan:
+        data.observed_count = observed
     return low, high
 
 
-def check_likelihood(likelihood, data):
+def value_range(X, allow_nan=False):
+    """(min, max) of X's values; NaN ignored with ``allow_nan``; (inf, -inf) if none.
+
+    Examples
+    --------
+    >>> value_range(np.array([[np.nan, 2.0], [0.5, np.nan]]), allow_nan=True)
+    (0.5, 2.0)
+    """
+    if allow_nan:
+        X = X[~np.isnan(X)]
+    if not X.size:
+        return np.inf, -np.inf
+    return float(np.min(X)), float(np.max(X))
+
+
+def observed_values(X):
+    """X with each NaN replaced by X's smallest value, for the likelihood's domain check.
+
+    A domain check is a condition on each value, so that an observed value
+    standing in for the missing ones passes or fails with them. None when X
+    has no observed value (nothing to check).
+
+    Examples
+    --------
+    >>> observed_values(np.array([[np.nan, 3.0], [1.0, 2.0]]))
+    array([[1., 3.],
+           [1., 2.]])
+    """
+    nan = np.isnan(X)
+    if not nan.any():
+        return X
+    if nan.all():
+        return None
+    return np.where(nan, np.nanmin(X), X)
+
+
+def mean_filled(X):
+    """X with each NaN replaced by its feature's mean (0 for a feature with none).
+
+    What a likelihood's ``check_training_data`` (a warning about the scale
+    of the features) sees when X has missing values.
+
+    Examples
+    --------
+    >>> mean_filled(np.array([[np.nan, 3.0], [1.0, np.nan], [3.0, np.nan]]))
+    array([[2., 3.],
+           [1., 3.],
+           [3., 3.]])
+    """
+    nan = np.isnan(X)
+    if not nan.any():
+        return X
+    counts = (~nan).sum(axis=0)
+    means = np.where(nan, 0, X).sum(axis=0) / np.maximum(counts, 1)
+    return np.where(nan, means.astype(X.dtype), X)
+
+
+def check_data(likelihood, X, missing=False):
+    """``likelihood.check_data(X)``; with ``missing``, on its observed values only."""
+    if missing:
+        X = observed_values(X)
+        if X is None:
+            return
+    likelihood.check_data(X)
+
+
+def check_likelihood(likelihood, data, missing=False):
     """Run ``likelihood.check_data`` on each chunk of a :class:`HostRows`.
 
     A likelihood's domain check is a condition on each value (such as "in
     [0, 1]" or "non-negative integers"), so that checking every chunk checks
-    the whole; an error describes the first chunk that fails.
+    the whole; an error describes the first chunk that fails. With
+    ``missing``, NaN entries are left out (:func:`observed_values`).
     """
     for chunk in data.chunks():
-        likelihood.check_data(chunk)
+        check_data(likelihood, chunk, missing)
 
 
 def to_tensor(array, device, rows=None):
@@ -345,9 +423,14 @@ class TrainingData:
     True
     """
 
-    def __init__(self, rows, conditions=None):
+    #: Whether NaN entries are missing values (set by the estimator): the
+    #: checks then look at the observed values only.
+    missing = False
+
+    def __init__(self, rows, conditions=None, missing=False):
         self.rows = rows
         self.conditions = conditions
+        self.missing = missing
 
     def __len__(self):
         return self.rows.shape[0]
@@ -382,11 +465,16 @@ class TrainingData:
         """The rows (and conditions) at positions ``index`` (an integer array or CPU tensor)."""
         if isinstance(index, torch.Tensor) and not isinstance(self.rows, torch.Tensor):
             index = index.numpy()
-        return TrainingData(_take(self.rows, index), _take(self.conditions, index))
+        return TrainingData(
+            _take(self.rows, index), _take(self.conditions, index), missing=self.missing
+        )
 
     def head(self, n):
         """The first ``n`` rows (and conditions)."""
-        return TrainingData(self.rows[:n], None if self.conditions is None else self.conditions[:n])
+        return TrainingData(
+            self.rows[:n], None if self.conditions is None else self.conditions[:n],
+            missing=self.missing,
+        )
 
     def to(self, device):
         """The same data with batches on ``device`` (arrays copied there once)."""
@@ -397,26 +485,37 @@ class TrainingData:
         conditions = self.conditions
         if conditions is not None and not isinstance(conditions, torch.Tensor):
             conditions = to_tensor(conditions, device)
-        return TrainingData(rows, conditions)
+        return TrainingData(rows, conditions, missing=self.missing)
 
     def value_range(self):
         """(min, max) of the values (of every chunk, for streamed rows)."""
         if self.streamed:
             return self.rows.value_range
+        if self.missing:
+            return value_range(self.rows, allow_nan=True)
         return float(np.min(self.rows)), float(np.max(self.rows))
 
     def check_likelihood(self, likelihood):
         """``likelihood.check_data`` on the rows (chunk by chunk when streamed)."""
         if self.streamed:
-            check_likelihood(likelihood, self.rows)
+            check_likelihood(likelihood, self.rows, self.missing)
         else:
-            likelihood.check_data(self.rows)
+            check_data(likelihood, self.rows, self.missing)
 
     def check_training(self, likelihood):
         """``likelihood.check_training_data`` (on the first chunk when streamed)."""
         check = getattr(likelihood, "check_training_data", None)  # plugins made before the hook
         if check is not None:
-            check(next(iter(self.rows.chunks())) if self.streamed else self.rows)
+            rows = next(iter(self.rows.chunks())) if self.streamed else self.rows
+            check(mean_filled(rows) if self.missing else rows)
+
+    def empty_features(self):
+        """Indices of the features with no observed (non-NaN) value; needs ``missing``."""
+        if self.streamed:
+            counts = self.rows.observed_count
+        else:
+            counts = (~np.isnan(self.rows)).sum(axis=0)
+        return np.flatnonzero(counts == 0)
 
     def digest(self):
         """SHA-256 of the rows and conditions (dtype, shape and bytes).

@@ -1,5 +1,6 @@
 """VAETransformer: a variational autoencoder as a scikit-learn transformer."""
 
+import functools
 import math
 import os
 import warnings
@@ -20,7 +21,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from . import _checkpoint, _data, _device, _engine, _io, _optimizers, _schedule, _state, _step, distributed
-from ._model import CommonNoise, VAEModule
+from . import _model
+from ._model import CommonNoise, RandomNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
 from ._sklearn_callbacks import CallbackSupport, fit_callbacks
@@ -34,6 +36,8 @@ _INFERENCE_ROWS = 1024
 # row's score does not depend on the other rows.
 _SCORE_DRAWS = 16
 _IWAE_DRAWS = 1000
+# Draws of z per row for imputation (VAETransformer._complete).
+_IMPUTE_DRAWS = 1000
 _SCORE_SEED = 0
 _PLUGIN_PARAMS = ("architecture", "likelihood", "prior")
 
@@ -190,6 +194,16 @@ class VAETransformer(
         it stays in its host array (a :class:`numpy.memmap` larger than
         memory), read one minibatch at a time; the same model either way.
         "auto": False for a memmap, else True. See ``docs/training.md``.
+    missing_values : None or np.nan, default=None
+        None: NaN in X is an error. ``np.nan``: NaN entries are missing
+        values, in ``fit`` and in every method that takes X (MIWAE, Mattei
+        and Frellsen 2019): the reconstruction term sums the likelihood over
+        the observed entries only, and the encoder sees the zero-filled row
+        with its missingness mask (when the architecture can take it, as
+        "mlp" does; else the zero-filled row alone). A feature with no
+        observed value in the data of a new fit is an error. Infinite values
+        stay an error. See ``docs/missing_values.md``.
+
     Attributes
     ----------
     module_ : torch.nn.Module
@@ -317,6 +331,7 @@ class VAETransformer(
         "on_divergence": [StrOptions(set(_engine.DIVERGENCE_OPTIONS))],
         "checkpoint_path": [str, os.PathLike, None],
         "data_on_device": ["boolean", StrOptions({"auto"})],
+        "missing_values": [None, Real],
     }
 
     def __init__(
@@ -350,6 +365,7 @@ class VAETransformer(
         on_divergence="raise",
         checkpoint_path=None,
         data_on_device="auto",
+        missing_values=None,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -379,6 +395,7 @@ class VAETransformer(
         self.on_divergence = on_divergence
         self.checkpoint_path = checkpoint_path
         self.data_on_device = data_on_device
+        self.missing_values = missing_values
 
     # ------------------------------------------------------------------ params
     def _validate_params(self):
@@ -434,7 +451,30 @@ class VAETransformer(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = _is_nan(getattr(self, "missing_values", None))
         return tags
+
+    # ---------------------------------------------------------- missing values
+    def _check_missing_values(self):
+        """Return whether NaN marks missing values (``missing_values=np.nan``)."""
+        value = self.missing_values
+        if value is None:
+            return False
+        if _is_nan(value):
+            return True
+        raise ValueError(
+            f"missing_values must be None (NaN is an error) or np.nan (NaN entries are "
+            f"missing); got {value!r}. Replace the entries that mark a missing value by "
+            "np.nan first, e.g. X = np.where(X == value, np.nan, X)."
+        )
+
+    def _fitted_missing(self):
+        """Whether the fitted model takes missing values (NaN entries)."""
+        return bool(getattr(self.module_, "missing_values", False))
+
+    def _missing_config(self):
+        """The module's build options for ``missing_values``."""
+        return {"missing_values": True} if self._check_missing_values() else {}
 
     @property
     def _n_features_out(self):
@@ -508,8 +548,12 @@ class VAETransformer(
         """Fit, leaving the estimator half-changed on failure (:meth:`_fit` undoes that)."""
         self._validate_params()
         self._check_objective()
+        missing = self._check_missing_values()
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
         data = self._training_data(X, reset=not continuing, **fit_args)
+        data.missing = missing
+        if missing and not continuing:
+            _check_empty_features(data)
         # partial_fit neither reads nor writes checkpoints.
         checkpoint = None
         if self.checkpoint_path is not None and not incremental:
@@ -570,6 +614,12 @@ class VAETransformer(
                 f"n_components={self.n_components} differs from the fitted "
                 f"model's {self.module_.n_components}; set warm_start=False "
                 "to fit a new model."
+            )
+        if self._fitted_missing() != data.missing:
+            raise ValueError(
+                f"missing_values={self.missing_values!r} differs from the fitted model's "
+                f"({'np.nan' if self._fitted_missing() else 'None'}), whose networks were "
+                "built for it; set warm_start=False to fit a new model."
             )
         data.check_likelihood(self.likelihood_)
         if checkpoint is not None:
@@ -691,9 +741,18 @@ class VAETransformer(
         streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
         if not streams:
             return validate_data(
-                self, X, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1
+                self, X, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1,
+                ensure_all_finite=self._finite_rule(),
             )
         return self._validate_streamed_rows(X, reset)
+
+    def _finite_rule(self, fitted=False):
+        """``ensure_all_finite`` of the data checks: "allow-nan" with missing values.
+
+        ``fitted``: by the fitted model (inference), else by the parameter.
+        """
+        missing = self._fitted_missing() if fitted else self._check_missing_values()
+        return "allow-nan" if missing else True
 
     def _validate_streamed_rows(self, X, reset):
         """Validate X chunk by chunk, without a whole copy; return a HostRows.
@@ -704,24 +763,32 @@ class VAETransformer(
         ``likelihood="auto"``) then go over every chunk.
         """
         dtypes = [np.float32, np.float64]
+        finite = self._finite_rule()
+        missing = finite == "allow-nan"
         if not isinstance(X, np.ndarray):
             # Lists, DataFrames: validated in memory, then kept on the host.
-            X = validate_data(self, X, dtype=dtypes, reset=reset, ensure_min_features=1)
+            X = validate_data(
+                self, X, dtype=dtypes, reset=reset, ensure_min_features=1,
+                ensure_all_finite=finite,
+            )
             rows = _data.HostRows(X, X.dtype)
-            rows.value_range = (float(np.min(X)), float(np.max(X)))
+            rows.value_range = _data.value_range(X, missing)
+            if missing:
+                rows.observed_count = (~np.isnan(X)).sum(axis=0)
             return rows
         # The first row (or none) gives scikit-learn's checks and errors.
         head = validate_data(
-            self, X[:1] if X.ndim else X, dtype=dtypes, reset=reset, ensure_min_features=1
+            self, X[:1] if X.ndim else X, dtype=dtypes, reset=reset, ensure_min_features=1,
+            ensure_all_finite=finite,
         )
         rows = _data.HostRows(X, head.dtype)
         rows.releaser.release()
-        rows.value_range = _data.scan(rows, type(self).__name__)
+        rows.value_range = _data.scan(rows, type(self).__name__, allow_nan=missing)
         return rows
 
     def _module_config(self):
         """Keyword arguments of :meth:`_make_module` beyond the plugins and sizes."""
-        return {}
+        return self._missing_config()
 
     def _make_module(
         self, architecture, likelihood, prior, n_features, n_components, seed, **config
@@ -877,6 +944,94 @@ class VAETransformer(
         return self._map_batches(
             bound, X, 1, rows=rows, C=C, memmap=memmap
         ).ravel()
+
+    def _complete(self, X, *, n_importance=_IMPUTE_DRAWS, sample=False, random_state=None,
+                  decode="draw"):
+        """Return X with each missing (NaN) entry imputed by the fitted model.
+
+        The model must have been fitted with ``missing_values=np.nan``.
+        Draws z_1..z_k ~ q(z | x_obs) per row (the encoder sees the observed
+        values and the mask) and weighs them by the self-normalised
+        importance weights w_k proportional to p(x_obs | z_k) p(z_k) /
+        q(z_k | x_obs) (MIWAE, Mattei and Frellsen 2019, section 3):
+
+        - ``sample=False`` (single imputation): each missing entry becomes
+          sum_k w_k E[x_j | z_k], the importance-weighted estimate of the
+          conditional mean E[x_miss | x_obs]. The draws of eps are fixed
+          and shared by all rows (as in :meth:`score_samples`), so the
+          result is deterministic and a row's imputation depends neither on
+          the other rows nor on ``random_state``.
+        - ``sample=True`` (multiple imputation): one plausible completion
+          per call, by sampling importance resampling: one z_k is picked
+          with probability w_k, then the missing entries are a draw
+          x ~ p(x | z_k) (``decode="draw"``) or its mean
+          (``decode="mean"``). The draw is what multiple imputation needs
+          (Rubin's rules count the spread between completions, from both
+          z and the observation noise; MIWAE draws so); the mean gives
+          smoother completions (images) that understate it. The same
+          ``random_state`` (an int) gives the same completions.
+
+        Observed entries are returned unchanged. Rows go to the device in
+        batches (memory bounded whatever k); a row with no observed entry
+        gets the model's marginal mean (or a draw from the model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with NaN at the missing entries.
+        n_importance : int, default=1000
+            Draws of z per row (k).
+        sample : bool, default=False
+            False: the conditional mean; True: one draw of a completion.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws of ``sample=True``; None gives new draws at
+            every call. Unused with ``sample=False``.
+        decode : {"draw", "mean"}, default="draw"
+            With ``sample=True``: a draw of p(x | z_k), or its mean.
+
+        Returns
+        -------
+        X_completed : ndarray of shape (n_samples, n_features)
+            In the dtype of X; no NaN.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_digits
+        >>> X = load_digits().data[:100] / 16
+        >>> X_missing = X.copy()
+        >>> X_missing[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+        >>> vae = VAETransformer(max_iter=2, missing_values=np.nan, random_state=0)
+        >>> X_filled = vae.fit(X_missing)._complete(X_missing, n_importance=10)
+        >>> bool(np.isnan(X_filled).any()), X_filled.shape
+        (False, (100, 64))
+        """
+        check_is_fitted(self)
+        if not self._fitted_missing():
+            raise ValueError(
+                f"Imputation needs a model fitted with missing_values=np.nan; this "
+                f"{type(self).__name__} was fitted with missing_values=None."
+            )
+        k = self._check_score_args("iwae", n_importance)
+        if decode not in ("mean", "draw"):
+            raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
+        X, memmap = self._validate_inference_data(X)
+        k_chunk = min(k, _INFERENCE_ROWS)
+        if sample:
+            seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+            generator = torch.Generator(device=self._device).manual_seed(seed)
+            fn = functools.partial(_resampled_completion, self.module_, generator=generator,
+                                   k=k, k_chunk=k_chunk, decode=decode)
+        else:
+            fn = functools.partial(_conditional_mean, self.module_, device=self._device,
+                                   k=k, k_chunk=k_chunk)
+        completed = self._map_batches(
+            fn, X, self.n_features_in_, rows=max(1, _INFERENCE_ROWS // k_chunk), memmap=memmap
+        )
+        out = np.array(X, copy=True)
+        missing = np.isnan(out)
+        out[missing] = completed[missing]
+        return out
 
     def log_likelihood(self, X, n_importance=5000):
         """Importance-weighted estimate of log p(x) per sample, in nats.
@@ -1038,10 +1193,10 @@ class VAETransformer(
             X,
             dtype=[np.float32, np.float64],
             reset=False,
-            ensure_all_finite=memmap is None,
+            ensure_all_finite=self._finite_rule(fitted=True) if memmap is None else False,
         )
         if memmap is None:
-            self.likelihood_.check_data(X)
+            _data.check_data(self.likelihood_, X, self._fitted_missing())
         return X, memmap
 
     def _map_batches(self, fn, X, n_out, rows=_INFERENCE_ROWS, C=None, memmap=None):
@@ -1057,15 +1212,17 @@ class VAETransformer(
         """
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         releaser = _data.PageReleaser(memmap) if memmap is not None else None
+        missing = self._fitted_missing()
         with _engine.module_lock(self.module_), torch.inference_mode():
             self.module_.eval()
             for start in range(0, X.shape[0], rows):
                 stop = min(start + rows, X.shape[0])
                 if releaser is not None:
                     assert_all_finite(
-                        X[start:stop], input_name="X", estimator_name=type(self).__name__
+                        X[start:stop], allow_nan=missing, input_name="X",
+                        estimator_name=type(self).__name__,
                     )
-                    self.likelihood_.check_data(X[start:stop])
+                    _data.check_data(self.likelihood_, X[start:stop], missing)
                 args = [_data.to_tensor(X[start:stop], self._device, rows=rows)]
                 if C is not None:
                     args.append(_data.to_tensor(C[start:stop], self._device, rows=rows))
@@ -1138,35 +1295,171 @@ def _build_module(
     seed,
     encoder_conditions=0,
     decoder_conditions=0,
+    missing_values=False,
+    encoder_mask=None,
 ):
     """Build the VAE module on the CPU with weights seeded by ``seed``.
 
     With condition widths, the architecture must accept them (else a
     ValueError names it; see :meth:`skvae.base.Architecture.build_conditional`).
+    With ``missing_values``, the encoder also takes the missingness mask as
+    ``n_features`` more condition columns when ``encoder_mask`` (None: when
+    the architecture can condition its encoder, see :func:`encoder_takes_mask`).
     The module is then checked by a dry run on two rows
     (:func:`skvae._plugin_check.check_vae_module`): a plugin that builds the
     wrong shapes raises a ValueError naming it.
     """
+    mask_width = _mask_width(architecture, n_features, encoder_conditions, missing_values,
+                             encoder_mask)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = architecture.build_conditional(
             n_features=n_features,
             n_components=n_components,
             n_outputs=likelihood.n_params_per_feature * n_features,
-            encoder_conditions=encoder_conditions,
+            encoder_conditions=encoder_conditions + mask_width,
             decoder_conditions=decoder_conditions,
         )
         module = VAEModule(
             net,
-            likelihood.build(n_features),
+            _missing_likelihood(likelihood, n_features, missing_values),
             prior.build(n_components, n_features),
             n_components,
             encoder_conditions=encoder_conditions,
             decoder_conditions=decoder_conditions,
+            missing_values=missing_values,
+            encoder_mask=bool(mask_width),
         )
     # A plugin that builds the wrong shapes fails here, by name, not in torch.
     check_vae_module(module, architecture, likelihood, prior, n_features)
     return module
+
+
+def encoder_takes_mask(architecture, n_features, encoder_conditions=0):
+    """Whether a model with missing values gives ``architecture``'s encoder the mask.
+
+    True when its ``build`` takes ``encoder_conditions`` (as ``"mlp"``
+    does): the mask's ``n_features`` columns follow the label's. Otherwise
+    the encoder sees the zero-filled rows alone.
+
+    Examples
+    --------
+    >>> from skvae_plugins.conv import Conv
+    >>> from skvae_plugins.mlp import MLP
+    >>> encoder_takes_mask(MLP(), 64), encoder_takes_mask(Conv(), 64)
+    (True, False)
+    """
+    return architecture.supports_conditions(encoder_conditions=encoder_conditions + n_features)
+
+
+def _mask_width(architecture, n_features, encoder_conditions, missing_values, encoder_mask):
+    """Condition columns of the encoder for the missingness mask: n_features or 0."""
+    if missing_values and encoder_mask is None:
+        encoder_mask = encoder_takes_mask(architecture, n_features, encoder_conditions)
+    return n_features if missing_values and encoder_mask else 0
+
+
+def _missing_likelihood(likelihood, n_features, missing_values):
+    """Build the likelihood module; with missing values, check that it has
+    ``log_prob_features`` (a ValueError naming the plugin)."""
+    module = likelihood.build(n_features)
+    if missing_values:
+        try:
+            _model.check_log_prob_features(module)
+        except ValueError as exc:
+            raise ValueError(f"Likelihood {likelihood.name!r}: {exc}") from None
+    return module
+
+
+def _conditional_mean(module, xb, *, device, k, k_chunk):
+    """sum_k w_k mean(p(x | z_k)) per row of ``xb``: chunks of draws merged exactly.
+
+    The running self-normalised mean of the chunks so far is rescaled by
+    the share of the total weight each part holds (log-sum-exp), so that
+    the result does not depend on the chunk size.
+    """
+    total_lse = total_mean = None
+    rows = xb.shape[0]
+    for i, start in enumerate(range(0, k, k_chunk)):
+        kc = min(k_chunk, k - start)
+        noise = CommonNoise(kc, device, seed=_SCORE_SEED + 1009 * i)
+        log_w, params = module.weighted_draws(xb, noise, copies=kc)
+        log_w = log_w.view(rows, kc)
+        means = module.likelihood.mean(params).view(rows, kc, -1)
+        part = (torch.logsumexp(log_w, dim=1),
+                (torch.softmax(log_w, dim=1).unsqueeze(-1) * means).sum(dim=1))
+        total_lse, total_mean = part if total_lse is None else _merge_weighted_means(
+            (total_lse, total_mean), part
+        )
+    return total_mean
+
+
+def _merge_weighted_means(a, b):
+    """Merge two (log total weight, weighted mean) pairs of disjoint sets of draws.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_w, x = torch.tensor([[0.0, 1.0, -2.0]]), torch.tensor([[[1.0], [2.0], [3.0]]])
+    >>> part = lambda s: (torch.logsumexp(log_w[:, s], 1),
+    ...                   (torch.softmax(log_w[:, s], 1).unsqueeze(-1) * x[:, s]).sum(1))
+    >>> merged = _merge_weighted_means(part(slice(0, 1)), part(slice(1, 3)))
+    >>> bool(torch.allclose(merged[1], part(slice(0, 3))[1]))
+    True
+    """
+    (lse_a, mean_a), (lse_b, mean_b) = a, b
+    lse = torch.logaddexp(lse_a, lse_b)
+    mean = (mean_a * torch.exp(lse_a - lse).unsqueeze(-1)
+            + mean_b * torch.exp(lse_b - lse).unsqueeze(-1))
+    return lse, mean
+
+
+def _resampled_completion(module, xb, *, generator, k, k_chunk, decode):
+    """One draw per row by sampling importance resampling over k draws of z.
+
+    Within a chunk of draws one z_k is picked by its normalised weight; it
+    replaces the pick of the earlier chunks with probability (its chunk's
+    weight) / (the total weight so far), so that every z_k of the k is
+    picked with probability w_k whatever the chunk size.
+    """
+    rows = xb.shape[0]
+    device = xb.device
+    noise = RandomNoise(generator, device)
+    total_lse = chosen = None
+    for start in range(0, k, k_chunk):
+        kc = min(k_chunk, k - start)
+        log_w, params = module.weighted_draws(xb, noise, copies=kc)
+        log_w, params = log_w.view(rows, kc), params.view(rows, kc, -1)
+        pick = torch.multinomial(torch.softmax(log_w, dim=1), 1, generator=generator)
+        candidate = params.gather(1, pick.unsqueeze(-1).expand(-1, 1, params.shape[-1])).squeeze(1)
+        lse = torch.logsumexp(log_w, dim=1)
+        if total_lse is None:
+            total_lse, chosen = lse, candidate
+            continue
+        merged = torch.logaddexp(total_lse, lse)
+        replace = torch.rand(rows, generator=generator, device=device) < torch.exp(lse - merged)
+        chosen = torch.where(replace.unsqueeze(-1), candidate, chosen)
+        total_lse = merged
+    likelihood = module.likelihood
+    return likelihood.mean(chosen) if decode == "mean" else likelihood.sample(chosen, generator)
+
+
+def _check_empty_features(data):
+    """Refuse training data with a feature that has no observed value."""
+    empty = data.empty_features()
+    if empty.size == 0:
+        return
+    shown = ", ".join(map(str, empty[:10].tolist())) + (", ..." if empty.size > 10 else "")
+    raise ValueError(
+        f"{empty.size} feature(s) of X have no observed value (every entry is NaN): "
+        f"column(s) {shown}. The model cannot learn what they hold: drop these columns "
+        "first (as scikit-learn's imputers drop empty features)."
+    )
+
+
+def _is_nan(value):
+    """Whether ``value`` is a float NaN (np.nan, float("nan"), np.float32("nan"))."""
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_)) and value != value
 
 
 class _Fit:

@@ -9,6 +9,14 @@ where -log p(x | z) is summed over features and the KL term over latent
 dimensions; batches average the per-sample loss. With beta = 1 the negative
 loss is the evidence lower bound (ELBO) in nats. A conditional model passes a
 condition c to the encoder and the decoder: q(z | x, c), p(x | z, c).
+
+A model built for missing values (``missing_values=True``) takes rows with
+NaN entries: -log p(x | z) is summed over the observed entries only (the
+likelihood's ``log_prob_features``), and the encoder sees the zero-filled
+row, with the missingness mask as an encoder condition when the network can
+take one (``encoder_mask``). The mask is derived from the NaNs inside the
+module, so that the training loop and the data need nothing new, and a model
+built without missing values runs exactly the code it ran before.
 """
 
 import functools
@@ -18,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import base as _base
 from .base import LOG_VAR_MAX, LOG_VAR_MIN, gaussian_log_prob, negative_log_likelihood
 
 
@@ -36,15 +45,29 @@ class VAEModule(nn.Module):
         Widths of the condition ``c`` that the network's encoder and decoder
         take (``encode(x, c)``, ``decode(z, c)``); 0 for none. A missing
         condition (``c=None``) is the all-zero "unknown" condition.
+    missing_values : bool, default=False
+        Whether rows may hold NaN entries (missing values): the
+        reconstruction term then covers the observed entries only, and the
+        encoder sees the row with its NaNs replaced by zeros. Needs a
+        likelihood module with ``log_prob_features``.
+    encoder_mask : bool, default=False
+        With ``missing_values``: whether the network's encoder takes the
+        missingness mask (1 observed, 0 missing; ``n_features`` columns) as
+        a condition after the label's ``encoder_conditions`` columns, i.e.
+        it was built with ``encoder_conditions + n_features`` condition
+        columns.
     """
 
     def __init__(
-        self, net, likelihood, prior, n_components, encoder_conditions=0, decoder_conditions=0
+        self, net, likelihood, prior, n_components, encoder_conditions=0, decoder_conditions=0,
+        missing_values=False, encoder_mask=False,
     ):
         super().__init__()
         self.n_components = n_components
         self.encoder_conditions = encoder_conditions
         self.decoder_conditions = decoder_conditions
+        self.missing_values = bool(missing_values)
+        self.encoder_mask = bool(missing_values and encoder_mask)
         self.net = net
         self.likelihood = likelihood
         self.prior = prior
@@ -57,7 +80,14 @@ class VAEModule(nn.Module):
         # reading a submodule attribute (``self.net``) goes through
         # nn.Module.__getattr__ (a failed lookup, then a Python call) at
         # every access. The parts are set here once and never replaced.
-        self._parts = (net, _nll_function(likelihood), prior)
+        if self.missing_values:
+            check_log_prob_features(likelihood)
+            reconstruction = functools.partial(_observed_nll, likelihood)
+            self._log_prob = functools.partial(_observed_log_prob, likelihood)
+        else:
+            reconstruction = _nll_function(likelihood)
+            self._log_prob = likelihood.log_prob
+        self._parts = (net, reconstruction, prior)
         # A prior that is no PriorModule is reported by the dry run of
         # skvae._plugin_check, with the plugin's name, not here.
         bind_encoder = getattr(prior, "bind_encoder", None)
@@ -68,6 +98,9 @@ class VAEModule(nn.Module):
     def config(self):
         """Keyword arguments that rebuild this module's structure (for pickling)."""
         config = {}
+        if self.missing_values:
+            config["missing_values"] = True
+            config["encoder_mask"] = self.encoder_mask
         if self.encoder_conditions:
             config["encoder_conditions"] = self.encoder_conditions
         if self.decoder_conditions:
@@ -85,13 +118,28 @@ class VAEModule(nn.Module):
         that of the clamped value: zero outside the range.
         """
         net = self._parts[0]
-        if self.encoder_conditions:
+        if self.missing_values:
+            x, c = self._encoder_input(x, c)
+            mean, log_var = net.encode(x, c) if c is not None else net.encode(x)
+        elif self.encoder_conditions:
             if c is None:
                 c = x.new_zeros((x.shape[0], self.encoder_conditions))
             mean, log_var = net.encode(x, c)
         else:
             mean, log_var = net.encode(x)
         return mean, F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
+
+    def _encoder_input(self, x, c):
+        """The zero-filled rows and the encoder's condition (label, then mask) of a
+        model with missing values."""
+        observed = ~torch.isnan(x)
+        x = torch.where(observed, x, 0.0)
+        if self.encoder_conditions and c is None:
+            c = x.new_zeros((x.shape[0], self.encoder_conditions))
+        if self.encoder_mask:
+            mask = observed.to(x.dtype)
+            c = mask if c is None else torch.cat([c, mask], dim=-1)
+        return x, c
 
     def decode(self, z, c=None):
         """Return the likelihood parameters for ``z`` (given ``c``)."""
@@ -139,7 +187,7 @@ class VAEModule(nn.Module):
         if free_bits > 0:
             c_enc, c_dec = self._conditions(x, c)
             mean, log_var, z = self._posterior_draw(x, noise, c_enc)
-            nll = negative_log_likelihood(self.likelihood, x, self.decode(z, c_dec))
+            nll = self._parts[1](x, self.decode(z, c_dec))
             kl_dims = self.prior.kl_per_dim(mean, log_var, z)
             kl_term = kl_dims.mean(dim=0).clamp(min=free_bits).sum()
             return nll.mean() + beta * kl_term, nll, kl_dims.sum(-1)
@@ -190,7 +238,8 @@ class VAEModule(nn.Module):
         """
         if self._net_terms:
             x, c = _repeat(x, copies), _repeat(c, copies)
-            return self.net.terms(x, noise, self.likelihood, self.prior)
+            x, likelihood = self._own_model_inputs(x)
+            return self.net.terms(x, noise, likelihood, self.prior)
         c_enc, c_dec = self._conditions(x, c)
         if copies > 1:
             mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
@@ -212,12 +261,51 @@ class VAEModule(nn.Module):
         """
         if self._net_log_weights:
             x, c = _repeat(x, copies), _repeat(c, copies)
-            return self.net.log_weights(x, noise, self.likelihood, self.prior)
+            x, likelihood = self._own_model_inputs(x)
+            return self.net.log_weights(x, noise, likelihood, self.prior)
+        return self.weighted_draws(x, noise, c, copies)[0]
+
+    def weighted_draws(self, x, noise, c=None, copies=1):
+        """Return the log importance weights and the decoder's params of each draw.
+
+        As :meth:`log_weights` (``copies`` draws z_k ~ q(z | x) per row,
+        consecutive), with the likelihood parameters of p(x | z_k) too: what
+        imputation needs (self-normalised weights, then the means of
+        p(x | z_k) or a draw). For single-layer networks only.
+
+        Returns
+        -------
+        log_w : Tensor of shape (batch * copies,)
+            log p(x_obs | z_k) + log p(z_k) - log q(z_k | x).
+        params : Tensor of shape (batch * copies, n_params)
+            The decoder's output at z_k.
+        """
+        if self._net_log_weights:
+            raise ValueError(
+                f"{type(self.net).__name__} has several stochastic layers; imputation "
+                "needs a single-layer architecture, such as 'mlp'."
+            )
         c_enc, c_dec = self._conditions(x, c)
         mean, log_var, z = self._posterior_draw(x, noise, c_enc, copies)
         x, c_dec = _repeat(x, copies), _repeat(c_dec, copies)
         log_q = gaussian_log_prob(z, mean, log_var).sum(-1)
-        return self.likelihood.log_prob(x, self.decode(z, c_dec)) + self.prior.log_prob(z) - log_q
+        params = self.decode(z, c_dec)
+        return self._log_prob(x, params) + self.prior.log_prob(z) - log_q, params
+
+    def _own_model_inputs(self, x):
+        """The rows and likelihood for a network with its own model (``terms``).
+
+        With missing values: the zero-filled rows, and the likelihood over
+        their observed entries (:class:`ObservedLikelihood`).
+        """
+        if not self.missing_values:
+            return x, self.likelihood
+        observed = ~torch.isnan(x)
+        return torch.where(observed, x, 0.0), ObservedLikelihood(self.likelihood, observed)
+
+    def log_prob_features(self, x, params):
+        """log p(x_j | params) per feature, 0 at missing (NaN) entries; ``(batch, n_features)``."""
+        return _observed_log_prob_features(self.likelihood, x, params)
 
 
 def _nll_function(likelihood):
@@ -228,6 +316,87 @@ def _nll_function(likelihood):
     """
     nll = getattr(likelihood, "nll", None)
     return nll if nll is not None else functools.partial(negative_log_likelihood, likelihood)
+
+
+def check_log_prob_features(likelihood):
+    """Raise a TypeError unless ``likelihood`` has a per-feature log-probability."""
+    method = getattr(type(likelihood), "log_prob_features", None)
+    base = getattr(_base.LikelihoodModule, "log_prob_features")
+    own_sum_only = (
+        isinstance(likelihood, _base.LikelihoodModule)
+        and method is base
+        and type(likelihood).log_prob is not _base.LikelihoodModule.log_prob
+    )
+    if method is None or own_sum_only:
+        raise ValueError(
+            f"The likelihood module {type(likelihood).__name__} has no "
+            "log_prob_features(x, params) (log p(x_j | params) of each feature, shape "
+            "(batch, n_features)), which missing values need: the reconstruction term "
+            "is summed over the observed entries only. Use a built-in likelihood, or "
+            "implement log_prob_features in the plugin's module."
+        )
+
+
+def _observed_log_prob_features(likelihood, x, params):
+    """log p(x_j | params) at the observed entries of x, 0 at its NaN entries."""
+    observed = ~torch.isnan(x)
+    # Missing entries are evaluated at 0 (in every built-in domain) and then
+    # dropped: no NaN reaches the likelihood, its value or its gradient.
+    log_p = likelihood.log_prob_features(torch.where(observed, x, 0.0), params)
+    return torch.where(observed, log_p, 0.0)
+
+
+def _observed_log_prob(likelihood, x, params):
+    """log p(x_obs | params): the per-feature terms summed over the observed entries."""
+    return _observed_log_prob_features(likelihood, x, params).sum(-1)
+
+
+def _observed_nll(likelihood, x, params):
+    """-log p(x_obs | params), the reconstruction term with missing values."""
+    return -_observed_log_prob(likelihood, x, params)
+
+
+class ObservedLikelihood:
+    """A likelihood module restricted to the observed entries of a batch.
+
+    What a network with its own model (``terms(x, noise, likelihood,
+    prior)``, such as the ladder) is given under missing values: it is
+    handed the zero-filled rows, and this object's ``log_prob`` and ``nll``
+    sum the likelihood's ``log_prob_features`` over the entries that
+    ``observed`` marks (rows repeated as the network repeats them).
+
+    Parameters
+    ----------
+    likelihood : skvae.base.LikelihoodModule
+    observed : Tensor of bool, shape (batch, n_features)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae_plugins.bernoulli import BernoulliModule
+    >>> observed = torch.tensor([[True, False]])
+    >>> ObservedLikelihood(BernoulliModule(), observed).nll(torch.ones(1, 2), torch.zeros(1, 2))
+    tensor([0.6931])
+    """
+
+    def __init__(self, likelihood, observed):
+        self.likelihood = likelihood
+        self.observed = observed
+
+    def log_prob_features(self, x, params):
+        log_p = self.likelihood.log_prob_features(x, params)
+        return torch.where(self.observed, log_p, 0.0)
+
+    def log_prob(self, x, params):
+        return self.log_prob_features(x, params).sum(-1)
+
+    def nll(self, x, params):
+        return -self.log_prob(x, params)
+
+    def __getattr__(self, name):  # mean, sample, ...: the likelihood's own
+        if name in ("likelihood", "observed"):  # not set yet (copy, unpickling)
+            raise AttributeError(name)
+        return getattr(self.likelihood, name)
 
 
 def _repeat(t, copies):

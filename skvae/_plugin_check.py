@@ -115,8 +115,10 @@ class _Check:
         self.n_components = module.n_components
         self.per_feature = likelihood.n_params_per_feature
         self.n_outputs = self.per_feature * n_features
+        # A model with missing values may give its encoder the mask too.
+        mask_width = n_features if getattr(module, "encoder_mask", False) else 0
         self.widths = (
-            getattr(module, "encoder_conditions", 0) or 0,
+            (getattr(module, "encoder_conditions", 0) or 0) + mask_width,
             getattr(module, "decoder_conditions", 0) or 0,
         )
 
@@ -196,6 +198,16 @@ class _Check:
         )
         self.expect_shape("likelihood", "the negative log-likelihood", nll, (self.rows,),
                           "(rows,), summed over features")
+        if getattr(self.module, "missing_values", False):
+            log_p = self.call(
+                "likelihood",
+                lambda: likelihood.log_prob_features(x, params),
+                f"log_prob_features(x, params) with x of shape {_shape(x.shape)} and params "
+                f"of shape {_shape(params.shape)}",
+                "log p(x_j | params) of each feature (missing values need it)",
+            )
+            self.expect_shape("likelihood", "log_prob_features", log_p,
+                              (self.rows, self.n_features), "(rows, n_features), one per feature")
         kl = self.call(
             "prior",
             lambda: prior.kl(mean, log_var, mean),
