@@ -7,6 +7,8 @@ The package is laid out by job:
   the fit (new, continued or resumed) and hands it to the training loop;
 - :mod:`skvae._conditional`: :class:`ConditionalVAETransformer` and
   :class:`AuxiliaryClassifierVAE`, the models that learn from labels;
+- :mod:`skvae._outlier`: :class:`VAEOutlierDetector`, scikit-learn's outlier
+  detector contract on a VAE;
 - :mod:`skvae._data`: the training data (on the device, or read from a
   memmap batch by batch), with the labels that travel with the rows;
 - :mod:`skvae._engine`: the training loop, ``run(trainer, data, schedule,
@@ -47,6 +49,7 @@ __all__ = [
     "AuxiliaryClassifierVAE",
     "ConditionalVAETransformer",
     "ModelFileError",
+    "VAEOutlierDetector",
     "VAETransformer",
     "hookimpl",
     "list_plugins",
@@ -61,6 +64,7 @@ _LAZY_NAMES = {
     "AuxiliaryClassifierVAE": "_conditional",
     "ConditionalVAETransformer": "_conditional",
     "ModelFileError": "_io",
+    "VAEOutlierDetector": "_outlier",
     "VAETransformer": "_estimator",
     "hookimpl": "hookspecs",
     "list_plugins": "_registry",
@@ -69,6 +73,9 @@ _LAZY_NAMES = {
     "reset_registry": "_registry",
     "save": "_io",
 }
+
+# The modules of the estimators that model files can hold.
+_ESTIMATOR_MODULES = ("_conditional", "_outlier")
 
 
 def __getattr__(name):
@@ -85,7 +92,8 @@ def __getattr__(name):
     if name in _LAZY_NAMES:
         if _LAZY_NAMES[name] == "_io":
             # Model files name estimators that register themselves when imported.
-            importlib.import_module("._conditional", __name__)
+            for module in _ESTIMATOR_MODULES:
+                importlib.import_module(f".{module}", __name__)
         value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value
