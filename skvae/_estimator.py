@@ -887,7 +887,9 @@ class VAETransformer(
             16). "iwae": the importance-weighted bound (Burda et al. 2016)
             log (1/k) sum_k p(x, z_k) / q(z_k | x) with k = ``n_importance``
             (default 1000), tighter than the ELBO and approaching log p(x) as
-            k grows. beta plays no part in either.
+            k grows. beta plays no part in either. With missing values
+            (``missing_values=np.nan``) both bound log p(x_obs), the
+            density of the observed entries.
         n_importance : int, default=None
             Draws per sample.
 
