@@ -230,3 +230,53 @@ def test_in_a_pipeline_and_grid_search(digits):
         _small(max_iter=3), {"n_components": [2, 3]}, cv=2
     ).fit(X[y == 0][:60])
     assert search.best_params_["n_components"] in (2, 3)
+
+
+# ------------------------------------------------------------------ display
+def test_display_shows_the_most_anomalous_rows_with_their_errors(zeros_detector, digits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skvae.plotting import OutlierDisplay
+
+    X, y = digits
+    rows = X[y == 0][120:150].copy()
+    block = np.zeros((8, 8), dtype=bool)
+    block[2:6, 3:5] = True
+    rows[7, block.ravel()] = 1.0  # a bright bar through the hole of one zero
+    display = OutlierDisplay.from_estimator(zeros_detector, rows, n_samples=5)
+    scores = zeros_detector.score_samples(rows)
+    np.testing.assert_array_equal(display.indices, np.argsort(scores, kind="stable")[:5])
+    assert display.indices[0] == 7
+    np.testing.assert_allclose(
+        display.errors, zeros_detector.reconstruction_errors(rows[display.indices]),
+        rtol=RTOL, atol=ATOL,
+    )
+    # Two rows of 5 digits of 8 x 8 pixels, 1 pixel apart: the images, then the heat.
+    assert display.image_.shape == (17, 44)
+    heat = np.ma.filled(np.ma.asarray(display.heat_.get_array(), dtype=float), np.nan)
+    assert np.all(np.isnan(heat[:8])) and np.isfinite(heat[9:]).any()
+    assert display.colorbar_ is not None
+    plt.close(display.figure_)
+
+
+def test_display_of_a_table_is_a_heat_map_with_the_feature_names(digits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from skvae.plotting import OutlierDisplay
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(80, 5)), columns=list("abcde"))
+    detector = _small(n_components=2, max_iter=5).fit(table)
+    display = OutlierDisplay.from_estimator(detector, table, n_samples=4)
+    assert display.image_ is None and display.heat_.get_array().shape == (4, 5)
+    assert [t.get_text() for t in display.ax_.get_xticklabels()] == list("abcde")
+    with pytest.raises(ValueError, match="alpha"):
+        display.plot(alpha=2)
+    plt.close("all")

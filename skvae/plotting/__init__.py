@@ -21,7 +21,9 @@ touches pyplot's state.
   (what the label controls, and what z does);
 - :class:`TrainingCurvesDisplay`: the curves of ``history_``;
 - :class:`KLPerDimensionDisplay`: KL of each latent dimension, active units
-  marked.
+  marked;
+- :class:`OutlierDisplay`: an outlier detector's most anomalous rows, their
+  per-feature errors as a heat overlay (which pixels make them unlikely).
 
 Samples are drawn as images when their shape is known: from the
 estimator's architecture (conv plugins have ``image_shape`` and
@@ -44,6 +46,7 @@ Examples
 """
 
 from ._latent import LatentManifoldDisplay, LatentScatterDisplay, LatentTraversalDisplay
+from ._outlier import OutlierDisplay
 from ._samples import ClassConditionalDisplay, ReconstructionDisplay, SamplesDisplay
 from ._training import KLPerDimensionDisplay, TrainingCurvesDisplay
 
@@ -53,6 +56,7 @@ __all__ = [
     "LatentManifoldDisplay",
     "LatentScatterDisplay",
     "LatentTraversalDisplay",
+    "OutlierDisplay",
     "ReconstructionDisplay",
     "SamplesDisplay",
     "TrainingCurvesDisplay",
