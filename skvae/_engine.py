@@ -620,22 +620,32 @@ def run(trainer, data, schedule, strategy=None, callbacks=(), *, validation=None
 
 
 def _epochs(trainer, data, validation, probe, strategy, callbacks, state):
-    """The loop over epochs of :func:`run` (restores the last good epoch on a Ctrl-C)."""
+    """The loop over epochs of :func:`run` (restores the last good epoch on a Ctrl-C).
+
+    The state is copied before each epoch but the first (which starts from
+    the copy taken before the loop): an epoch that diverges, or is
+    interrupted, goes back to it. The last epoch's state needs no copy.
+    """
     schedule, result = state.schedule, state.result
     snapshot = None
+    training = False  # whether the module is in the middle of an epoch
     try:
         snapshot = Snapshot(trainer.module, trainer.optimizer, trainer.generator, tag=0)
         notes = []
         epoch = schedule.first_epoch
         while epoch < schedule.stop_epoch:
+            if snapshot.tag != len(result.history):  # the state moved on since the copy
+                snapshot.take(len(result.history))
             state.epoch = epoch
             for callback in callbacks:
                 _call(callback, "on_epoch_begin", state)
+            training = True
             record, problem = _train_one_epoch(trainer, data, validation, probe, strategy, state)
             if problem is not None:
                 learning_rate = record["learning_rate"]
                 _handle_divergence(problem, epoch, schedule, learning_rate, result)
                 snapshot.restore()
+                training = False
                 del result.history[snapshot.tag :]
                 notes.append(
                     f"{problem} at learning_rate {learning_rate:.4g}; restored "
@@ -645,7 +655,7 @@ def _epochs(trainer, data, validation, probe, strategy, callbacks, state):
             if notes:
                 record["divergences"], notes = notes, []
             result.history.append(record)
-            snapshot.take(len(result.history))
+            training = False
             epoch += 1
             state.will_stop = epoch >= schedule.stop_epoch
             stop = False
@@ -656,11 +666,14 @@ def _epochs(trainer, data, validation, probe, strategy, callbacks, state):
                 result.stopped = True
                 break
     except KeyboardInterrupt:
-        if snapshot is None or snapshot.tag == 0:
+        if training:
+            if snapshot is None or snapshot.tag == 0:
+                raise  # no epoch completed: the fit puts back the state it started from
+            # Back to the end of the last completed epoch: never half an epoch.
+            snapshot.restore()
+            del result.history[snapshot.tag :]
+        elif snapshot is None or not result.history:
             raise
-        # Back to the end of the last completed epoch: never half an epoch.
-        snapshot.restore()
-        del result.history[snapshot.tag :]
         result.interrupted = True
 
 
