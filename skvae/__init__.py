@@ -8,7 +8,8 @@ The package is laid out by job:
 - :mod:`skvae._conditional`: :class:`ConditionalVAETransformer` and
   :class:`AuxiliaryClassifierVAE`, the models that learn from labels;
 - :mod:`skvae._outlier`: :class:`VAEOutlierDetector`, scikit-learn's outlier
-  detector contract on a VAE;
+  detector contract on a VAE; :mod:`skvae._impute`: :class:`VAEImputer`,
+  missing values filled in ``sklearn.impute``'s conventions;
 - :mod:`skvae._data`: the training data (on the device, or read from a
   memmap batch by batch), with the labels that travel with the rows;
 - :mod:`skvae._engine`: the training loop, ``run(trainer, data, schedule,
@@ -49,6 +50,7 @@ __all__ = [
     "AuxiliaryClassifierVAE",
     "ConditionalVAETransformer",
     "ModelFileError",
+    "VAEImputer",
     "VAEOutlierDetector",
     "VAETransformer",
     "hookimpl",
@@ -64,6 +66,7 @@ _LAZY_NAMES = {
     "AuxiliaryClassifierVAE": "_conditional",
     "ConditionalVAETransformer": "_conditional",
     "ModelFileError": "_io",
+    "VAEImputer": "_impute",
     "VAEOutlierDetector": "_outlier",
     "VAETransformer": "_estimator",
     "hookimpl": "hookspecs",
@@ -75,7 +78,7 @@ _LAZY_NAMES = {
 }
 
 # The modules of the estimators that model files can hold.
-_ESTIMATOR_MODULES = ("_conditional", "_outlier")
+_ESTIMATOR_MODULES = ("_conditional", "_impute", "_outlier")
 
 
 def __getattr__(name):
