@@ -21,6 +21,8 @@ from . import plotting
 ACTIVE_THRESHOLD = 0.01
 # Latent dimensions swept in latent_traversal.png: the most active ones.
 _MAX_TRAVERSAL_DIMS = 10
+# Rows shown in outliers.png: the lowest scores of the test set.
+_MAX_OUTLIERS_SHOWN = 10
 _DPI = 120
 
 
@@ -170,11 +172,18 @@ def _reconstructions(ctx):
         "Reconstructions",
         f"The first {n_shown} test samples (upper row) and their reconstructions, the "
         "decoded posterior means (lower row)"
-        + (", both given the labels." if ctx.conditional else "."),
+        + (", both given the labels." if ctx.conditional else ".")
+        + _missing_note(ctx),
         lambda: plotting.ReconstructionDisplay.from_estimator(
             ctx.vae, ctx.X_test, labels, n_samples=n_shown, **ctx.look
         ),
     )
+
+
+def _missing_note(ctx):
+    """A caption's note on missing entries, for a model fitted with missing values."""
+    missing = getattr(ctx.vae, "_fitted_missing", lambda: False)()
+    return " Missing entries (NaN) are left blank." if missing else ""
 
 
 def _latent_traversal(ctx):
@@ -250,6 +259,42 @@ def _class_conditional(ctx):
     )
 
 
+def _outliers(ctx):
+    """A detector's most anomalous test rows with their per-feature errors (else no figure)."""
+    vae = ctx.vae
+    if not (hasattr(vae, "offset_") and hasattr(vae, "reconstruction_errors")):
+        return None
+    title = "Most anomalous test rows"
+    n_shown = min(_MAX_OUTLIERS_SHOWN, ctx.X_test.shape[0])
+    image_shape = ctx.look["image_shape"] if ctx.drawn_as_images else None
+    try:
+        display = plotting.OutlierDisplay.from_estimator(
+            vae, ctx.X_test, n_samples=n_shown, image_shape=image_shape
+        )
+    except (ValueError, NotImplementedError) as exc:  # a ladder, a plugin's likelihood
+        return Skipped(title, f"no per-feature errors for this model ({exc})")
+    scores = vae.score_samples(ctx.X_test)
+    n_flagged = int(np.sum(scores < vae.offset_))
+    method = {"elbo": "the ELBO", "iwae": "the IWAE bound", "reconstruction":
+              "the reconstruction term"}.get(vae.score_method, vae.score_method)
+    where = (
+        "each row (upper) and its per-pixel error as a heat overlay (lower)"
+        if display.image_shape is not None
+        else "one line per row, one column per feature"
+    )
+    return Figure(
+        title,
+        f"The {n_shown} test rows with the lowest score ({method}), most anomalous "
+        f"first, labelled with their index in the test set and their score (nats; the "
+        f"detector's offset is {vae.offset_:.1f}: {n_flagged} of the {len(scores)} test "
+        f"rows score below it and are predicted outliers): {where}. The error of a "
+        "feature is its expected negative log-likelihood E_q[-log p(x_j | z)], in nats: "
+        "what the model fails to explain." + _missing_note(ctx),
+        lambda: display,
+        axes_title=f"The {n_shown} most anomalous test rows and their per-feature errors",
+    )
+
+
 #: The figures ``skvae fit`` may draw, in the order of the page, with their
 #: writers: ``writer(context)`` returns a :class:`Figure`, a :class:`Skipped`
 #: (listed on the page as not drawn) or None (not a figure of this model).
@@ -262,6 +307,7 @@ FIGURE_WRITERS = (
     ("training_curves.png", _training_curves),
     ("kl_per_dimension.png", _kl_per_dimension),
     ("class_conditional.png", _class_conditional),
+    ("outliers.png", _outliers),
 )
 #: The files of the figures, in the order of the page.
 FIGURE_FILES = tuple(file for file, _ in FIGURE_WRITERS)
@@ -285,7 +331,8 @@ def write_figures(
     plot, the latent manifold (with two or more latent dimensions), samples,
     reconstructions, the latent traversal, the training curves, the KL per
     latent dimension (for priors that factorise over dimensions) and the
-    samples of each class (for a model fitted with labels).
+    samples of each class (for a model fitted with labels) and the most
+    anomalous test rows (for a :class:`~skvae.VAEOutlierDetector`).
 
     With more than two latent dimensions, the manifold varies the two most
     active ones (largest variance of the test-set posterior means) and the
@@ -421,7 +468,27 @@ def _metric_rows(metrics):
             f"{metrics['active_units']} of {metrics['n_components']} (variance of the "
             f"posterior mean > {metrics['active_units_threshold']:g})",
         ),
+        *_task_rows(metrics),
     ]
+
+
+def _task_rows(metrics):
+    """Rows of a detector's offset and flagged shares, and of the missing entries."""
+    rows = []
+    if "offset" in metrics:
+        rows += [
+            ("Outlier score", f"{metrics['score_method']} (contamination "
+                              f"{metrics['contamination']})"),
+            ("Offset (decision_function = score - offset)", f"{metrics['offset']:.3f}"),
+            ("Training rows predicted outliers", f"{metrics['train_outlier_share']:.1%}"),
+            ("Test rows predicted outliers", f"{metrics['test_outlier_share']:.1%}"),
+        ]
+    if "train_missing_share" in metrics:
+        rows += [
+            ("Missing entries, training set", f"{metrics['train_missing_share']:.1%}"),
+            ("Missing entries, test set", f"{metrics['test_missing_share']:.1%}"),
+        ]
+    return rows
 
 
 def _head(title):

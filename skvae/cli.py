@@ -97,6 +97,9 @@ _TRAINING_BYTES_PER_PARAMETER = 16
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 _CODE_SUFFIXES = (".npy", ".csv")
+#: Scores that ``skvae fit --score-method`` and ``skvae score --method`` take:
+#: :data:`skvae._outlier.SCORE_METHODS`, written out here (no torch for --help).
+SCORE_METHODS = ("elbo", "iwae", "reconstruction")
 
 
 class CLIError(Exception):
@@ -247,7 +250,14 @@ def build_parser():
     )
     parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add_parser in (_add_fit_parser, _add_sample_parser, _add_encode_parser, _add_plugins_parser):
+    for add_parser in (
+        _add_fit_parser,
+        _add_sample_parser,
+        _add_encode_parser,
+        _add_score_parser,
+        _add_impute_parser,
+        _add_plugins_parser,
+    ):
         add_parser(subparsers)
     return parser
 
@@ -267,7 +277,12 @@ _FIT_DESCRIPTION = (
     "  training_curves.png    loss and its terms per epoch\n"
     "  kl_per_dimension.png   KL of each latent dimension, active ones marked\n"
     "  class_conditional.png  samples of each class (--conditional only)\n"
+    "  outliers.png           the most anomalous test rows (--outliers only)\n"
     "  index.html             a page with the metrics and every figure\n\n"
+    "With --outliers the model is a VAEOutlierDetector (scikit-learn's outlier "
+    "detector contract) and the metrics add its offset and the share of rows it "
+    "predicts as outliers; with --missing-values nan, NaN entries of the data are "
+    "missing values.\n\n"
     "A figure that does not apply (a manifold of a 1-D latent space, the KL "
     "per dimension of a prior that does not factorise) is left out and the "
     "page says why."
@@ -279,6 +294,8 @@ _FIT_EXAMPLES = (
     "  skvae fit --data cifar10 --grayscale --n-train 2000 --likelihood gaussian\n"
     "  skvae fit --data mnist --architecture conv --epochs 10\n"
     "  skvae fit --data X.csv --likelihood gaussian --image-shape 16,16\n"
+    "  skvae fit --outliers --contamination 0.05 --out runs/outliers\n"
+    "  skvae fit --data incomplete.csv --missing-values nan --likelihood gaussian\n"
     "  torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed"
 )
 
@@ -294,6 +311,7 @@ def _add_fit_parser(subparsers):
     )
     _add_fit_data_options(fit.add_argument_group("data"))
     _add_model_options(fit.add_argument_group("model"))
+    _add_task_options(fit.add_argument_group("outliers and missing values"))
     training = fit.add_argument_group("training")
     _add_training_options(training)
     _add_hardware_options(training)
@@ -399,6 +417,57 @@ def _add_model_options(group):
         action="store_true",
         help="fit a ConditionalVAETransformer on the labels of a named data set "
         "(adds class_conditional.png)",
+    )
+
+
+def _contamination(text):
+    """``--contamination``: "auto" or a share of the training rows in (0, 0.5]."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value <= 0.5:  # also refuses NaN
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a number in (0, 0.5], the expected share of outliers "
+            f"in the training data; got {text!r}"
+        )
+    return value
+
+
+def _add_task_options(group):
+    """``--outliers`` with its detector's options, and ``--missing-values``."""
+    group.add_argument(
+        "--outliers",
+        action="store_true",
+        help="fit a VAEOutlierDetector: metrics.json gains its offset and the share of "
+        "train and test rows predicted as outliers, the page the most anomalous test "
+        "rows (outliers.png); `skvae score` then writes decision_function and predict",
+    )
+    group.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=None,
+        metavar="auto|F",
+        help="--outliers only: expected share F of outliers in the training data, in "
+        "(0, 0.5] (the offset is that quantile of the training scores), or 'auto' "
+        "(Tukey's lower fence of the training scores); default: auto",
+    )
+    group.add_argument(
+        "--score-method",
+        choices=SCORE_METHODS,
+        default=None,
+        help="--outliers only: the score that ranks rows: the ELBO, the importance-"
+        "weighted bound (128 draws) or the reconstruction term; default: elbo",
+    )
+    group.add_argument(
+        "--missing-values",
+        choices=("nan",),
+        default=None,
+        help="'nan': NaN entries of the data (empty or 'nan' fields of a .csv) are "
+        "missing values; the model is fitted on the observed entries (MIWAE) and "
+        "`skvae impute` fills them in. Default: NaN is an error",
     )
 
 
@@ -578,14 +647,7 @@ def _add_encode_parser(subparsers):
         ),
         formatter_class=_HelpFormatter,
     )
-    encode.add_argument("model", type=Path, metavar="MODEL", help="a .skvae file (skvae fit)")
-    encode.add_argument(
-        "data",
-        metavar="DATA",
-        help="a .npy or .csv file with the model's number of features, or a data set "
-        f"name ({', '.join(DATASETS)}): all its samples (textures: "
-        f"{_TEXTURE_PATCHES} patches, random state 0)",
-    )
+    _add_model_and_data(encode)
     encode.add_argument(
         "--out",
         type=Path,
@@ -595,6 +657,111 @@ def _add_encode_parser(subparsers):
     )
     _add_data_set_options(encode.add_argument_group("data sets"))
     encode.set_defaults(func=run_encode, parser=encode)
+
+
+def _add_model_and_data(parser, data_help=""):
+    """The positional arguments MODEL and DATA of ``encode``, ``score`` and ``impute``."""
+    parser.add_argument("model", type=Path, metavar="MODEL", help="a .skvae file (skvae fit)")
+    parser.add_argument(
+        "data",
+        metavar="DATA",
+        help="a .npy or .csv file with the model's number of features, or a data set "
+        f"name ({', '.join(DATASETS)}): all its samples (textures: "
+        f"{_TEXTURE_PATCHES} patches, random state 0)" + data_help,
+    )
+
+
+def _add_score_parser(subparsers):
+    """``skvae score MODEL DATA``: the score, its draws, where the scores go."""
+    score = subparsers.add_parser(
+        "score",
+        help="write the score of each row of data under a saved model (and an outlier "
+        "detector's decisions)",
+        description=_wrap(
+            "Load MODEL with skvae.load and DATA, and write one line per row of DATA: "
+            "score_samples, a log-likelihood bound in nats (higher means more likely, "
+            "more normal); for a VAEOutlierDetector (skvae fit --outliers) also "
+            "decision_function (score minus the detector's offset, negative for "
+            "outliers) and predict (+1 inlier, -1 outlier), both from the detector's "
+            "own score. A .csv gets a header line naming the columns; a .npy a 2-D "
+            "float64 array with the same columns. A conditional model scores under the "
+            "unknown condition."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skvae score runs/digits/model.skvae digits --out scores.csv\n"
+            "  skvae score model.skvae X.npy --method iwae --n-importance 1000 --out ll.npy\n"
+            "  skvae score runs/outliers/model.skvae new.csv --out decisions.csv"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    _add_model_and_data(score, "; with NaN entries for a model fitted with missing values")
+    score.add_argument(
+        "--out",
+        type=Path,
+        default=Path("scores.csv"),
+        metavar="FILE",
+        help="where to write: .csv (with a header line) or .npy",
+    )
+    score.add_argument(
+        "--method",
+        choices=SCORE_METHODS,
+        default=None,
+        help="the score: the ELBO, the importance-weighted bound (IWAE) or, for a "
+        "VAEOutlierDetector, the reconstruction term; default: the model's own (a "
+        "detector's score method, else elbo)",
+    )
+    score.add_argument(
+        "--n-importance",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="draws of z per row; default: the model's own (16 for elbo; for iwae 1000, "
+        "or a detector's 128)",
+    )
+    _add_data_set_options(score.add_argument_group("data sets"))
+    score.set_defaults(func=run_score, parser=score)
+
+
+def _add_impute_parser(subparsers):
+    """``skvae impute MODEL DATA``: where the completed data go, the draws per row."""
+    impute = subparsers.add_parser(
+        "impute",
+        help="fill the missing (NaN) entries of data with a saved model",
+        description=_wrap(
+            "Load MODEL, a model fitted with missing values (skvae fit --missing-values "
+            "nan, or a VAEImputer), and DATA, and write DATA with each missing entry "
+            "(NaN in a .npy; empty or 'nan' in a .csv) filled with its importance-"
+            "weighted conditional mean E[x_missing | x_observed] (MIWAE); observed "
+            "entries are written unchanged. A VAEImputer writes what its transform "
+            "returns (with its indicator columns when it adds them)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skvae fit --data incomplete.csv --missing-values nan --likelihood gaussian "
+            "--out runs/incomplete\n"
+            "  skvae impute runs/incomplete/model.skvae incomplete.csv --out filled.csv"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    _add_model_and_data(impute, ", NaN at the missing entries")
+    impute.add_argument(
+        "--out",
+        type=Path,
+        default=Path("filled.csv"),
+        metavar="FILE",
+        help="where to write: .csv or .npy (float32, one row per row of DATA)",
+    )
+    impute.add_argument(
+        "--n-importance",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="draws of z per row of the conditional mean; default: the model's own "
+        "(1000, or a VAEImputer's n_impute_draws)",
+    )
+    _add_data_set_options(impute.add_argument_group("data sets"))
+    impute.set_defaults(func=run_impute, parser=impute)
 
 
 def _add_plugins_parser(subparsers):
@@ -678,8 +845,22 @@ def _check_option_combinations(args):
                 "--conditional needs labels: use a data set name "
                 f"({', '.join(DATASETS)}), not a file"
             )
-    elif args.command == "encode" and args.grayscale and args.data != "cifar10":
+        _check_outlier_options(args)
+    elif args.command in ("encode", "score", "impute") and args.grayscale and args.data != "cifar10":
         args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
+
+
+def _check_outlier_options(args):
+    """``--contamination`` and ``--score-method`` need ``--outliers``, which takes no labels."""
+    if args.outliers and args.conditional:
+        args.parser.error(
+            "--outliers fits a VAEOutlierDetector, which takes no labels: drop "
+            "--conditional (or --outliers)"
+        )
+    for option, value in (("--contamination", args.contamination),
+                          ("--score-method", args.score_method)):
+        if value is not None and not args.outliers:
+            args.parser.error(f"{option} applies to --outliers only")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -719,9 +900,13 @@ def make_estimator(args, image_shape=None):
 
     Returns
     -------
-    vae : VAETransformer or ConditionalVAETransformer
-        Unfitted. The architecture is an instance of the registered class,
-        given ``hidden_sizes=args.hidden_sizes`` and ``image_shape`` when it
+    vae : VAETransformer, ConditionalVAETransformer or VAEOutlierDetector
+        Unfitted: a VAEOutlierDetector with ``--outliers`` (given
+        ``contamination`` and ``score_method``), a
+        ConditionalVAETransformer with ``--conditional``; with
+        ``--missing-values nan``, ``missing_values=np.nan``. The
+        architecture is an instance of the registered class, given
+        ``hidden_sizes=args.hidden_sizes`` and ``image_shape`` when it
         takes them.
 
     Raises
@@ -737,7 +922,6 @@ def make_estimator(args, image_shape=None):
     >>> make_estimator(args, image_shape=(8, 8, 1)).architecture
     Conv(image_shape=(8, 8, 1))
     """
-    from . import ConditionalVAETransformer, VAETransformer
     from ._registry import get_registry
 
     cls = get_registry().get("architecture", args.architecture)
@@ -752,8 +936,7 @@ def make_estimator(args, image_shape=None):
         options["hidden_sizes"] = args.hidden_sizes
     if image_shape is not None and "image_shape" in accepted:
         options["image_shape"] = tuple(image_shape)
-    estimator = ConditionalVAETransformer if args.conditional else VAETransformer
-    return estimator(
+    return _estimator_class(args)(
         n_components=args.n_components,
         architecture=cls(**options),
         likelihood=args.likelihood,
@@ -768,7 +951,30 @@ def make_estimator(args, image_shape=None):
         compile=args.compile,
         random_state=args.random_state,
         verbose=0 if args.quiet else 1,
+        **_task_parameters(args),
     )
+
+
+def _estimator_class(args):
+    """The class that ``skvae fit`` trains: detector, conditional model or plain VAE."""
+    from . import ConditionalVAETransformer, VAEOutlierDetector, VAETransformer
+
+    if args.outliers:
+        return VAEOutlierDetector
+    return ConditionalVAETransformer if args.conditional else VAETransformer
+
+
+def _task_parameters(args):
+    """The estimator's parameters of ``--outliers`` and ``--missing-values``."""
+    import numpy as np
+
+    parameters = {}
+    if args.outliers:
+        parameters["contamination"] = args.contamination or "auto"
+        parameters["score_method"] = args.score_method or "elbo"
+    if args.missing_values == "nan":
+        parameters["missing_values"] = np.nan
+    return parameters
 
 
 def _check_plugin_names(args):
@@ -842,13 +1048,15 @@ def _parameter_count(vae, X, n_classes=0):
     None when that fails: ``fit`` then builds the real network and reports
     its own errors.
     """
+    import numpy as np
     import torch
 
     from ._registry import resolve_plugin
 
     likelihood = vae.likelihood
     if isinstance(likelihood, str) and likelihood == "auto":  # as fit resolves it
-        likelihood = "bernoulli" if X.min() >= 0.0 and X.max() <= 1.0 else "gaussian"
+        in_unit = np.nanmin(X) >= 0.0 and np.nanmax(X) <= 1.0
+        likelihood = "bernoulli" if in_unit else "gaussian"
     n_features = X.shape[1]
     try:
         architecture = resolve_plugin("architecture", vae.architecture)
@@ -1081,6 +1289,7 @@ def _fit_into(args, distributed, data_parallel, staging):
     from . import _report, datasets, save
 
     data = _load_fit_data(args, data_parallel)
+    _check_missing_entries(args, data)
     image_shape = _fit_image_shape(args, data)
     X_train, X_test, y_train, y_test = datasets.split(
         data, test_size=args.test_size, n_train=args.n_train, random_state=args.random_state
@@ -1091,6 +1300,7 @@ def _fit_into(args, distributed, data_parallel, staging):
         return  # the same model as rank 0's, which writes the outputs
     save(vae, staging.path / "model.skvae")
     scores = _scores(vae, X_train, X_test, y_train, y_test, args.conditional)
+    scores.update(_task_scores(vae, X_train, X_test))
     figures, skipped = _report.write_figures(
         vae,
         staging.path,
@@ -1120,6 +1330,19 @@ def _fit_into(args, distributed, data_parallel, staging):
         print(f"{PROG}: note: {item['file']} not drawn: {item['reason']}", file=sys.stderr)
     if not args.quiet:
         _print_summary(vae, run, staging.out, len(figures))
+
+
+def _check_missing_entries(args, data):
+    """Refuse NaN entries (before training) unless ``--missing-values nan``."""
+    import numpy as np
+
+    arrays = [X for X in (data.X, data.X_test) if X is not None]
+    n_missing = sum(int(np.isnan(X).sum()) for X in arrays)
+    if n_missing and args.missing_values is None:
+        raise CLIError(
+            f"{args.data} has {n_missing} missing (NaN) entries; fit on the observed "
+            "entries with --missing-values nan"
+        )
 
 
 def _load_fit_data(args, data_parallel):
@@ -1182,8 +1405,9 @@ def _scores(vae, X_train, X_test, y_train, y_test, conditional):
 
     train_labels = {"y": y_train} if conditional else {}
     test_labels = {"y": y_test} if conditional else {}
-    train_elbo = vae.score(X_train, **train_labels)
-    test_elbo = vae.score(X_test, **test_labels)
+    # The ELBO whatever the model's own score (a detector's score_method).
+    train_elbo = float(np.mean(vae.score_samples(X_train, **train_labels, method="elbo")))
+    test_elbo = float(np.mean(vae.score_samples(X_test, **test_labels, method="elbo")))
     try:
         test_iwae = float(
             np.mean(vae.score_samples(X_test, **test_labels, method="iwae", n_importance=IWAE_K))
@@ -1202,9 +1426,36 @@ def _scores(vae, X_train, X_test, y_train, y_test, conditional):
     }
 
 
+def _task_scores(vae, X_train, X_test):
+    """Entries of metrics.json for a detector (its offset, the rows it flags) and missing values.
+
+    Nothing for a VAETransformer fitted on complete data.
+    """
+    import numpy as np
+
+    scores = {}
+    if hasattr(vae, "offset_"):
+        train, test = vae.decision_function(X_train), vae.decision_function(X_test)
+        scores.update(
+            score_method=vae.score_method,
+            contamination=vae.contamination,
+            offset=vae.offset_,
+            train_outlier_share=float(np.mean(train < 0)),
+            test_outlier_share=float(np.mean(test < 0)),
+        )
+    if vae._fitted_missing():
+        scores.update(
+            train_missing_share=float(np.mean(np.isnan(X_train))),
+            test_missing_share=float(np.mean(np.isnan(X_test))),
+        )
+    return scores
+
+
 def _value_range(X_train):
     """The values drawn black and white: None for data in [0, 1] (or constant data)."""
-    lo, hi = float(X_train.min()), float(X_train.max())
+    import numpy as np
+
+    lo, hi = float(np.nanmin(X_train)), float(np.nanmax(X_train))
     return None if (0.0 <= lo and hi <= 1.0) or not hi > lo else (lo, hi)
 
 
@@ -1252,9 +1503,28 @@ def _print_summary(vae, run, out, n_figures):
         f"  active      {run['active_units']} of {vae.n_components} latent units\n"
         f"  epochs      {n_iter} of {max_iter}{stopped}\n"
         f"  fit time    {run['fit_seconds']:.1f} s\n"
-        f"Wrote {', '.join(_FIT_FILES)} and {n_figures} figures to {out}\n"
+        + _task_summary(run)
+        + f"Wrote {', '.join(_FIT_FILES)} and {n_figures} figures to {out}\n"
         f"Open {out / 'index.html'} in a browser to see them."
     )
+
+
+def _task_summary(run):
+    """Lines of the summary on a detector's outliers and on missing entries ('' if none)."""
+    lines = ""
+    if "offset" in run:
+        lines += (
+            f"  offset      {run['offset']:10.3f} ({run['score_method']} score, "
+            f"contamination {run['contamination']})\n"
+            f"  outliers    {run['train_outlier_share']:.1%} of train, "
+            f"{run['test_outlier_share']:.1%} of test rows (score below the offset)\n"
+        )
+    if "train_missing_share" in run:
+        lines += (
+            f"  missing     {run['train_missing_share']:.1%} of train, "
+            f"{run['test_missing_share']:.1%} of test entries (not scored)\n"
+        )
+    return lines
 
 
 def _jsonable(value):
@@ -1499,10 +1769,23 @@ def run_encode(args):
     """
     import numpy as np
 
-    from . import datasets
-
     suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
     vae = load_model(args.model)
+    X = _load_model_data(args, vae)
+    codes = np.asarray(vae.transform(X), dtype=np.float32)
+    _check_finite(codes, "posterior means", args.model)
+    _write_rows(args.out, suffix, codes)
+    print(
+        f"Wrote the {codes.shape[1]}-D posterior means of {codes.shape[0]} samples to {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _load_model_data(args, vae):
+    """The samples of ``args.data`` (all of them), which must have the model's features."""
+    from . import datasets
+
     data = datasets.load(
         args.data,
         data_home=args.data_home,
@@ -1515,14 +1798,173 @@ def run_encode(args):
             f"{args.data} has {data.X.shape[1]} features per sample but the model "
             f"{args.model} was fitted on {vae.n_features_in_}"
         )
-    codes = np.asarray(vae.transform(data.X), dtype=np.float32)
-    _check_finite(codes, "posterior means", args.model)
-    _write_rows(args.out, suffix, codes)
+    return data.X
+
+
+# -------------------------------------------------------------- score, impute
+_SCORE_ADVICE = "score fewer rows at a time, or use a smaller --n-importance"
+
+
+def run_score(args):
+    """Run ``skvae score``: write the score of each row of data under a saved model.
+
+    The columns are ``score_samples`` (``--method`` and ``--n-importance``,
+    else the model's own score) and, for a
+    :class:`~skvae.VAEOutlierDetector`, ``decision_function`` and
+    ``predict`` as the detector computes them (its own score minus
+    ``offset_``; -1 where that is negative, else +1). A ``.csv`` gets a
+    header line with the column names and values that read back exactly
+    (17 significant digits); a ``.npy`` a float64 array of shape
+    ``(n_rows, n_columns)``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``score`` arguments.
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Raises
+    ------
+    CLIError
+        If the data do not have the model's number of features, the method
+        does not apply to the model, or the scores are not finite (nothing
+        is written). Data outside the likelihood's domain raise the
+        estimator's ValueError (also an error of the command).
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["score", "runs/digits/model.skvae", "digits"])  # doctest: +SKIP
+    0
+    """
+    suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
+    vae = load_model(args.model)
+    if args.method == "reconstruction" and not hasattr(vae, "offset_"):
+        raise CLIError(
+            f"--method reconstruction is the score of a VAEOutlierDetector (skvae fit "
+            f"--outliers); {args.model} holds a {type(vae).__name__}: use elbo or iwae"
+        )
+    X = _load_model_data(args, vae)
+    with _out_of_memory_is_an_error(_SCORE_ADVICE):
+        columns = _score_columns(args, vae, X)
+    _check_finite(columns["score_samples"], "scores", args.model)
+    _write_columns(args.out, suffix, columns)
     print(
-        f"Wrote the {codes.shape[1]}-D posterior means of {codes.shape[0]} samples to {args.out}",
+        f"Wrote {', '.join(columns)} of {X.shape[0]} samples to {args.out}", file=sys.stderr
+    )
+    return 0
+
+
+def _score_columns(args, vae, X):
+    """``{"score_samples": ...}``, plus ``decision_function`` and ``predict`` for a detector."""
+    import numpy as np
+
+    options = {"method": args.method, "n_importance": args.n_importance}
+    options = {key: value for key, value in options.items() if value is not None}
+    columns = {"score_samples": vae.score_samples(X, **options)}
+    if not hasattr(vae, "offset_"):
+        return columns
+    own = args.method in (None, vae.score_method) and args.n_importance is None
+    if not own:
+        print(
+            f"{PROG}: note: decision_function and predict come from the detector's own "
+            f"score ({vae.score_method!r}, offset_ {vae.offset_:.6g}), not from "
+            "--method and --n-importance",
+            file=sys.stderr,
+        )
+    scores = columns["score_samples"] if own else vae.score_samples(X)
+    decision = scores - vae.offset_
+    columns["decision_function"] = decision
+    columns["predict"] = np.where(decision < 0, -1, 1)
+    return columns
+
+
+def _write_columns(path, suffix, columns):
+    """Named 1-D columns to a ``.csv`` with a header line, or a 2-D float64 ``.npy``."""
+    import numpy as np
+
+    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns.values()])
+    if suffix == ".npy":
+        np.save(path, table)
+    else:
+        fmt = ["%d" if np.asarray(c).dtype.kind in "iu" else "%.17g" for c in columns.values()]
+        np.savetxt(path, table, delimiter=",", fmt=fmt, header=",".join(columns), comments="")
+
+
+def run_impute(args):
+    """Run ``skvae impute``: fill the missing entries of data with a saved model.
+
+    A :class:`~skvae.VAEImputer` writes ``transform(DATA)``; any other
+    model fitted with ``missing_values=np.nan`` writes DATA with each NaN
+    replaced by the importance-weighted conditional mean of the entry
+    given the row's observed entries (``--n-importance`` draws), the
+    observed entries unchanged.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``impute`` arguments.
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Raises
+    ------
+    CLIError
+        If the model was fitted without missing values (it cannot impute:
+        the message says what to fit), the data do not have its number of
+        features, or the imputed values are not finite (nothing is written).
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["impute", "runs/X/model.skvae", "X.csv", "--out", "filled.csv"])  # doctest: +SKIP
+    0
+    """
+    import numpy as np
+
+    suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
+    vae = load_model(args.model)
+    _check_imputes(vae, args.model)
+    X = _load_model_data(args, vae)
+    with _out_of_memory_is_an_error(_SCORE_ADVICE):
+        filled = _fill_missing(vae, X, args.n_importance)
+    _check_finite(filled, "imputed values", args.model)
+    _write_rows(args.out, suffix, filled)
+    print(
+        f"Filled {int(np.isnan(X).sum())} missing entries of {X.shape[0]} samples; wrote "
+        f"{filled.shape[0]} x {filled.shape[1]} values to {args.out}",
         file=sys.stderr,
     )
     return 0
+
+
+def _check_imputes(vae, model):
+    """Refuse a model fitted without missing values: it cannot impute."""
+    if not (hasattr(vae, "_fitted_missing") and vae._fitted_missing()):
+        raise CLIError(
+            f"{model} holds a {type(vae).__name__} fitted without missing values, which "
+            "cannot impute: fit a model on data with missing (NaN) entries, with `skvae "
+            "fit --data FILE --missing-values nan` or skvae.VAEImputer in Python"
+        )
+
+
+def _fill_missing(vae, X, n_importance):
+    """``X`` completed by ``vae``: a VAEImputer's transform, else the conditional means."""
+    import numpy as np
+
+    if hasattr(vae, "n_impute_draws"):  # a VAEImputer
+        if n_importance is not None:
+            vae.set_params(n_impute_draws=n_importance)
+        return np.asarray(vae.transform(X), dtype=np.float32)
+    options = {} if n_importance is None else {"n_importance": n_importance}
+    return np.asarray(vae._complete(X, **options), dtype=np.float32)
 
 
 # ------------------------------------------------------------------ plugins

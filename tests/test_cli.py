@@ -314,6 +314,273 @@ def test_encode_round_trip(digits_run, tmp_path):
     np.testing.assert_array_equal(codes, vae.transform(skvae.datasets.load_digits().data))
 
 
+# ------------------------------------------------- outliers, scores, impute
+FIT_SMALL = ["--epochs", "2", "--n-train", "300", "--hidden-sizes", "32", "--quiet"]
+
+
+def _digits_split(n_train=300):
+    """The train and test rows of `skvae fit` on digits with --n-train and the defaults."""
+    data = skvae.datasets.load("digits")
+    X_train, X_test, _, _ = skvae.datasets.split(data, n_train=n_train, random_state=0)
+    return X_train, X_test
+
+
+@pytest.fixture(scope="module")
+def outlier_run(tmp_path_factory):
+    """`skvae fit --outliers` on 300 digits, 10 % contamination."""
+    out = tmp_path_factory.mktemp("cli") / "outliers"
+    argv = ["fit", "--outliers", "--contamination", "0.1", *FIT_SMALL, "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_fit_outliers_writes_the_detector_and_its_figure(outlier_run):
+    metrics = _check_run(outlier_run, n_iter=2, figures=[*FIGURES, "outliers.png"])
+    detector = skvae.load(outlier_run / "model.skvae")
+    assert isinstance(detector, skvae.VAEOutlierDetector)
+    assert metrics["estimator"] == "VAEOutlierDetector"
+    assert (detector.contamination, detector.score_method) == (0.1, "elbo")
+    assert (metrics["contamination"], metrics["score_method"]) == (0.1, "elbo")
+    assert metrics["offset"] == pytest.approx(detector.offset_, rel=1e-6)
+    X_train, X_test = _digits_split()
+    # The offset is the 10 % quantile of the training scores.
+    assert metrics["train_outlier_share"] == pytest.approx(0.1, abs=0.01)
+    flagged = np.mean(detector.predict(X_test) == -1)
+    assert metrics["test_outlier_share"] == pytest.approx(flagged, abs=2 / len(X_test))
+    # The ELBO of the metrics is the ELBO, as for a VAETransformer.
+    np.testing.assert_allclose(
+        metrics["test_elbo"], detector.score_samples(X_test, method="elbo").mean(), rtol=1e-4
+    )
+    page = (outlier_run / "index.html").read_text()
+    assert "Most anomalous test rows." in page
+    assert "Test rows predicted outliers" in page
+    assert f"{metrics['offset']:.3f}" in page
+
+
+def test_fit_outliers_reports_the_offset(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["fit", "--outliers", "--score-method", "reconstruction", "--epochs", "1",
+            "--n-train", "100", "--hidden-sizes", "16", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["contamination"], metrics["score_method"]) == ("auto", "reconstruction")
+    assert f"offset      {metrics['offset']:10.3f} (reconstruction score" in printed
+    assert f"{metrics['test_outlier_share']:.1%} of test rows" in printed
+    assert "missing" not in printed
+
+
+def _read_scores(path):
+    """The columns of a `skvae score` CSV: {name: values}."""
+    names = path.read_text().splitlines()[0].split(",")
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return dict(zip(names, table.T))
+
+
+def test_score_writes_the_models_own_scores(digits_run, tmp_path, capsys):
+    model = digits_run / "model.skvae"
+    vae = skvae.load(model)
+    X = skvae.datasets.load_digits().data[:50].astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(model), str(tmp_path / "X.npy"), "--out", str(out)]) == 0
+    assert "Wrote score_samples of 50 samples" in capsys.readouterr().err
+    columns = _read_scores(out)
+    assert list(columns) == ["score_samples"]
+    np.testing.assert_allclose(columns["score_samples"], vae.score_samples(X), rtol=1e-4, atol=1e-5)
+    # The IWAE bound with K draws, to .npy: one column.
+    out = tmp_path / "iwae.npy"
+    argv = ["score", str(model), str(tmp_path / "X.npy"), "--method", "iwae", "--n-importance", "8"]
+    assert main([*argv, "--out", str(out)]) == 0
+    scores = np.load(out)
+    assert scores.shape == (50, 1) and scores.dtype == np.float64
+    expected = vae.score_samples(X, method="iwae", n_importance=8)
+    np.testing.assert_allclose(scores[:, 0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_score_writes_a_detectors_decisions(outlier_run, tmp_path, capsys):
+    model = outlier_run / "model.skvae"
+    detector = skvae.load(model)
+    _, X_test = _digits_split()
+    np.savetxt(tmp_path / "X.csv", X_test, delimiter=",", fmt="%.9g")
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(model), str(tmp_path / "X.csv"), "--out", str(out)]) == 0
+    columns = _read_scores(out)
+    assert list(columns) == ["score_samples", "decision_function", "predict"]
+    decision = detector.decision_function(X_test)
+    np.testing.assert_allclose(columns["score_samples"], detector.score_samples(X_test),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(columns["decision_function"], decision, rtol=1e-4, atol=1e-4)
+    assert set(columns["predict"]) <= {-1.0, 1.0}
+    clear = np.abs(decision) > 1e-3  # rows on the offset may round either way elsewhere
+    np.testing.assert_array_equal(columns["predict"][clear], detector.predict(X_test)[clear])
+    # Another score: decision_function and predict stay the detector's own.
+    capsys.readouterr()
+    out = tmp_path / "reconstruction.npy"
+    argv = ["score", str(model), str(tmp_path / "X.csv"), "--method", "reconstruction"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "decision_function and predict come from the detector's own" in capsys.readouterr().err
+    table = np.load(out)
+    assert table.shape == (len(X_test), 3)
+    expected = detector.score_samples(X_test, method="reconstruction")
+    np.testing.assert_allclose(table[:, 0], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(table[:, 1], decision, rtol=1e-4, atol=1e-4)
+
+
+def test_score_errors_return_2(digits_run, tmp_path, capsys):
+    model = str(digits_run / "model.skvae")
+    np.save(tmp_path / "five.npy", np.zeros((4, 5), dtype=np.float32))
+    np.save(tmp_path / "wide.npy", 16 * skvae.datasets.load_digits().data[:4])
+    (tmp_path / "fake.skvae").write_bytes(b"not a zip file")
+    out = str(tmp_path / "s.csv")
+    cases = [
+        (["score", model, str(tmp_path / "five.npy")], "has 5 features per sample but the model"),
+        (["score", model, str(tmp_path / "wide.npy")], "likelihood needs data in [0, 1]"),
+        (["score", str(tmp_path / "fake.skvae"), "digits"], "is not a .skvae model file"),
+        (["score", "missing.skvae", "digits"], "model file not found: missing.skvae"),
+        (["score", model, "digits", "--method", "reconstruction"],
+         "--method reconstruction is the score of a VAEOutlierDetector"),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        _assert_error(main([*argv, "--out", out]), capsys, expected)
+    _assert_error(
+        main(["score", model, "digits", "--out", str(tmp_path / "s.txt")]),
+        capsys,
+        "--out must end in .npy or .csv",
+    )
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def incomplete_digits(tmp_path_factory):
+    """300 digits with 20 % of the entries missing (NaN), as .npy."""
+    X = skvae.datasets.load_digits().data[:300].astype(np.float32)
+    X[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    path = tmp_path_factory.mktemp("incomplete") / "incomplete.npy"
+    np.save(path, X)
+    return path
+
+
+@pytest.fixture(scope="module")
+def missing_run(incomplete_digits):
+    """`skvae fit --missing-values nan` on the incomplete digits."""
+    out = incomplete_digits.parent / "run"
+    argv = ["fit", "--data", str(incomplete_digits), "--missing-values", "nan", *FIT_SMALL]
+    assert main([*argv, "--image-shape", "8,8", "--out", str(out)]) == 0
+    return out
+
+
+def test_fit_on_missing_values(missing_run, incomplete_digits, tmp_path, capsys):
+    metrics = _check_run(missing_run, n_iter=2)
+    vae = skvae.load(missing_run / "model.skvae")
+    assert isinstance(vae, skvae.VAETransformer) and np.isnan(vae.missing_values)
+    assert metrics["train_missing_share"] == pytest.approx(0.2, abs=0.03)
+    assert metrics["test_missing_share"] == pytest.approx(0.2, abs=0.05)
+    assert "Missing entries, training set" in (missing_run / "index.html").read_text()
+    # Without --missing-values, NaN entries are an error that names the option.
+    argv = ["fit", "--data", str(incomplete_digits), *FIT_SMALL, "--out", str(tmp_path / "o")]
+    _assert_error(main(argv), capsys, "missing (NaN) entries; fit on the observed entries "
+                                      "with --missing-values nan")  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_outliers_on_missing_values(incomplete_digits, tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "--data", str(incomplete_digits), "--missing-values", "nan", "--outliers"]
+    assert main([*argv, *FIT_SMALL, "--out", str(out)]) == 0
+    _check_run(out, n_iter=2, figures=[*FIGURES, "outliers.png"])
+    detector = skvae.load(out / "model.skvae")
+    assert isinstance(detector, skvae.VAEOutlierDetector) and np.isnan(detector.missing_values)
+    X = np.load(incomplete_digits)
+    table = tmp_path / "scores.csv"
+    assert main(["score", str(out / "model.skvae"), str(incomplete_digits), "--out", str(table)]) == 0
+    columns = _read_scores(table)
+    np.testing.assert_allclose(columns["decision_function"], detector.decision_function(X),
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
+
+
+def _check_filled(filled, X, expected):
+    """Imputed entries at exactly the NaN positions of X; observed entries unchanged."""
+    missing = np.isnan(X)
+    assert filled.shape == X.shape and not np.isnan(filled).any()
+    np.testing.assert_array_equal(filled[~missing], X[~missing])
+    np.testing.assert_allclose(filled[missing], expected[missing], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_impute_fills_the_missing_entries(missing_run, incomplete_digits, suffix, tmp_path, capsys):
+    model = missing_run / "model.skvae"
+    vae = skvae.load(model)
+    X = np.load(incomplete_digits)
+    out = tmp_path / f"filled{suffix}"
+    argv = ["impute", str(model), str(incomplete_digits), "--n-importance", "50"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert f"Filled {int(np.isnan(X).sum())} missing entries of 300 samples" in capsys.readouterr().err
+    filled = np.load(out) if suffix == ".npy" else np.loadtxt(out, delimiter=",", dtype=np.float32)
+    _check_filled(filled, X, vae._complete(X, n_importance=50))
+
+
+def test_impute_reads_nan_fields_of_a_csv(missing_run, incomplete_digits, tmp_path):
+    model = missing_run / "model.skvae"
+    X = np.load(incomplete_digits)[:40]
+    np.savetxt(tmp_path / "X.csv", X, delimiter=",", fmt="%.9g", header="a" * 64, comments="")
+    assert "nan" in (tmp_path / "X.csv").read_text()
+    out = tmp_path / "filled.npy"
+    assert main(["impute", str(model), str(tmp_path / "X.csv"), "--n-importance", "20",
+                 "--out", str(out)]) == 0  # fmt: skip
+    _check_filled(np.load(out), X, skvae.load(model)._complete(X, n_importance=20))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="skvae.datasets reads an empty .csv field as an error (and a first row with one "
+    "as a header); the change to skvae/datasets.py is proposed in helper C's report",
+)
+def test_impute_reads_empty_fields_of_a_csv(missing_run, incomplete_digits, tmp_path):
+    model = missing_run / "model.skvae"
+    X = np.load(incomplete_digits)[:40]
+    lines = [",".join("" if np.isnan(v) else f"{v:.9g}" for v in row) for row in X]
+    (tmp_path / "X.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "filled.npy"
+    assert main(["impute", str(model), str(tmp_path / "X.csv"), "--n-importance", "20",
+                 "--out", str(out)]) == 0  # fmt: skip
+    _check_filled(np.load(out), X, skvae.load(model)._complete(X, n_importance=20))
+
+
+def test_impute_with_a_vae_imputer(incomplete_digits, tmp_path):
+    _impute = pytest.importorskip("skvae._impute")
+    X = np.load(incomplete_digits)
+    imputer = _impute.VAEImputer(max_iter=2, n_impute_draws=20, random_state=0).fit(X)
+    skvae.save(imputer, tmp_path / "imputer.skvae")
+    out = tmp_path / "filled.npy"
+    assert main(["impute", str(tmp_path / "imputer.skvae"), str(incomplete_digits),
+                 "--out", str(out)]) == 0  # fmt: skip
+    _check_filled(np.load(out), X, imputer.transform(X))
+    # --n-importance replaces the imputer's n_impute_draws.
+    assert main(["impute", str(tmp_path / "imputer.skvae"), str(incomplete_digits),
+                 "--n-importance", "7", "--out", str(out)]) == 0  # fmt: skip
+    _check_filled(np.load(out), X, imputer.set_params(n_impute_draws=7).transform(X))
+
+
+def test_impute_errors_return_2(digits_run, missing_run, tmp_path, capsys):
+    out = str(tmp_path / "filled.csv")
+    np.save(tmp_path / "five.npy", np.full((4, 5), np.nan, dtype=np.float32))
+    cases = [
+        (["impute", str(digits_run / "model.skvae"), "digits"],
+         "holds a VAETransformer fitted without missing values, which cannot impute: fit a "
+         "model on data with missing (NaN) entries, with `skvae fit --data FILE "
+         "--missing-values nan` or skvae.VAEImputer in Python"),
+        (["impute", str(missing_run / "model.skvae"), str(tmp_path / "five.npy")],
+         "has 5 features per sample but the model"),
+        (["impute", "missing.skvae", "digits"], "model file not found"),
+        (["impute", str(missing_run / "model.skvae"), "digits", "--out",
+          str(tmp_path / "f.png")], "--out must end in .npy or .csv"),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        _assert_error(main(argv if "--out" in argv else [*argv, "--out", out]), capsys, expected)
+    assert not (tmp_path / "filled.csv").exists()
+
+
 # ------------------------------------------------------------------ plugins
 def test_plugins_lists_distributions(capsys):
     assert main(["plugins"]) == 0
@@ -338,7 +605,9 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"skvae {skvae.__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["fit"], ["sample"], ["encode"], ["plugins"]])
+@pytest.mark.parametrize(
+    "command", [[], ["fit"], ["sample"], ["encode"], ["score"], ["impute"], ["plugins"]]
+)
 def test_help_reads_well(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])
@@ -347,10 +616,11 @@ def test_help_reads_well(command, capsys):
     assert text.startswith(f"usage: skvae {' '.join(command)}".rstrip())
     assert "(default: None)" not in text and "(default: False)" not in text
     if command == []:
-        for name in ("fit", "sample", "encode", "plugins"):
+        for name in ("fit", "sample", "encode", "score", "impute", "plugins"):
             assert re.search(rf"^\s+{name}\s+\S", text, re.M), name
     if command == ["fit"]:
-        for option in ("--data", "--n-train", "--data-home", "--grayscale", "--image-shape"):
+        for option in ("--data", "--n-train", "--data-home", "--grayscale", "--image-shape",
+                       "--outliers", "--contamination", "--score-method", "--missing-values"):
             assert option in text
         for name in ("model.skvae", "index.html", "fashion-mnist", "cifar10", "textures"):
             assert name in text
@@ -382,6 +652,18 @@ def test_the_command_names_the_data_sets_that_skvae_datasets_loads():
         (["sample", "m.skvae", "--n", "0"], "--n"),
         (["sample", "m.skvae", "--decode", "median"], "invalid choice: 'median'"),
         (["encode", "m.skvae"], "DATA"),
+        (["fit", "--outliers", "--conditional"], "--outliers fits a VAEOutlierDetector"),
+        (["fit", "--contamination", "0.1"], "--contamination applies to --outliers only"),
+        (["fit", "--score-method", "iwae"], "--score-method applies to --outliers only"),
+        (["fit", "--outliers", "--contamination", "0.7"], "--contamination: must be 'auto' or"),
+        (["fit", "--outliers", "--contamination", "nan"], "--contamination: must be 'auto' or"),
+        (["fit", "--outliers", "--score-method", "l2"], "invalid choice: 'l2'"),
+        (["fit", "--missing-values", "-1"], "invalid choice: '-1'"),
+        (["score", "m.skvae"], "DATA"),
+        (["score", "m.skvae", "digits", "--method", "mse"], "invalid choice: 'mse'"),
+        (["score", "m.skvae", "digits", "--n-importance", "0"], "--n-importance"),
+        (["impute", "m.skvae"], "DATA"),
+        (["impute", "m.skvae", "X.csv", "--grayscale"], "--grayscale applies to cifar10 only"),
         (["nope"], "invalid choice: 'nope'"),
         ([], "required"),
     ],

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from skvae import VAETransformer, _report, cli
+from skvae import VAEOutlierDetector, VAETransformer, _report, cli
 from skvae.datasets import load_digits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -66,7 +66,9 @@ def test_write_figures_draws_what_applies(digits, tmp_path):
     files = [f["file"] for f in figures]
     # A 1-D latent space has no manifold; an unconditional model no class grid.
     assert files == [
-        f for f in _report.FIGURE_FILES if f not in ("latent_manifold.png", "class_conditional.png")
+        f
+        for f in _report.FIGURE_FILES
+        if f not in ("latent_manifold.png", "class_conditional.png", "outliers.png")
     ]
     assert skipped == [
         {
@@ -144,3 +146,57 @@ def test_write_index_without_skipped_figures_has_no_such_section(tmp_path):
     page = _report.write_index(tmp_path, _metrics(), []).read_text(encoding="utf-8")
     assert "Not drawn" not in page and "<figure" not in page
     assert "Epochs</th><td class=\"value\">3 of 3</td>" in page
+
+
+def test_a_detector_gets_its_most_anomalous_rows(digits, tmp_path):
+    detector = VAEOutlierDetector(max_iter=1, random_state=0, contamination=0.1).fit(digits)
+    X_test = digits[:40]
+    figures, skipped = _report.write_figures(detector, tmp_path, X_test, image_shape=(8, 8, 1))
+    assert skipped == []
+    assert figures[-1]["file"] == "outliers.png" == _report.FIGURE_FILES[-1]
+    assert (tmp_path / "outliers.png").read_bytes()[:8] == PNG_MAGIC
+    caption = figures[-1]["caption"]
+    n_flagged = int(np.sum(detector.predict(X_test) == -1))
+    assert "The 10 test rows with the lowest score (the ELBO)" in caption
+    assert f"{n_flagged} of the 40 test rows score below it" in caption
+    assert "per-pixel error as a heat overlay" in caption
+    assert "Missing entries" not in caption
+
+
+def test_the_outlier_figure_of_a_table_is_a_heat_map(tmp_path):
+    X = np.random.RandomState(0).normal(size=(60, 5)).astype(np.float32)
+    detector = VAEOutlierDetector(max_iter=1, random_state=0, score_method="iwae").fit(X)
+    figures, _ = _report.write_figures(detector, tmp_path, X[:4])
+    caption = figures[-1]["caption"]
+    assert figures[-1]["file"] == "outliers.png"
+    assert "The 4 test rows with the lowest score (the IWAE bound)" in caption
+    assert "one line per row, one column per feature" in caption
+
+
+def test_captions_say_where_entries_are_missing(digits, tmp_path):
+    X = digits.copy()
+    X[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    detector = VAEOutlierDetector(max_iter=1, random_state=0, missing_values=np.nan).fit(X)
+    figures, _ = _report.write_figures(detector, tmp_path, X[:20], image_shape=(8, 8, 1))
+    captions = {f["file"]: f["caption"] for f in figures}
+    for file in ("reconstructions.png", "outliers.png"):
+        assert captions[file].endswith("Missing entries (NaN) are left blank."), file
+    assert (tmp_path / "outliers.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_write_index_shows_a_detectors_offset_and_the_missing_entries(tmp_path):
+    metrics = _metrics(
+        estimator="VAEOutlierDetector", score_method="elbo", contamination=0.1,
+        offset=-31.4894, train_outlier_share=0.1, test_outlier_share=0.125,
+        train_missing_share=0.2031, test_missing_share=0.25,
+    )  # fmt: skip
+    page = _report.write_index(tmp_path, metrics, []).read_text(encoding="utf-8")
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td class="value">([^<]*)</td>', page))
+    assert rows["Outlier score"] == "elbo (contamination 0.1)"
+    assert rows["Offset (decision_function = score - offset)"] == "-31.489"
+    assert rows["Training rows predicted outliers"] == "10.0%"
+    assert rows["Test rows predicted outliers"] == "12.5%"
+    assert rows["Missing entries, training set"] == "20.3%"
+    assert rows["Missing entries, test set"] == "25.0%"
+    plain = _report.write_index(tmp_path, _metrics(), []).read_text(encoding="utf-8")
+    assert "Offset" not in plain and "Missing entries" not in plain
