@@ -141,7 +141,7 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
     --------
     >>> import numpy as np
     >>> from sklearn.datasets import load_digits
-    >>> from skvae._outlier import VAEOutlierDetector
+    >>> from skvae import VAEOutlierDetector
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16
     >>> detector = VAEOutlierDetector(n_components=4, max_iter=20,
@@ -193,6 +193,7 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
         on_divergence="raise",
         checkpoint_path=None,
         data_on_device="auto",
+        missing_values=None,
         contamination="auto",
         score_method="elbo",
         n_score_draws=None,
@@ -226,6 +227,7 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
             on_divergence=on_divergence,
             checkpoint_path=checkpoint_path,
             data_on_device=data_on_device,
+            missing_values=missing_values,
         )
         self.contamination = contamination
         self.score_method = score_method
@@ -418,7 +420,10 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
         -------
         errors : ndarray of shape (n_samples, n_features)
             float64. Higher means less likely; for continuous likelihoods
-            an entry may be negative (a density above 1).
+            an entry may be negative (a density above 1). With
+            ``missing_values=np.nan``, missing entries are NaN and a row's
+            ``np.nansum`` is its reconstruction term (over the observed
+            entries).
 
         Raises
         ------
@@ -452,6 +457,12 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
         k_chunk = min(k, _INFERENCE_ROWS)
         n_out = self.n_features_in_ if per_feature else 1
 
+        # A model with missing values gives 0 at NaN entries (set to NaN below).
+        log_prob_features = (
+            module.log_prob_features if module.missing_values
+            else module.likelihood.log_prob_features
+        )
+
         def term(xb):
             total = None
             for i, start in enumerate(range(0, k, k_chunk)):
@@ -460,7 +471,7 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
                 if per_feature:
                     _, _, z = module._posterior_draw(xb, noise, copies=kc)
                     x = xb.repeat_interleave(kc, dim=0)
-                    nll = -module.likelihood.log_prob_features(x, module.decode(z))
+                    nll = -log_prob_features(x, module.decode(z))
                     part = nll.view(xb.shape[0], kc, -1).sum(dim=1)
                 else:
                     nll, _ = module.terms(xb, noise, copies=kc)
@@ -470,7 +481,11 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
 
         rows = max(1, _INFERENCE_ROWS // k_chunk)
         out = self._map_batches(term, X, n_out, rows=rows, memmap=memmap)
-        return out if per_feature else out.ravel()
+        if not per_feature:
+            return out.ravel()
+        if module.missing_values:
+            out[np.isnan(X)] = np.nan
+        return out
 
 
 VAEOutlierDetector.__doc__ = _with_vae_parameters(VAEOutlierDetector.__doc__)

@@ -34,6 +34,7 @@ RTOL, ATOL = 1e-4, 1e-5
             n_score_draws=8,
         ),
         VAEOutlierDetector(max_iter=3, score_method="reconstruction", contamination=0.2),
+        VAEOutlierDetector(max_iter=3, missing_values=np.nan),
     ],
     expected_failed_checks=expected_order_failures,
 )
@@ -230,6 +231,27 @@ def test_in_a_pipeline_and_grid_search(digits):
         _small(max_iter=3), {"n_components": [2, 3]}, cv=2
     ).fit(X[y == 0][:60])
     assert search.best_params_["n_components"] in (2, 3)
+
+
+
+def test_missing_values(digits):
+    X, y = digits
+    rng = np.random.default_rng(0)
+    X_missing = X.copy()
+    X_missing[rng.random(X_missing.shape) < 0.2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _small(max_iter=2).fit(X_missing[:50])
+    detector = _small(max_iter=30, missing_values=np.nan).fit(X_missing[y == 0])
+    scores = detector.score_samples(X_missing[:300])
+    assert np.isfinite(scores).all()
+    assert roc_auc_score(y[:300] == 0, scores) > 0.9
+    assert set(np.unique(detector.predict(X_missing[:300]))) <= {-1, 1}
+    errors = detector.reconstruction_errors(X_missing[:20])
+    np.testing.assert_array_equal(np.isnan(errors), np.isnan(X_missing[:20]))
+    recon = detector.score_samples(X_missing[:20], method="reconstruction")
+    np.testing.assert_allclose(np.nansum(errors, axis=1), -recon, rtol=RTOL, atol=1e-3)
+    # A complete row scores as with fewer missing entries: finite either way.
+    assert np.isfinite(detector.decision_function(X[:5])).all()
 
 
 # ------------------------------------------------------------------ display
