@@ -4,7 +4,8 @@ Subcommands
 -----------
 ``skvae fit``
     Fit a :class:`~skvae.VAETransformer` (or, with ``--conditional``, a
-    :class:`~skvae.ConditionalVAETransformer`) on a data set of
+    :class:`~skvae.ConditionalVAETransformer`; with ``--outliers``, a
+    :class:`~skvae.VAEOutlierDetector`) on a data set of
     :mod:`skvae.datasets` (digits, the default, Fashion-MNIST, MNIST,
     CIFAR-10, texture patches) or on a ``.npy`` or ``.csv`` file; report the
     train and test ELBO, the test log-likelihood (IWAE bound) and the number
@@ -17,6 +18,14 @@ Subcommands
     ``.csv`` or a PNG grid.
 ``skvae encode``
     Load a ``.skvae`` model and write the posterior means of data.
+``skvae score``
+    Load a ``.skvae`` model and write the score of each row of data (its
+    ELBO or IWAE bound); for a :class:`~skvae.VAEOutlierDetector` (``skvae
+    fit --outliers``) also its ``decision_function`` and ``predict``.
+``skvae impute``
+    Load a model fitted with missing values (``skvae fit --missing-values
+    nan``, or a :class:`~skvae.VAEImputer`) and write data with their
+    missing (NaN) entries filled in.
 ``skvae plugins``
     Print the registered architectures, likelihoods and priors, with the
     distribution that provides each.
@@ -46,6 +55,10 @@ From the shell::
     torchrun --standalone --nproc-per-node 2 -m skvae.cli fit --distributed
     skvae sample runs/digits/model.skvae --n 64 --out samples.png
     skvae encode runs/digits/model.skvae X.npy --out codes.csv
+    skvae fit --outliers --contamination 0.05 --out runs/outliers
+    skvae score runs/outliers/model.skvae new.csv --out scores.csv
+    skvae fit --data incomplete.csv --missing-values nan --out runs/incomplete
+    skvae impute runs/incomplete/model.skvae incomplete.csv --out filled.csv
     skvae plugins
 
 From Python, :func:`main` takes the argument list and returns the exit code:
@@ -225,8 +238,8 @@ def build_parser():
     Returns
     -------
     parser : argparse.ArgumentParser
-        The parser, with the subcommands ``fit``, ``sample``, ``encode`` and
-        ``plugins``; each subparser sets the ``func`` default to the
+        The parser, with the subcommands ``fit``, ``sample``, ``encode``,
+        ``score``, ``impute`` and ``plugins``; each subparser sets the ``func`` default to the
         function that runs it and ``parser`` to itself.
 
     Examples
@@ -240,7 +253,8 @@ def build_parser():
         prog=PROG,
         description=_wrap(
             "Variational autoencoders as scikit-learn transformers: fit one on a data "
-            "set, sample from it, encode data with it."
+            "set (or an outlier detector, or on data with missing values), sample from "
+            "it, encode, score or impute data with it."
         ),
         epilog=_wrap(
             "Run `skvae COMMAND --help` for the options of a command. Errors exit with "
@@ -1548,7 +1562,7 @@ def _jsonable(value):
 
 # ------------------------------------------------------------ sample, encode
 def load_model(path):
-    """Load a ``.skvae`` model file for ``skvae sample`` and ``skvae encode``.
+    """Load a ``.skvae`` model file for ``skvae sample``, ``encode``, ``score`` and ``impute``.
 
     Parameters
     ----------
@@ -1558,8 +1572,9 @@ def load_model(path):
 
     Returns
     -------
-    estimator : VAETransformer or ConditionalVAETransformer
-        Loaded on the CPU.
+    estimator : VAETransformer or a subclass
+        Any skvae estimator (ConditionalVAETransformer, VAEOutlierDetector,
+        VAEImputer, ...), loaded on the CPU.
 
     Raises
     ------
@@ -1772,7 +1787,9 @@ def run_encode(args):
     suffix = _check_out_suffix(args.out, _CODE_SUFFIXES)
     vae = load_model(args.model)
     X = _load_model_data(args, vae)
-    codes = np.asarray(vae.transform(X), dtype=np.float32)
+    # A VAEImputer's transform completes the data; its codes are encode's.
+    encode = vae.encode if hasattr(vae, "n_impute_draws") else vae.transform
+    codes = np.asarray(encode(X), dtype=np.float32)
     _check_finite(codes, "posterior means", args.model)
     _write_rows(args.out, suffix, codes)
     print(

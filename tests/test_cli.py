@@ -548,9 +548,8 @@ def test_impute_reads_empty_fields_of_a_csv(missing_run, incomplete_digits, tmp_
 
 
 def test_impute_with_a_vae_imputer(incomplete_digits, tmp_path):
-    _impute = pytest.importorskip("skvae._impute")
     X = np.load(incomplete_digits)
-    imputer = _impute.VAEImputer(max_iter=2, n_impute_draws=20, random_state=0).fit(X)
+    imputer = skvae.VAEImputer(max_iter=2, n_impute_draws=20, random_state=0).fit(X)
     skvae.save(imputer, tmp_path / "imputer.skvae")
     out = tmp_path / "filled.npy"
     assert main(["impute", str(tmp_path / "imputer.skvae"), str(incomplete_digits),
@@ -560,6 +559,11 @@ def test_impute_with_a_vae_imputer(incomplete_digits, tmp_path):
     assert main(["impute", str(tmp_path / "imputer.skvae"), str(incomplete_digits),
                  "--n-importance", "7", "--out", str(out)]) == 0  # fmt: skip
     _check_filled(np.load(out), X, imputer.set_params(n_impute_draws=7).transform(X))
+    # encode writes its latent codes, not the completed data of its transform.
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(tmp_path / "imputer.skvae"), str(incomplete_digits),
+                 "--out", str(out)]) == 0  # fmt: skip
+    np.testing.assert_allclose(np.load(out), imputer.encode(X), rtol=1e-4, atol=1e-5)
 
 
 def test_impute_errors_return_2(digits_run, missing_run, tmp_path, capsys):
