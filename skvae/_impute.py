@@ -149,7 +149,7 @@ class VAEImputer(VAETransformer):
     --------
     >>> import numpy as np
     >>> from sklearn.datasets import load_digits
-    >>> from skvae._impute import VAEImputer
+    >>> from skvae import VAEImputer
     >>> X = load_digits().data[:300] / 16
     >>> X_missing = X.copy()
     >>> X_missing[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan

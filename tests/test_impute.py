@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skvae
-from skvae._impute import VAEImputer
+from skvae import VAEImputer
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP
 
