@@ -221,6 +221,31 @@ def test_checkpointed_fit_resumes_and_sets_the_offset(digits, tmp_path):
     assert again.offset_ == pytest.approx(first.offset_, rel=RTOL, abs=ATOL)
 
 
+
+def test_ctrl_c_keeps_the_last_epoch_with_its_offset(digits, monkeypatch):
+    from skvae import _engine
+
+    X, y = digits
+    train = X[y == 2][:100]
+    original, calls = _engine.Trainer.train_epoch, []
+
+    def train_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
+    detector = _small(max_iter=10, contamination=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(train)
+    monkeypatch.undo()
+    assert detector.n_iter_ == 2
+    # The offset is that of the kept model, not a placeholder.
+    expected = np.percentile(detector.score_samples(train), 10)
+    assert detector.offset_ == pytest.approx(expected, rel=RTOL, abs=ATOL)
+
+
 def test_in_a_pipeline_and_grid_search(digits):
     X, y = digits
     train = 16 * X[y == 0][:90]
