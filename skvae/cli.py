@@ -545,15 +545,7 @@ def _add_hardware_options(group):
         help="compile the training step with torch.compile (optionally naming its mode; "
         "'reduce-overhead' replays it as CUDA graphs on a GPU)",
     )
-    group.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="CPU threads of torch (default: torch's own choice, one per core); "
-        "on a machine shared with other busy processes, 1 avoids torch's "
-        "slowdown when it has more threads than free cores",
-    )
+    _add_threads_option(group)
     group.add_argument(
         "--distributed",
         action="store_const",
@@ -568,6 +560,19 @@ def _add_hardware_options(group):
         "-m skvae.cli fit --distributed`; on N machines, `torchrun --nnodes N "
         "--node-rank I --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint "
         "HOST:PORT -m skvae.cli fit --distributed` on each",
+    )
+
+
+def _add_threads_option(group):
+    """``--threads``: torch's CPU threads (``fit``, ``score`` and ``impute``)."""
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads of torch (default: torch's own choice, one per core); "
+        "on a machine shared with other busy processes, 1 avoids torch's "
+        "slowdown when it has more threads than free cores",
     )
 
 
@@ -733,6 +738,7 @@ def _add_score_parser(subparsers):
         help="draws of z per row; default: the model's own (16 for elbo; for iwae 1000, "
         "or a detector's 128)",
     )
+    _add_threads_option(score)
     _add_data_set_options(score.add_argument_group("data sets"))
     score.set_defaults(func=run_score, parser=score)
 
@@ -774,6 +780,7 @@ def _add_impute_parser(subparsers):
         help="draws of z per row of the conditional mean; default: the model's own "
         "(1000, or a VAEImputer's n_impute_draws)",
     )
+    _add_threads_option(impute)
     _add_data_set_options(impute.add_argument_group("data sets"))
     impute.set_defaults(func=run_impute, parser=impute)
 
@@ -1261,12 +1268,19 @@ def run_fit(args):
     >>> main(["fit", "--epochs", "2", "--out", "runs/quick", "--quiet"])  # doctest: +SKIP
     0
     """
+    with _torch_threads(args.threads):
+        return _fit_and_write(args)
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """torch's CPU threads set to ``n`` (None: unchanged) inside the block."""
     import torch
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(args.threads or previous)
+    torch.set_num_threads(n or previous)
     try:
-        return _fit_and_write(args)
+        yield
     finally:
         torch.set_num_threads(previous)
 
@@ -1866,7 +1880,7 @@ def run_score(args):
             f"--outliers); {args.model} holds a {type(vae).__name__}: use elbo or iwae"
         )
     X = _load_model_data(args, vae)
-    with _out_of_memory_is_an_error(_SCORE_ADVICE):
+    with _out_of_memory_is_an_error(_SCORE_ADVICE), _torch_threads(args.threads):
         columns = _score_columns(args, vae, X)
     _check_finite(columns["score_samples"], "scores", args.model)
     _write_columns(args.out, suffix, columns)
@@ -1950,7 +1964,7 @@ def run_impute(args):
     vae = load_model(args.model)
     _check_imputes(vae, args.model)
     X = _load_model_data(args, vae)
-    with _out_of_memory_is_an_error(_SCORE_ADVICE):
+    with _out_of_memory_is_an_error(_SCORE_ADVICE), _torch_threads(args.threads):
         filled = _fill_missing(vae, X, args.n_importance)
     _check_finite(filled, "imputed values", args.model)
     _write_rows(args.out, suffix, filled)

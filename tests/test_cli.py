@@ -391,7 +391,9 @@ def test_score_writes_the_models_own_scores(digits_run, tmp_path, capsys):
     # The IWAE bound with K draws, to .npy: one column.
     out = tmp_path / "iwae.npy"
     argv = ["score", str(model), str(tmp_path / "X.npy"), "--method", "iwae", "--n-importance", "8"]
-    assert main([*argv, "--out", str(out)]) == 0
+    threads = torch.get_num_threads()
+    assert main([*argv, "--threads", "1", "--out", str(out)]) == 0
+    assert torch.get_num_threads() == threads  # set back
     scores = np.load(out)
     assert scores.shape == (50, 1) and scores.dtype == np.float64
     expected = vae.score_samples(X, method="iwae", n_importance=8)
@@ -513,7 +515,7 @@ def test_impute_fills_the_missing_entries(missing_run, incomplete_digits, suffix
     vae = skvae.load(model)
     X = np.load(incomplete_digits)
     out = tmp_path / f"filled{suffix}"
-    argv = ["impute", str(model), str(incomplete_digits), "--n-importance", "50"]
+    argv = ["impute", str(model), str(incomplete_digits), "--n-importance", "50", "--threads", "1"]
     assert main([*argv, "--out", str(out)]) == 0
     assert f"Filled {int(np.isnan(X).sum())} missing entries of 300 samples" in capsys.readouterr().err
     filled = np.load(out) if suffix == ".npy" else np.loadtxt(out, delimiter=",", dtype=np.float32)
