@@ -113,6 +113,8 @@ _CODE_SUFFIXES = (".npy", ".csv")
 #: Scores that ``skvae fit --score-method`` and ``skvae score --method`` take:
 #: :data:`skvae._outlier.SCORE_METHODS`, written out here (no torch for --help).
 SCORE_METHODS = ("elbo", "iwae", "reconstruction")
+#: VAEOutlierDetector's default score_method and contamination, for --help.
+DETECTOR_DEFAULTS = {"score_method": "reconstruction", "contamination": "auto"}
 
 
 class CLIError(Exception):
@@ -466,14 +468,16 @@ def _add_task_options(group):
         metavar="auto|F",
         help="--outliers only: expected share F of outliers in the training data, in "
         "(0, 0.5] (the offset is that quantile of the training scores), or 'auto' "
-        "(Tukey's lower fence of the training scores); default: auto",
+        "(Tukey's lower fence of the training scores); default: "
+        f"{DETECTOR_DEFAULTS['contamination']}",
     )
     group.add_argument(
         "--score-method",
         choices=SCORE_METHODS,
         default=None,
         help="--outliers only: the score that ranks rows: the ELBO, the importance-"
-        "weighted bound (128 draws) or the reconstruction term; default: elbo",
+        "weighted bound (128 draws) or the reconstruction term, E_q[log p(x | z)]; "
+        f"default: {DETECTOR_DEFAULTS['score_method']}",
     )
     group.add_argument(
         "--missing-values",
@@ -698,8 +702,8 @@ def _add_score_parser(subparsers):
         "detector's decisions)",
         description=_wrap(
             "Load MODEL with skvae.load and DATA, and write one line per row of DATA: "
-            "score_samples, a log-likelihood bound in nats (higher means more likely, "
-            "more normal); for a VAEOutlierDetector (skvae fit --outliers) also "
+            "score_samples, in nats, higher meaning more likely, more normal (the "
+            "ELBO, the IWAE bound, or a detector's score method); for a VAEOutlierDetector (skvae fit --outliers) also "
             "decision_function (score minus the detector's offset, negative for "
             "outliers) and predict (+1 inlier, -1 outlier), both from the detector's "
             "own score. A .csv gets a header line naming the columns; a .npy a 2-D "
@@ -990,9 +994,10 @@ def _task_parameters(args):
     import numpy as np
 
     parameters = {}
-    if args.outliers:
-        parameters["contamination"] = args.contamination or "auto"
-        parameters["score_method"] = args.score_method or "elbo"
+    if args.outliers:  # the detector's own defaults, unless given
+        for name in ("contamination", "score_method"):
+            if getattr(args, name) is not None:
+                parameters[name] = getattr(args, name)
     if args.missing_values == "nan":
         parameters["missing_values"] = np.nan
     return parameters

@@ -339,8 +339,9 @@ def test_fit_outliers_writes_the_detector_and_its_figure(outlier_run):
     detector = skvae.load(outlier_run / "model.skvae")
     assert isinstance(detector, skvae.VAEOutlierDetector)
     assert metrics["estimator"] == "VAEOutlierDetector"
-    assert (detector.contamination, detector.score_method) == (0.1, "elbo")
-    assert (metrics["contamination"], metrics["score_method"]) == (0.1, "elbo")
+    default = skvae.VAEOutlierDetector().score_method
+    assert (detector.contamination, detector.score_method) == (0.1, default)
+    assert (metrics["contamination"], metrics["score_method"]) == (0.1, default)
     assert metrics["offset"] == pytest.approx(detector.offset_, rel=1e-6)
     X_train, X_test = _digits_split()
     # The offset is the 10 % quantile of the training scores.
@@ -359,13 +360,14 @@ def test_fit_outliers_writes_the_detector_and_its_figure(outlier_run):
 
 def test_fit_outliers_reports_the_offset(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["fit", "--outliers", "--score-method", "reconstruction", "--epochs", "1",
+    argv = ["fit", "--outliers", "--score-method", "elbo", "--epochs", "1",
             "--n-train", "100", "--hidden-sizes", "16", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
-    assert (metrics["contamination"], metrics["score_method"]) == ("auto", "reconstruction")
-    assert f"offset      {metrics['offset']:10.3f} (reconstruction score" in printed
+    assert (metrics["contamination"], metrics["score_method"]) == ("auto", "elbo")
+    assert skvae.load(out / "model.skvae").score_method == "elbo"
+    assert f"offset      {metrics['offset']:10.3f} (elbo score" in printed
     assert f"{metrics['test_outlier_share']:.1%} of test rows" in printed
     assert "missing" not in printed
 
@@ -418,13 +420,14 @@ def test_score_writes_a_detectors_decisions(outlier_run, tmp_path, capsys):
     np.testing.assert_array_equal(columns["predict"][clear], detector.predict(X_test)[clear])
     # Another score: decision_function and predict stay the detector's own.
     capsys.readouterr()
-    out = tmp_path / "reconstruction.npy"
-    argv = ["score", str(model), str(tmp_path / "X.csv"), "--method", "reconstruction"]
+    other = next(m for m in ("elbo", "reconstruction") if m != detector.score_method)
+    out = tmp_path / "other.npy"
+    argv = ["score", str(model), str(tmp_path / "X.csv"), "--method", other]
     assert main([*argv, "--out", str(out)]) == 0
     assert "decision_function and predict come from the detector's own" in capsys.readouterr().err
     table = np.load(out)
     assert table.shape == (len(X_test), 3)
-    expected = detector.score_samples(X_test, method="reconstruction")
+    expected = detector.score_samples(X_test, method=other)
     np.testing.assert_allclose(table[:, 0], expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(table[:, 1], decision, rtol=1e-4, atol=1e-4)
 
@@ -635,6 +638,16 @@ def test_help_reads_well(command, capsys):
 def test_the_command_names_the_data_sets_that_skvae_datasets_loads():
     # Written out in skvae.cli so that --help needs no numpy; the same names.
     assert skvae.cli.DATASETS == skvae.datasets.DATASET_NAMES
+
+
+def test_the_command_names_the_detectors_scores_and_defaults():
+    # Written out in skvae.cli so that --help needs no torch; the same values.
+    import skvae._outlier
+
+    assert skvae.cli.SCORE_METHODS == skvae._outlier.SCORE_METHODS
+    detector = skvae.VAEOutlierDetector()
+    for name, value in skvae.cli.DETECTOR_DEFAULTS.items():
+        assert getattr(detector, name) == value, name
 
 
 # ------------------------------------------------------------------- errors

@@ -149,7 +149,9 @@ def test_write_index_without_skipped_figures_has_no_such_section(tmp_path):
 
 
 def test_a_detector_gets_its_most_anomalous_rows(digits, tmp_path):
-    detector = VAEOutlierDetector(max_iter=1, random_state=0, contamination=0.1).fit(digits)
+    detector = VAEOutlierDetector(
+        max_iter=1, random_state=0, contamination=0.1, score_method="elbo"
+    ).fit(digits)
     X_test = digits[:40]
     figures, skipped = _report.write_figures(detector, tmp_path, X_test, image_shape=(8, 8, 1))
     assert skipped == []
