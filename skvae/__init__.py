@@ -27,8 +27,9 @@ The package is laid out by job:
 - :mod:`skvae.base`: the base classes plugin authors subclass;
 - :mod:`skvae.plotting`: scikit-learn style displays of fitted models
   (matplotlib), imported on demand;
-- :mod:`skvae.cli`: the ``skvae`` command, and :mod:`skvae._report` the
-  report (figures and ``index.html``) of ``skvae fit``;
+- :mod:`skvae.cli`: the ``skvae`` command (fit, sample, encode, score,
+  impute, plugins), and :mod:`skvae._report` the report (figures and
+  ``index.html``) of ``skvae fit``;
 - :mod:`skvae.datasets`: data sets by name or file (digits, MNIST,
   Fashion-MNIST, CIFAR-10, texture patches, ``.npy``, ``.csv``).
 

@@ -1341,7 +1341,8 @@ def load(spec, *, data_home=None, grayscale=False, download_if_missing=True, tes
         ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"`` or ``"textures"``
         (values in [0, 1]); or the path of a ``.npy`` file, or of a
         comma-separated ``.csv`` file (its first row is skipped when it is
-        not numeric, i.e. a header), holding a 2-D numeric array.
+        not numeric, i.e. a header; an empty field reads as NaN, a missing
+        value), holding a 2-D numeric array.
     data_home : str or path-like, default=None
         Passed to the loaders of Fashion-MNIST, MNIST and CIFAR-10.
     grayscale : bool, default=False
@@ -1542,17 +1543,29 @@ def _size(n_bytes):
 
 
 def _load_csv(path):
-    """A comma-separated file as a 2-D float64 array; a non-numeric first row is a header."""
+    """A comma-separated file as a 2-D float64 array; a non-numeric first row is a header.
+
+    An empty field is a missing value, NaN (as ``nan`` is).
+    """
     with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
     try:
-        [float(cell) for cell in first.split(",")]
+        [_csv_float(cell) for cell in first.split(",")]
         skiprows = 0
     except ValueError:
         skiprows = 1  # a header
-    return np.loadtxt(
-        path, delimiter=",", skiprows=skiprows, ndmin=2, dtype=np.float64, encoding="utf-8-sig"
+    options = dict(
+        delimiter=",", skiprows=skiprows, ndmin=2, dtype=np.float64, encoding="utf-8-sig"
     )
+    try:
+        return np.loadtxt(path, **options)  # fast: numpy's own parser
+    except ValueError:  # empty fields? read field by field, else the same error
+        return np.loadtxt(path, converters=_csv_float, **options)
+
+
+def _csv_float(cell):
+    """A field of a .csv file: its number, or NaN when it is empty (a missing value)."""
+    return float(cell) if cell.strip() else math.nan
 
 
 def split(data, *, test_size=0.2, n_train=None, random_state=0):

@@ -536,11 +536,6 @@ def test_impute_reads_nan_fields_of_a_csv(missing_run, incomplete_digits, tmp_pa
     _check_filled(np.load(out), X, skvae.load(model)._complete(X, n_importance=20))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="skvae.datasets reads an empty .csv field as an error (and a first row with one "
-    "as a header); the change to skvae/datasets.py is proposed in helper C's report",
-)
 def test_impute_reads_empty_fields_of_a_csv(missing_run, incomplete_digits, tmp_path):
     model = missing_run / "model.skvae"
     X = np.load(incomplete_digits)[:40]
