@@ -49,6 +49,18 @@ def test_readme_label_snippet_runs(digits):
     assert namespace["sevens"].shape == (16, 64)
 
 
+
+def test_readme_outlier_snippet_runs(digits):
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "VAEOutlierDetector(" in b)
+    namespace = {"X": digits[0][:300]}
+    exec(compile(snippet.replace("max_iter=50", "max_iter=2"), "README.md", "exec"), namespace)
+    detector = namespace["det"]
+    assert set(detector.predict(digits[0][:20])) <= {-1, 1}
+    assert detector.reconstruction_errors(digits[0][:5]).shape == (5, 64)
+
+
 # ---------------------------------------------------------------------------
 # examples/seed*.py: one script per seed post, each run in its quick mode.
 # ---------------------------------------------------------------------------
