@@ -1454,7 +1454,25 @@ def _decode_estimator(cls, model, path, *, warn_paths):
             f"model.json: feature_names_in_ has {len(names)} names but n_features_in_ is "
             f"{estimator.n_features_in_}: the file was modified."
         )
+    _check_feature_indices(estimator)
     return estimator
+
+
+def _check_feature_indices(estimator):
+    """Refuse per-feature attributes that do not fit ``n_features_in_`` (an imputer's)."""
+    n = estimator.n_features_in_
+    empty = getattr(estimator, "empty_features_", None)
+    if empty is not None and len(empty) != n:
+        raise ModelFileError(
+            f"model.json: empty_features_ has {len(empty)} entries but n_features_in_ is "
+            f"{n}: the file was modified."
+        )
+    indices = getattr(estimator, "missing_features_", None)
+    if indices is not None and len(indices) and int(indices.max()) >= n:
+        raise ModelFileError(
+            f"model.json: missing_features_ names feature {int(indices.max())} but "
+            f"n_features_in_ is {n}: the file was modified."
+        )
 
 
 def _drop_path_params(params, path, *, warn):
@@ -1550,6 +1568,18 @@ _FITTED_CHECKS = {
     "class_count_": (_is_counts, "a 1-D float array of finite counts >= 0"),
     "class_prior_": (_is_counts, "a 1-D float array of finite values >= 0"),
     "_seed": (lambda v: _is_int(v, 0, 2**63), "an int in [0, 2**63)"),
+    # VAEOutlierDetector
+    "offset_": (lambda v: _is_real(v) and math.isfinite(v), "a finite number"),
+    # VAEImputer
+    "empty_features_": (lambda v: _is_1d(v, "b"), "a 1-D bool array"),
+    "missing_features_": (
+        lambda v: _is_1d(v, "iu") and bool((v >= 0).all()),
+        "a 1-D array of feature indices >= 0",
+    ),
+    "n_completions_": (
+        lambda v: _is_1d(v, "iu") and v.shape == (1,) and int(v[0]) >= 0,
+        "an int array of shape (1,), >= 0",
+    ),
     "_sklearn_output_config": (
         _is_output_config,
         f"a dict {{'transform': one of {list(_OUTPUT_CONFIG_VALUES)}}} (set_output)",

@@ -23,6 +23,7 @@ import warnings
 import zipfile
 import zlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -407,6 +408,56 @@ def test_fitted_attributes_of_the_wrong_type_are_refused(saved, tmp_path, name, 
     path = _edit(saved, tmp_path / "typed.skvae", lambda m: m["fitted"].update({name: value}))
     with pytest.raises(ModelFileError, match=match):
         skvae.load(path)
+
+
+@pytest.fixture(scope="module")
+def saved_imputer(X, tmp_path_factory):
+    X_missing = X.copy()
+    X_missing[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    X_missing[:, 0] = np.nan  # an empty feature: indicator columns are not all features
+    path = tmp_path_factory.mktemp("imputer") / "imputer.skvae"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imputer = skvae.VAEImputer(**PARAMS, add_indicator=True, n_impute_draws=4).fit(X_missing)
+    return skvae.save(imputer, path)
+
+
+def _array(values, dtype):
+    return {"type": "ndarray", "dtype": dtype, "shape": [len(values)], "data": values}
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("empty_features_", _array([0, 1], "<i8"), "empty_features_ is"),
+        ("empty_features_", _array([True, False], "|b1"), "empty_features_ has 2 entries"),
+        ("missing_features_", _array([-1], "<i8"), "missing_features_ is"),
+        ("missing_features_", _array([64], "<i8"), "names feature 64"),
+        ("n_completions_", 3, "n_completions_ is"),
+        ("n_completions_", _array([0, 0], "<i8"), "n_completions_ is"),
+    ],
+    ids=["empty_ints", "empty_short", "missing_negative", "missing_too_big", "count_int",
+         "count_shape"],
+)
+def test_imputer_attributes_that_do_not_fit_are_refused(saved_imputer, tmp_path, name, value,
+                                                        match):
+    assert skvae.load(saved_imputer).empty_features_[0]  # the untouched file loads
+    path = _edit(saved_imputer, tmp_path / "imputer.skvae",
+                 lambda m: m["fitted"].update({name: value}))
+    with pytest.raises(ModelFileError, match=match):
+        skvae.load(path)
+
+
+def test_detector_offset_must_be_a_finite_number(X, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        detector = skvae.VAEOutlierDetector(**PARAMS).fit(X)
+    saved = skvae.save(detector, tmp_path / "detector.skvae")
+    assert skvae.load(saved).offset_ == pytest.approx(detector.offset_)
+    for value in ("x", {"type": "float", "value": "nan"}):
+        path = _edit(saved, tmp_path / "offset.skvae", lambda m: m["fitted"].update({"offset_": value}))
+        with pytest.raises(ModelFileError, match="offset_ is"):
+            skvae.load(path)
 
 
 def test_set_output_still_round_trips(X, tmp_path):
