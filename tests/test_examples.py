@@ -61,6 +61,22 @@ def test_readme_outlier_snippet_runs(digits):
     assert detector.reconstruction_errors(digits[0][:5]).shape == (5, 64)
 
 
+
+def test_readme_imputer_snippet_runs(digits):
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "VAEImputer(" in b)
+    X, y = digits[0][:300], digits[1][:300]
+    X_missing = X.copy()
+    X_missing[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    namespace = {"X_missing": X_missing, "y": y}
+    exec(compile(snippet.replace("max_iter=50", "max_iter=2"), "README.md", "exec"), namespace)
+    observed = ~np.isnan(X_missing)
+    assert not np.isnan(namespace["X_filled"]).any()
+    np.testing.assert_array_equal(namespace["X_filled"][observed], X[observed])
+    assert namespace["pipe"].score(X_missing, y) > 0.5
+
+
 # ---------------------------------------------------------------------------
 # examples/seed*.py: one script per seed post, each run in its quick mode.
 # ---------------------------------------------------------------------------
