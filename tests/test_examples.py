@@ -49,7 +49,6 @@ def test_readme_label_snippet_runs(digits):
     assert namespace["sevens"].shape == (16, 64)
 
 
-
 def test_readme_outlier_snippet_runs(digits):
     readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
@@ -59,7 +58,6 @@ def test_readme_outlier_snippet_runs(digits):
     detector = namespace["det"]
     assert set(detector.predict(digits[0][:20])) <= {-1, 1}
     assert detector.reconstruction_errors(digits[0][:5]).shape == (5, 64)
-
 
 
 def test_readme_imputer_snippet_runs(digits):
