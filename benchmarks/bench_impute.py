@@ -116,9 +116,13 @@ def remove_mcar(X, rate, rng):
 def vae_imputer(dataset, n_features, seed, quick):
     """The VAEImputer of the benchmark, fixed per kind of data (never tuned on test entries).
 
-    Images in [0, 1]: a Bernoulli likelihood on the grey levels (what
-    ``likelihood="auto"`` picks), 16 latent dimensions, the ELBO (k = 1,
-    the cheapest objective). Standardised tables: a Gaussian with a learned
+    Images in [0, 1]: a Gaussian likelihood with a fixed scale of 0.1, 16
+    latent dimensions, the MIWAE bound with k = 5 draws. Chosen on a
+    validation mask (50 %, seed 123) of the digits training rows alone,
+    where it gave RMSE 0.167 against 0.196 for a learned scale, 0.220 for a
+    Bernoulli with k = 5, 0.248 for a Bernoulli with the ELBO (the first
+    choice) and 0.201 for ``KNNImputer``; Fashion-MNIST takes the same settings
+    untried. Standardised tables: a Gaussian with a learned
     scale per feature, half as many latent dimensions as features, the
     MIWAE bound with k = 5 draws (cheap on a few hundred rows). MLP encoder
     and decoder; every epoch runs (``n_iter_no_change=max_iter``: stopping
@@ -129,13 +133,14 @@ def vae_imputer(dataset, n_features, seed, quick):
         from skvae import VAEImputer
     except ImportError:  # before the public name exists
         from skvae._impute import VAEImputer
+    from skvae_plugins.gaussian import Gaussian
     from skvae_plugins.mlp import MLP
 
     if dataset in IMAGE_DATASETS:
         hidden = (256, 128) if n_features > 100 else (128, 128)
         settings = dict(
-            n_components=16, likelihood="bernoulli", n_importance=1, batch_size=64,
-            max_iter=60 if n_features > 100 else 100,
+            n_components=16, likelihood=Gaussian(scale=0.1), n_importance=5, batch_size=64,
+            max_iter=60 if n_features > 100 else 200,
         )
     else:
         hidden = (128, 128)
