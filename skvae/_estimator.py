@@ -1316,9 +1316,9 @@ def _build_module(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = architecture.build_conditional(
-            n_features=n_features,
+            n_features=likelihood.n_inputs(n_features),
             n_components=n_components,
-            n_outputs=likelihood.n_params_per_feature * n_features,
+            n_outputs=likelihood.n_params(n_features),
             encoder_conditions=encoder_conditions + mask_width,
             decoder_conditions=decoder_conditions,
         )

@@ -88,6 +88,16 @@ class VAEModule(nn.Module):
             reconstruction = _nll_function(likelihood)
             self._log_prob = likelihood.log_prob
         self._parts = (net, reconstruction, prior)
+        # The encoder's view of the rows: the likelihood's ``features`` when it
+        # overrides the identity (categories seen one-hot), else the rows.
+        self._features = _features_function(likelihood)
+        if self._features is not None and self._net_terms:
+            raise ValueError(
+                f"The likelihood module {type(likelihood).__name__} shows the encoder "
+                f"its own view of the data (features), which the network "
+                f"{type(net).__name__} cannot use: it has its own model. Use a "
+                "single-layer architecture, such as 'mlp'."
+            )
         # A prior that is no PriorModule is reported by the dry run of
         # skvae._plugin_check, with the plugin's name, not here.
         bind_encoder = getattr(prior, "bind_encoder", None)
@@ -121,7 +131,10 @@ class VAEModule(nn.Module):
         if self.missing_values:
             x, c = self._encoder_input(x, c)
             mean, log_var = net.encode(x, c) if c is not None else net.encode(x)
-        elif self.encoder_conditions:
+            return mean, F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
+        if self._features is not None:
+            x = self._features(x)
+        if self.encoder_conditions:
             if c is None:
                 c = x.new_zeros((x.shape[0], self.encoder_conditions))
             mean, log_var = net.encode(x, c)
@@ -133,7 +146,11 @@ class VAEModule(nn.Module):
         """The zero-filled rows and the encoder's condition (label, then mask) of a
         model with missing values."""
         observed = ~torch.isnan(x)
-        x = torch.where(observed, x, 0.0)
+        if self._features is not None:  # NaN (or 0) where missing, then 0
+            x = self._features(x)
+            x = torch.where(torch.isnan(x), 0.0, x)
+        else:
+            x = torch.where(observed, x, 0.0)
         if self.encoder_conditions and c is None:
             c = x.new_zeros((x.shape[0], self.encoder_conditions))
         if self.encoder_mask:
@@ -306,6 +323,14 @@ class VAEModule(nn.Module):
     def log_prob_features(self, x, params):
         """log p(x_j | params) per feature, 0 at missing (NaN) entries; ``(batch, n_features)``."""
         return _observed_log_prob_features(self.likelihood, x, params)
+
+
+def _features_function(likelihood):
+    """The likelihood module's ``features`` when it overrides the identity, else None."""
+    method = getattr(type(likelihood), "features", None)
+    if method is None or method is _base.LikelihoodModule.features:
+        return None
+    return likelihood.features
 
 
 def _nll_function(likelihood):

@@ -42,7 +42,7 @@ def check_vae_module(module, architecture, likelihood, prior, n_features):
     Checks that the network has ``encode`` and ``decode``; that ``encode``
     returns ``(mean, log_var)``, each of shape ``(rows, n_components)``;
     that ``decode`` returns ``(rows, n_outputs)`` with ``n_outputs =
-    likelihood.n_params_per_feature * n_features``; that the likelihood's
+    likelihood.n_params(n_features)``; that the likelihood's
     negative log-likelihood and the prior's KL term (what training computes)
     give one value per row; and that the module has a trainable parameter.
     A network with its own objective (``terms``, as the ladder's) is checked
@@ -114,7 +114,7 @@ class _Check:
         self.n_features = n_features
         self.n_components = module.n_components
         self.per_feature = likelihood.n_params_per_feature
-        self.n_outputs = self.per_feature * n_features
+        self.n_outputs = likelihood.n_params(n_features)
         # A model with missing values may give its encoder the mask too.
         mask_width = n_features if getattr(module, "encoder_mask", False) else 0
         self.widths = (
@@ -123,6 +123,12 @@ class _Check:
         )
 
     # -------------------------------------------------------------- messages
+    def declared_width(self):
+        """How the likelihood declares the decoder's width, for the messages."""
+        if self.n_outputs == self.per_feature * self.n_features:
+            return f"n_params_per_feature={self.per_feature} for {self.n_features} features"
+        return f"n_params({self.n_features})={self.n_outputs}"
+
     def fail(self, kind, problem):
         raise PluginModuleError(f"{describe_plugin(self.plugins[kind])}: {problem}")
 
@@ -182,7 +188,8 @@ class _Check:
         c_enc, c_dec = (
             torch.zeros(self.rows, w, dtype=dtype) if w else None for w in self.widths
         )
-        mean, log_var = self.encode(x, c_enc)
+        features = getattr(self.module, "_features", None)  # the encoder's view of x
+        mean, log_var = self.encode(x if features is None else features(x), c_enc)
         params = self.decode(mean, c_dec)
         likelihood, prior = self.module.likelihood, self.module.prior
         if hasattr(self.module.net, "terms"):  # a network with its own objective
@@ -193,8 +200,7 @@ class _Check:
             lambda: negative_log_likelihood(likelihood, x, params),
             f"its negative log-likelihood of x of shape {_shape(x.shape)} given the "
             f"decoder's params of shape {_shape(params.shape)}",
-            f"one value per row, the likelihood declaring n_params_per_feature="
-            f"{self.per_feature} for {self.n_features} features",
+            f"one value per row, the likelihood declaring {self.declared_width()}",
         )
         self.expect_shape("likelihood", "the negative log-likelihood", nll, (self.rows,),
                           "(rows,), summed over features")

@@ -14,6 +14,7 @@ returning it from the matching hook (see :mod:`skvae.hookspecs`).
 import inspect
 import math
 from numbers import Integral
+from typing import NamedTuple, Optional
 
 import torch
 from sklearn.base import BaseEstimator
@@ -23,6 +24,7 @@ __all__ = [
     "Plugin",
     "Architecture",
     "Likelihood",
+    "Column",
     "Prior",
     "EncoderDecoder",
     "LikelihoodModule",
@@ -266,6 +268,43 @@ class Architecture(Plugin):
         )
 
 
+class Column(NamedTuple):
+    """What a likelihood is told about one column of the training data.
+
+    :meth:`Likelihood.configure` receives one per column it models, so that
+    a likelihood whose settings depend on the data (the number of categories
+    of a categorical column) can take them from the data it is fitted on.
+
+    Parameters
+    ----------
+    name : str
+        The column's name (a DataFrame's column; ``"x0"``, ``"x1"``... for
+        an array).
+    kind : {"numeric", "binary", "categorical"}
+        What the column holds: real or integer numbers, two values (coded 0
+        and 1), or categories (coded 0, 1, ..., ``len(categories) - 1``).
+    categories : tuple or None
+        The categories of a categorical or binary column of a DataFrame, in
+        the order of their codes; None for numbers, and for arrays.
+    low, high : float
+        The smallest and largest observed value of the column as the model
+        sees it (codes for categories; NaN when no value is observed).
+
+    Examples
+    --------
+    >>> from skvae.base import Column
+    >>> Column("island", "categorical", ("Biscoe", "Dream", "Torgersen"), 0.0, 2.0)
+    Column(name='island', kind='categorical', categories=('Biscoe', 'Dream', 'Torgersen'), \
+low=0.0, high=2.0)
+    """
+
+    name: str
+    kind: str
+    categories: Optional[tuple]
+    low: float
+    high: float
+
+
 class Likelihood(Plugin):
     """Base class of likelihood plugins, p(x | z).
 
@@ -295,6 +334,63 @@ class Likelihood(Plugin):
     kind = "likelihood"
     #: Number of decoder outputs per feature (e.g. 2 for mean and scale).
     n_params_per_feature = 1
+    #: Whether the likelihood models real values on any scale (a location-scale
+    #: family). In a table (a fit on a DataFrame) skvae standardises the numeric
+    #: columns it models before the model sees them, and undoes it on output.
+    standardize = False
+
+    def n_params(self, n_features):
+        """Return the number of decoder outputs per sample for ``n_features`` features.
+
+        Defaults to ``n_params_per_feature * n_features``; a likelihood whose
+        width is not a multiple of the features (a categorical column has
+        one output per category) overrides it.
+
+        Parameters
+        ----------
+        n_features : int
+
+        Returns
+        -------
+        n_params : int
+        """
+        return self.n_params_per_feature * n_features
+
+    def n_inputs(self, n_features):
+        """Return the width of the encoder's view of ``n_features`` features.
+
+        Defaults to ``n_features``: the encoder sees the data as they are. A
+        likelihood whose module overrides :meth:`LikelihoodModule.features`
+        (categories coded 0, 1, ... seen one-hot) returns that width.
+
+        Parameters
+        ----------
+        n_features : int
+
+        Returns
+        -------
+        n_inputs : int
+        """
+        return n_features
+
+    def configure(self, columns):
+        """Return the likelihood set up for the columns it will model.
+
+        Called by ``fit`` on a new model, with one :class:`Column` per
+        feature, before :meth:`build`. A likelihood whose settings depend on
+        the data (the number of categories) returns a new instance with them
+        set; it never changes ``self`` (a parameter of the estimator). The
+        default returns ``self``.
+
+        Parameters
+        ----------
+        columns : list of Column
+
+        Returns
+        -------
+        likelihood : Likelihood
+        """
+        return self
 
     def build(self, n_features):
         """Build the likelihood module (holds any learned parameters).
@@ -364,6 +460,25 @@ class LikelihoodModule(nn.Module):
     >>> module.log_prob_features(torch.zeros(1, 3), torch.zeros(1, 3))
     tensor([[-1., -1., -1.]])
     """
+
+    def features(self, x):
+        """Return the encoder's view of the rows ``x``, shape ``(batch, n_inputs)``.
+
+        Defaults to ``x`` itself. A module for coded data overrides it (a
+        categorical column's codes become one-hot columns), together with
+        :meth:`Likelihood.n_inputs`. ``x`` holds NaN at missing entries when
+        the model has missing values; the view must hold NaN or 0 there
+        (the model sets NaN to 0 before the encoder sees it).
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, n_features)
+
+        Returns
+        -------
+        features : Tensor of shape (batch, n_inputs)
+        """
+        return x
 
     def log_prob_features(self, x, params):
         """Return log p(x_j | params) of each feature, shape ``(batch, n_features)``.
