@@ -50,7 +50,7 @@ class _LabelledVAE(VAETransformer):
         return tags
 
     def fit(self, X, y=None):
-        """Fit the model on X with labels y.
+        """Fit the model on X with labels y; y == -1 marks an unlabelled row.
 
         Parameters
         ----------
@@ -58,7 +58,12 @@ class _LabelledVAE(VAETransformer):
             Training data (float32 stays float32).
         y : array-like of shape (n_samples,)
             Class labels (any hashable values: integers, strings, ...).
-            Required.
+            Required. -1 marks an unlabelled row (scikit-learn's
+            semi-supervised convention, as in
+            :class:`~sklearn.semi_supervised.LabelSpreading`); -1 is never a
+            class. With string labels, use an object array holding the
+            integer -1 for the unlabelled rows. At least one row must be
+            labelled.
 
         Returns
         -------
@@ -75,11 +80,13 @@ class _LabelledVAE(VAETransformer):
         X : array-like of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
-            Class labels. Required.
+            Class labels, -1 for an unlabelled row (see :meth:`fit`).
+            Required. Every row may be unlabelled once the classes are
+            known (from ``classes`` or an earlier call).
         classes : array-like of shape (n_classes,), default=None
-            Every class of the problem. On the first call it fixes
-            ``classes_`` (None: the labels in this ``y``); later calls may
-            omit it, and labels outside ``classes_`` are an error.
+            Every class of the problem (never -1). On the first call it
+            fixes ``classes_`` (None: the labels in this ``y``); later
+            calls may omit it, and labels outside ``classes_`` are an error.
 
         Returns
         -------
@@ -89,7 +96,10 @@ class _LabelledVAE(VAETransformer):
         return self._fit(X, n_epochs=1, incremental=True, y=y, classes=classes)
 
     def _training_data(self, X, reset, y=None, classes=None):
-        """Validate X and y; return the rows with their one-hot conditions."""
+        """Validate X and y; return the rows with their one-hot conditions.
+
+        An unlabelled row (y == -1) gets the all-zero condition.
+        """
         setting = self.data_on_device
         streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
         if streams:  # rows read batch by batch; the labels, small, in memory
@@ -106,29 +116,55 @@ class _LabelledVAE(VAETransformer):
                 self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1,
                 ensure_all_finite=self._finite_rule(),
             )
-        return TrainingData(X, self._conditions_of_training_labels(y, reset, classes))
+        data = TrainingData(X, self._conditions_of_training_labels(y, reset, classes))
+        if data.has_unlabelled:
+            self._check_unlabelled_fit()
+        return data
 
     def _conditions_of_training_labels(self, y, reset, classes):
-        """Set ``classes_`` and the class counts from training labels; return their one-hot rows."""
-        check_classification_targets(y)
+        """Set ``classes_`` and the class counts from training labels; return their one-hot rows.
+
+        Unlabelled rows (y == -1) get rows of zeros; they count in no class.
+        """
+        unlabelled = unlabelled_rows(y)
+        labelled_y = y[~unlabelled]
+        if labelled_y.size:
+            check_classification_targets(labelled_y)
+        if classes is not None:
+            classes = column_or_1d(np.asarray(classes))
+            if unlabelled_rows(classes).any():
+                raise ValueError(
+                    "classes contains -1, which marks unlabelled rows and is never a class; "
+                    "list the real classes only."
+                )
         if reset:
-            if classes is None:
-                self.classes_ = unique_labels(y)
-            else:
-                self.classes_ = unique_labels(column_or_1d(np.asarray(classes)))
+            if classes is None and not labelled_y.size:
+                raise ValueError(
+                    f"y has no labelled row: all {y.shape[0]} entries are -1, the mark of "
+                    f"an unlabelled row. {type(self).__name__} needs at least one labelled "
+                    "row to know the classes (or, with partial_fit, classes=[...])."
+                )
+            self.classes_ = unique_labels(labelled_y if classes is None else classes)
             self.class_count_ = np.zeros(len(self.classes_))
-        elif classes is not None and not np.array_equal(
-            unique_labels(column_or_1d(np.asarray(classes))), self.classes_
-        ):
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
             raise ValueError(
                 f"classes={np.asarray(classes).tolist()} differs from the fitted "
                 f"classes_ {self.classes_.tolist()}; set warm_start=False or start "
                 "partial_fit on a new estimator to change the classes."
             )
-        index = self._label_index(y, "y")
+        index = self._label_index(labelled_y, "y")
         self.class_count_ = self.class_count_ + np.bincount(index, minlength=len(self.classes_))
-        self.class_prior_ = self.class_count_ / self.class_count_.sum()
-        return self._one_hot(index)
+        total = self.class_count_.sum()
+        n_classes = len(self.classes_)
+        self.class_prior_ = (
+            self.class_count_ / total if total else np.full(n_classes, 1.0 / n_classes)
+        )
+        conditions = np.zeros((y.shape[0], n_classes), dtype=np.float32)
+        conditions[~unlabelled] = self._one_hot(index)
+        return conditions
+
+    def _check_unlabelled_fit(self):
+        """Raise if this estimator's settings cannot train on unlabelled rows (none here)."""
 
     def _label_index(self, y, name):
         """Indices into ``classes_`` of labels ``y``; ValueError for unknown labels."""
@@ -136,7 +172,7 @@ class _LabelledVAE(VAETransformer):
         encoder = LabelEncoder()
         encoder.classes_ = self.classes_
         try:
-            return encoder.transform(y)
+            return encoder.transform(y).astype(np.intp, copy=False)  # float when y is empty
         except (ValueError, TypeError):
             known = set(self.classes_.tolist())
             unknown = sorted({label for label in y.tolist() if label not in known}, key=repr)
@@ -148,8 +184,12 @@ class _LabelledVAE(VAETransformer):
     def _one_hot(self, index):
         return np.eye(len(self.classes_), dtype=np.float32)[index]
 
-    def _conditions_of(self, y, n_rows, name="y"):
-        """One-hot conditions of ``y`` for ``n_rows`` rows: a label or one per row."""
+    def _conditions_of(self, y, n_rows, name="y", unlabelled=False):
+        """One-hot conditions of ``y`` for ``n_rows`` rows: a label or one per row.
+
+        With ``unlabelled``, -1 (an unlabelled row) gives the all-zero
+        condition; otherwise it is an error that says so.
+        """
         y = np.asarray(y)
         if y.ndim == 0:
             y = np.repeat(y, n_rows)
@@ -158,7 +198,49 @@ class _LabelledVAE(VAETransformer):
                 f"{name} must be one label or an array of {n_rows} labels (one per "
                 f"row); got shape {y.shape}."
             )
-        return self._one_hot(self._label_index(y, name))
+        missing = unlabelled_rows(y)
+        if not missing.any():
+            return self._one_hot(self._label_index(y, name))
+        if not unlabelled:
+            raise ValueError(
+                f"{name} contains -1, the mark of an unlabelled training row, which is "
+                f"never a class of {type(self).__name__}: pass labels from classes_ = "
+                f"{self.classes_.tolist()}, or y=None."
+            )
+        conditions = np.zeros((n_rows, len(self.classes_)), dtype=np.float32)
+        conditions[~missing] = self._one_hot(self._label_index(y[~missing], name))
+        return conditions
+
+
+def unlabelled_rows(y):
+    """Boolean mask of the entries of ``y`` equal to -1 (unlabelled rows).
+
+    scikit-learn's semi-supervised convention
+    (:class:`~sklearn.semi_supervised.SelfTrainingClassifier`): -1 marks an
+    unlabelled row, in a numeric array or, among string labels, in an
+    object array. A numpy string array (dtype ``U`` or ``S``) cannot hold
+    the integer -1; the string ``"-1"`` in it is refused as ambiguous.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unlabelled_rows(np.array([3, -1, 0])).tolist()
+    [False, True, False]
+    >>> unlabelled_rows(np.array(["cat", -1], dtype=object)).tolist()
+    [False, True]
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        if np.any(y == y.dtype.type("-1")):
+            raise ValueError(
+                "y holds the string '-1'. Unlabelled rows are marked by the integer -1: "
+                "with string labels, pass an object array (y.astype(object)) with -1 for "
+                "the unlabelled rows, as SelfTrainingClassifier asks."
+            )
+        return np.zeros(y.shape, dtype=bool)
+    if y.dtype.kind not in "iufbO":
+        return np.zeros(y.shape, dtype=bool)
+    return np.asarray(y == -1, dtype=bool).reshape(y.shape)
 
 
 class ConditionalVAETransformer(_LabelledVAE):
@@ -190,6 +272,17 @@ class ConditionalVAETransformer(_LabelledVAE):
     with c the one-hot label, zeroed with probability ``label_dropout``;
     minibatches average it, and the validation loss (no dropout) is the same.
 
+    **Unlabelled rows.** ``y == -1`` marks an unlabelled row
+    (scikit-learn's semi-supervised convention). Its condition is the
+    all-zero unknown condition, the one label dropout trains, so that the
+    row trains the model's unconditional part with the same loss (its
+    label unknown, not guessed); ``classes_`` and ``class_count_`` leave it
+    out. At inference, -1 in the ``y`` of ``transform``,
+    ``inverse_transform``, ``score_samples`` or ``sample`` means the same
+    unknown condition for that row, as in training: ``transform(X, y)``
+    with some -1 entries encodes those rows as ``transform(X)`` does. See
+    ``docs/semi_supervised.md``.
+
     The architecture must accept condition widths in ``build``
     (``encoder_conditions``, ``decoder_conditions``), as ``"mlp"`` does;
     others are refused with a ValueError.
@@ -208,10 +301,11 @@ class ConditionalVAETransformer(_LabelledVAE):
     classes_ : ndarray of shape (n_classes,)
         The class labels.
     class_count_ : ndarray of shape (n_classes,)
-        Training rows per class (added up over ``partial_fit`` calls and
-        warm starts).
+        Labelled training rows per class (added up over ``partial_fit``
+        calls and warm starts).
     class_prior_ : ndarray of shape (n_classes,)
-        Proportion of each class in the training data.
+        Proportion of each class among the labelled training rows (uniform
+        while there is none).
     module_ : torch.nn.Module
         The trained VAE; its network takes the condition.
     architecture_, likelihood_, prior_ : Plugin
@@ -340,7 +434,8 @@ class ConditionalVAETransformer(_LabelledVAE):
         X : array-like of shape (n_samples, n_features)
             Data to encode.
         y : label or array-like of shape (n_samples,), default=None
-            Labels to condition on; None uses the unknown condition.
+            Labels to condition on; None, or -1 for a row, uses the unknown
+            condition.
 
         Returns
         -------
@@ -349,7 +444,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         """
         check_is_fitted(self)
         X, memmap = self._validate_inference_data(X)
-        C = None if y is None else self._conditions_of(y, X.shape[0])
+        C = None if y is None else self._conditions_of(y, X.shape[0], unlabelled=True)
         return self._encode_batches(X, C, memmap=memmap)
 
     def inverse_transform(self, X, y=None):
@@ -360,7 +455,8 @@ class ConditionalVAETransformer(_LabelledVAE):
         X : array-like of shape (n_samples, n_components)
             Latent codes, such as the output of :meth:`transform`.
         y : label or array-like of shape (n_samples,), default=None
-            Labels to condition on; None uses the unknown condition.
+            Labels to condition on; None, or -1 for a row, uses the unknown
+            condition.
 
         Returns
         -------
@@ -369,7 +465,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        C = None if y is None else self._conditions_of(y, Z.shape[0])
+        C = None if y is None else self._conditions_of(y, Z.shape[0], unlabelled=True)
         return self._decode_batches(Z, C)
 
     def score_samples(self, X, y=None, *, method="elbo", n_importance=None):
@@ -380,8 +476,9 @@ class ConditionalVAETransformer(_LabelledVAE):
         X : array-like of shape (n_samples, n_features)
             Data to score.
         y : label or array-like of shape (n_samples,), default=None
-            Labels: the bound is then on log p(x | y). None scores under the
-            unknown condition (the unconditional model).
+            Labels: the bound is then on log p(x | y). None (or -1 for a
+            row) scores under the unknown condition (the unconditional
+            model).
         method : {"elbo", "iwae"}, default="elbo"
             As in :meth:`VAETransformer.score_samples`.
         n_importance : int, default=None
@@ -395,7 +492,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         check_is_fitted(self)
         k = self._check_score_args(method, n_importance)
         X, memmap = self._validate_inference_data(X)
-        C = None if y is None else self._conditions_of(y, X.shape[0])
+        C = None if y is None else self._conditions_of(y, X.shape[0], unlabelled=True)
         return self._score_bound(X, method, k, C, memmap=memmap)
 
     def score(self, X, y=None):
@@ -426,7 +523,7 @@ class ConditionalVAETransformer(_LabelledVAE):
             Seeds the draws; None gives new draws at every call.
         y : label or array-like of shape (n_samples,), default=None
             The class to generate (one label for all samples, or one label
-            per sample); None uses the unknown condition.
+            per sample); None, or -1 for a sample, uses the unknown condition.
         decode : {"mean", "draw"}, default="mean"
             "mean" returns the mean of p(x | z, c); "draw" one draw from it.
 
@@ -437,7 +534,7 @@ class ConditionalVAETransformer(_LabelledVAE):
         """
         check_is_fitted(self)
         self._check_sample_args(n_samples, decode)
-        C = None if y is None else self._conditions_of(y, n_samples)
+        C = None if y is None else self._conditions_of(y, n_samples, unlabelled=True)
         return self._generate(n_samples, random_state, decode, C)
 
 
@@ -504,6 +601,10 @@ class AuxiliaryClassifierModule(VAEModule):
         self.classifier_hidden_sizes = tuple(classifier_hidden_sizes)
         self.classifier_activation = classifier_activation
         self.classifier_weight = 1.0
+        #: Whether the training data holds unlabelled rows (all-zero
+        #: conditions): the loss then marginalises their label (M2). Set by
+        #: the estimator for each fit; False runs the labelled objective only.
+        self.semi_supervised = False
 
     @property
     def config(self):
@@ -533,11 +634,16 @@ class AuxiliaryClassifierModule(VAEModule):
     def loss(self, x, noise, beta=1.0, free_bits=0.0, n_importance=1, c=None):
         """Return the objective: the VAE's, with the weighted cross-entropy added.
 
-        Per sample, ``-log p(x | z, s) + beta * KL(q(z | x) || p(z)) +
-        classifier_weight * CE(c, s)`` with s = softmax(classifier(x)) fed
-        to the decoder and c the one-hot labels (rows of zeros contribute no
-        cross-entropy). With ``n_importance > 1`` the VAE part is the IWAE
-        bound, as in :meth:`VAEModule.loss`.
+        Per labelled sample, ``-log p(x | z, s) + beta * KL(q(z | x) || p(z))
+        + classifier_weight * CE(c, s)`` with s = softmax(classifier(x)) fed
+        to the decoder and c the one-hot labels. With ``n_importance > 1``
+        the VAE part is the IWAE bound, as in :meth:`VAEModule.loss`.
+
+        A row of zeros in ``c`` is an unlabelled row. It contributes no
+        cross-entropy; with :attr:`semi_supervised` set, its label is
+        marginalised as in Kingma et al.'s model M2 (see
+        :meth:`semi_supervised_terms`), otherwise it is scored as a labelled
+        row without the cross-entropy.
 
         Returns
         -------
@@ -548,20 +654,75 @@ class AuxiliaryClassifierModule(VAEModule):
             given.
         """
         logits = self.classify(x)
-        loss, nll, kl = super().loss(
-            x,
-            noise,
-            beta=beta,
-            free_bits=free_bits,
-            n_importance=n_importance,
-            c=torch.softmax(logits, dim=-1),
-        )
+        if c is not None and self.semi_supervised:
+            nll, kl, kl_term, label_term = self.semi_supervised_terms(
+                x, noise, logits, c, free_bits=free_bits
+            )
+            if kl_term is None:
+                loss = (nll + beta * kl + label_term).mean()
+            else:
+                loss = (nll + label_term).mean() + beta * kl_term
+        else:
+            loss, nll, kl = super().loss(
+                x,
+                noise,
+                beta=beta,
+                free_bits=free_bits,
+                n_importance=n_importance,
+                c=torch.softmax(logits, dim=-1),
+            )
         if c is None:
             return loss, nll, kl, {}
         ce = -(c * torch.log_softmax(logits, dim=-1)).sum(-1)
         return loss + self.classifier_weight * ce.mean(), nll, kl, {"classification": ce}
 
+    def semi_supervised_terms(self, x, noise, logits, c, free_bits=0.0):
+        """Per-sample terms of the M2 objective, labels marginalised where unknown.
 
+        With q(y | x) = softmax(``logits``) and one draw z ~ q(z | x) per
+        row, a labelled row (c one-hot) has the reconstruction term
+        ``-log p(x | z, q(y | x))`` (the decoder given the classifier's
+        softmax, as without unlabelled rows), and an unlabelled row (c all
+        zero) the expectation over its label::
+
+            sum_y q(y | x) * -log p(x | z, onehot(y))
+
+        together with the label term ``-H(q(y | x)) = sum_y q log q`` (0 for a
+        labelled row). The decoder runs once, on the batch repeated
+        ``n_classes + 1`` times (static shapes, no host synchronisation).
+
+        Returns
+        -------
+        nll, kl : Tensor of shape (batch,)
+            The reconstruction term and the KL term.
+        kl_term : Tensor (scalar) or None
+            With ``free_bits > 0``, the KL term of the batch (per-dimension
+            batch means floored at ``free_bits``, summed); None otherwise.
+        label_term : Tensor of shape (batch,)
+            -H(q(y | x)) for an unlabelled row, 0 for a labelled one.
+        """
+        if self._net_terms:
+            raise ValueError(
+                f"{type(self.net).__name__} has several stochastic layers; unlabelled "
+                "rows need a single-layer architecture, such as 'mlp'."
+            )
+        rows, k = x.shape[0], self.n_classes
+        log_q = torch.log_softmax(logits, dim=-1)
+        q = log_q.exp()
+        mean, log_var = self.encode(x)
+        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+        # Block 0: the classifier's softmax; block 1 + j: the one-hot class j.
+        classes = torch.eye(k, dtype=z.dtype, device=z.device).repeat_interleave(rows, dim=0)
+        params = self.decode(z.repeat(k + 1, 1), torch.cat([q, classes]))
+        nll_all = self._parts[1](x.repeat(k + 1, 1), params).view(k + 1, rows)
+        expected_nll = (q * nll_all[1:].transpose(0, 1)).sum(-1)
+        unlabelled = c.sum(-1) == 0
+        nll = torch.where(unlabelled, expected_nll, nll_all[0])
+        label_term = torch.where(unlabelled, (q * log_q).sum(-1), 0.0)
+        if free_bits > 0:
+            kl_dims = self.prior.kl_per_dim(mean, log_var, z)
+            return nll, kl_dims.sum(-1), kl_dims.mean(dim=0).clamp(min=free_bits).sum(), label_term
+        return nll, self.prior.kl(mean, log_var, z), None, label_term
 
 
 class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
@@ -775,9 +936,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = architecture.build_conditional(
-                n_features=n_features,
+                n_features=likelihood.n_inputs(n_features),
                 n_components=n_components,
-                n_outputs=likelihood.n_params_per_feature * n_features,
+                n_outputs=likelihood.n_params(n_features),
                 encoder_conditions=mask_width,
                 decoder_conditions=n_classes,
             )
@@ -802,6 +963,19 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
 
     def _prepare_module(self, module):
         module.classifier_weight = float(self.classifier_weight)
+
+    def _train(self, fit, data, *args, **kwargs):
+        # Whether the loss marginalises unknown labels: decided per fit, from its data.
+        fit.module.semi_supervised = data.has_unlabelled
+        return super()._train(fit, data, *args, **kwargs)
+
+    def _check_unlabelled_fit(self):
+        if self.n_importance > 1:
+            raise ValueError(
+                f"n_importance={self.n_importance} (the IWAE bound) cannot be trained on "
+                "unlabelled rows (y == -1), whose label the ELBO marginalises; use "
+                "n_importance=1, or fit on the labelled rows only."
+            )
 
     # ------------------------------------------------------------ classifier
     def _logits(self, X):

@@ -407,7 +407,9 @@ class TrainingData:
         from its host array) or, after :meth:`to`, a device tensor.
     conditions : ndarray, Tensor or None, default=None
         The per-row conditions of a model that learns from labels, float32
-        of shape (n_rows, width); None for a model without labels.
+        of shape (n_rows, width); None for a model without labels. An
+        unlabelled row (y == -1) has the all-zero condition
+        (:attr:`has_unlabelled`).
 
     Examples
     --------
@@ -438,6 +440,21 @@ class TrainingData:
     @property
     def n_features(self):
         return self.rows.shape[1]
+
+    @property
+    def has_unlabelled(self):
+        """Whether some row's condition is all zero: an unlabelled row (y == -1).
+
+        The models that learn from labels give an unlabelled row the
+        all-zero condition; computed on the host conditions (no device
+        synchronisation once they are on a device: call it before).
+        """
+        conditions = self.conditions
+        if conditions is None or not len(conditions):
+            return False
+        if isinstance(conditions, torch.Tensor):
+            return bool((conditions.abs().sum(dim=1) == 0).any())
+        return bool((np.abs(conditions).sum(axis=1) == 0).any())
 
     @property
     def streamed(self):

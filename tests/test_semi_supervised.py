@@ -1,0 +1,311 @@
+"""Few labels: y == -1 marks an unlabelled row (scikit-learn's semi-supervised convention).
+
+AuxiliaryClassifierVAE marginalises the label of an unlabelled row (Kingma
+et al. 2014, model M2); ConditionalVAETransformer gives it the unknown
+(all-zero) condition. See docs/semi_supervised.md.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+import skvae
+from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer
+from skvae._conditional import AuxiliaryClassifierModule, unlabelled_rows
+from skvae._model import VAEModule
+from skvae_plugins.mlp import MLP
+
+SMALL = dict(n_components=3, architecture=MLP(hidden_sizes=(16,)), batch_size=64)
+
+
+def hide_labels(y, per_class, seed=0):
+    """y with all but ``per_class`` labels of each class replaced by -1."""
+    rng = np.random.RandomState(seed)
+    keep = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        keep[rng.choice(np.flatnonzero(y == label), per_class, replace=False)] = True
+    return np.where(keep, y, -1), keep
+
+
+@pytest.fixture(scope="module")
+def semi(digits_small):
+    """Digits (300 rows) with 3 labels per class, the rest -1."""
+    X, y = digits_small
+    y_semi, keep = hide_labels(y, 3)
+    return X, y_semi, keep
+
+
+@pytest.fixture(scope="module")
+def acvae_semi(semi):
+    X, y_semi, _ = semi
+    return AuxiliaryClassifierVAE(max_iter=3, random_state=0, **SMALL).fit(X, y_semi)
+
+
+# ---------------------------------------------------------------- the objective
+def _by_hand(module, x, c, eps, beta):
+    """The M2 loss of a batch, written out with torch.distributions."""
+    logits = module.classifier(x)
+    log_q = torch.log_softmax(logits, dim=-1)
+    q = log_q.exp()
+    mean, log_var = module.net.encode(x)
+    z = mean + torch.exp(0.5 * log_var) * eps
+    kl = kl_divergence(Normal(mean, torch.exp(0.5 * log_var)), Normal(0.0, 1.0)).sum(-1)
+
+    def nll(class_part):
+        params = module.net.decode(z, class_part)
+        return -Bernoulli(logits=params, validate_args=False).log_prob(x).sum(-1)
+
+    n_classes = q.shape[1]
+    enumerated = torch.stack(
+        [nll(torch.eye(n_classes)[[j] * len(x)]) for j in range(n_classes)], dim=1
+    )
+    unlabelled = (q * enumerated).sum(-1) + beta * kl + (q * log_q).sum(-1)  # -U(x)
+    ce = -(c * log_q).sum(-1)
+    labelled = nll(q) + beta * kl + module.classifier_weight * ce  # -L(x, y) + alpha CE
+    is_unlabelled = c.sum(-1) == 0
+    return torch.where(is_unlabelled, unlabelled, labelled).mean()
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_loss_is_the_enumerated_m2_objective(acvae_semi, semi, beta):
+    X, y_semi, _ = semi
+    module = acvae_semi.module_
+    assert module.semi_supervised  # set by the fit: its data had unlabelled rows
+    x = torch.as_tensor(X[:40])
+    c = torch.as_tensor(acvae_semi._conditions_of(np.where(y_semi[:40] < 0, 0, y_semi[:40]), 40))
+    c[torch.as_tensor(y_semi[:40] == -1)] = 0.0
+    assert 0 < int((c.sum(-1) == 0).sum()) < 40  # both kinds in the batch
+    eps = torch.randn(40, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss = module.loss(x, lambda shape: eps, beta=beta, c=c)[0]
+        expected = _by_hand(module, x, c, eps, beta)
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_unlabelled_rows_change_the_loss_and_train_the_classifier(acvae_semi, semi):
+    X, y_semi, _ = semi
+    module = acvae_semi.module_
+    x = torch.as_tensor(X[:32])
+    eps = torch.zeros(32, 3)
+    unlabelled = torch.zeros(32, 10)
+    # An all-unlabelled batch: the classifier gets a gradient from the
+    # marginalised label (its expected reconstruction and its entropy).
+    module.zero_grad()
+    module.loss(x, lambda shape: eps, c=unlabelled)[0].backward()
+    grads = [p.grad for p in module.classifier.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    module.zero_grad()
+    # The loss is not the one the module computes without the M2 term.
+    with torch.no_grad():
+        m2 = module.loss(x, lambda shape: eps, c=unlabelled)[0]
+        module.semi_supervised = False
+        try:
+            plain = module.loss(x, lambda shape: eps, c=unlabelled)[0]
+        finally:
+            module.semi_supervised = True
+    assert abs(float(m2 - plain)) > 1e-3
+
+
+def test_labelled_rows_keep_their_objective(acvae_semi, digits_small):
+    """For labelled rows, the M2 path computes the labelled loss of the plain path."""
+    X, y = digits_small
+    module = acvae_semi.module_
+    x = torch.as_tensor(X[:50])
+    c = torch.as_tensor(acvae_semi._conditions_of(y[:50], 50))
+    eps = torch.randn(50, 3, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        m2 = module.loss(x, lambda shape: eps, c=c)
+        module.semi_supervised = False
+        try:
+            plain = module.loss(x, lambda shape: eps, c=c)
+        finally:
+            module.semi_supervised = True
+    for a, b in zip(m2[:3], plain[:3]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(m2[3]["classification"], plain[3]["classification"])
+
+
+def test_the_fit_trains_the_m2_objective(monkeypatch, semi, digits_small):
+    X, y_semi, _ = semi
+    calls = []
+    original = AuxiliaryClassifierModule.semi_supervised_terms
+
+    def counting(self, *args, **kwargs):
+        if not torch.is_inference_mode_enabled():  # training steps, not the probe
+            calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AuxiliaryClassifierModule, "semi_supervised_terms", counting)
+    model = AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(X, y_semi)
+    assert len(calls) == 2 * 5  # 300 rows in batches of 64: 5 steps per epoch
+    # Fully labelled data: the labelled objective only, no enumeration.
+    calls.clear()
+    _, y = digits_small
+    assert not AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(
+        X, y
+    ).module_.semi_supervised
+    assert calls == []
+    assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+
+
+def test_unlabelled_data_improve_accuracy(digits):
+    """3 labels per class: the unlabelled rows make the classifier better (seeded)."""
+    X, y = digits
+    X_train, y_train, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
+    y_semi, keep = hide_labels(y_train, 3, seed=0)
+    settings = dict(n_components=8, batch_size=64, random_state=0, beta=4.0,
+                    classifier_weight=120.0)
+    labelled_only = AuxiliaryClassifierVAE(max_iter=40, **settings).fit(
+        X_train[keep], y_train[keep]
+    )
+    semi_supervised = AuxiliaryClassifierVAE(max_iter=40, **settings).fit(X_train, y_semi)
+    assert semi_supervised.score(X_test, y_test) > labelled_only.score(X_test, y_test) + 0.03
+
+
+# ------------------------------------------------------------- labels and classes
+def test_classes_exclude_the_unlabelled_mark(acvae_semi, semi, digits_small):
+    X, y_semi, keep = semi
+    _, y = digits_small
+    np.testing.assert_array_equal(acvae_semi.classes_, np.arange(10))
+    np.testing.assert_array_equal(acvae_semi.class_count_, np.bincount(y[keep], minlength=10))
+    np.testing.assert_allclose(acvae_semi.class_prior_, np.full(10, 0.1))
+    assert -1 not in set(acvae_semi.predict(X).tolist())
+    assert acvae_semi.predict_proba(X[:5]).shape == (5, 10)
+
+
+def test_string_labels_with_unlabelled_rows(semi):
+    X, y_semi, _ = semi
+    words = np.array("zero one two three four five six seven eight nine".split(), dtype=object)
+    names = np.where(y_semi >= 0, words[np.maximum(y_semi, 0)], -1).astype(object)
+    assert unlabelled_rows(names).sum() == (y_semi == -1).sum()
+    model = ConditionalVAETransformer(max_iter=1, random_state=0, **SMALL).fit(X, names)
+    assert sorted(model.classes_) == sorted(words)
+    with pytest.raises(ValueError, match="string '-1'.*object array"):
+        ConditionalVAETransformer(max_iter=1).fit(X, names.astype(str))
+
+
+@pytest.mark.parametrize("Estimator", [ConditionalVAETransformer, AuxiliaryClassifierVAE])
+def test_errors(Estimator, semi):
+    X, y_semi, _ = semi
+    model = Estimator(max_iter=1, random_state=0, **SMALL)
+    with pytest.raises(ValueError, match="no labelled row: all 300 entries are -1"):
+        model.fit(X, np.full(len(X), -1))
+    assert not hasattr(model, "classes_")  # all or nothing
+    with pytest.raises(ValueError, match="no labelled row"):
+        clone(model).partial_fit(X, np.full(len(X), -1))
+    with pytest.raises(ValueError, match="classes contains -1"):
+        clone(model).partial_fit(X, y_semi, classes=np.arange(-1, 10))
+    fitted = model.fit(X, y_semi)
+    if Estimator is AuxiliaryClassifierVAE:
+        for call in (lambda: fitted.sample(2, y=-1),
+                     lambda: fitted.inverse_transform(np.zeros((2, 3)), y=[1, -1])):
+            with pytest.raises(ValueError, match="-1, the mark of an unlabelled training row"):
+                call()
+
+
+def test_iwae_refuses_unlabelled_rows(semi):
+    X, y_semi, _ = semi
+    with pytest.raises(ValueError, match="n_importance=4.*unlabelled rows"):
+        AuxiliaryClassifierVAE(n_importance=4, max_iter=1, **SMALL).fit(X, y_semi)
+
+
+@pytest.mark.parametrize("Estimator", [ConditionalVAETransformer, AuxiliaryClassifierVAE])
+def test_partial_fit_with_unlabelled_rows(Estimator, semi, digits_small):
+    X, y_semi, keep = semi
+    _, y = digits_small
+    model = Estimator(max_iter=3, random_state=0, **SMALL)
+    # Classes known up front: a first batch without any label is fine.
+    model.partial_fit(X[~keep], y_semi[~keep], classes=np.arange(10))
+    np.testing.assert_allclose(model.class_prior_, np.full(10, 0.1))  # no label yet
+    model.partial_fit(X, y_semi)
+    model.partial_fit(X[~keep], y_semi[~keep])
+    assert model.n_iter_ == 3
+    np.testing.assert_array_equal(model.classes_, np.arange(10))
+    np.testing.assert_array_equal(model.class_count_, np.bincount(y[keep], minlength=10))
+
+
+# ------------------------------------------------------------------ the CVAE
+def test_cvae_unlabelled_rows_train_the_unknown_condition(monkeypatch, semi):
+    X, y_semi, _ = semi
+    seen = []
+    original = VAEModule.loss
+
+    def recording_loss(self, x, noise, *args, c=None, **kwargs):
+        if not torch.is_inference_mode_enabled():
+            seen.append((x.clone(), c.clone()))
+        return original(self, x, noise, *args, c=c, **kwargs)
+
+    monkeypatch.setattr(VAEModule, "loss", recording_loss)
+    ConditionalVAETransformer(label_dropout=0.0, max_iter=1, random_state=0, **SMALL).fit(
+        X, y_semi
+    )
+    x = torch.cat([s[0] for s in seen])
+    c = torch.cat([s[1] for s in seen])
+    assert x.shape[0] == len(X)  # every row, labelled or not, is in the loss
+    zero = c.abs().sum(dim=1) == 0
+    assert int(zero.sum()) == int((y_semi == -1).sum())
+    assert torch.all(c[~zero].sum(dim=1) == 1)
+
+
+def test_cvae_inference_with_unlabelled_rows(semi):
+    X, y_semi, _ = semi
+    model = ConditionalVAETransformer(max_iter=2, random_state=0, **SMALL).fit(X, y_semi)
+    y = y_semi[:30]
+    some = y == -1
+    assert 0 < some.sum() < 30
+    Z = model.transform(X[:30], y)
+    np.testing.assert_allclose(Z[some], model.transform(X[:30][some]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        Z[~some], model.transform(X[:30][~some], y[~some]), rtol=1e-4, atol=1e-5
+    )
+    scores = model.score_samples(X[:30], y)
+    np.testing.assert_allclose(scores[some], model.score_samples(X[:30][some]),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        model.sample(3, random_state=0, y=-1), model.sample(3, random_state=0),
+        rtol=1e-4, atol=1e-5,
+    )
+
+
+# ---------------------------------------------------- other data paths, model files
+@pytest.mark.parametrize("Estimator", [ConditionalVAETransformer, AuxiliaryClassifierVAE])
+def test_streamed_rows_with_unlabelled_rows(Estimator, semi, tmp_path):
+    X, y_semi, _ = semi
+    path = tmp_path / "rows.npy"
+    np.save(path, X)
+    rows = np.load(path, mmap_mode="r")
+    in_memory = Estimator(max_iter=2, random_state=0, **SMALL).fit(X, y_semi)
+    streamed = Estimator(max_iter=2, random_state=0, data_on_device=False, **SMALL).fit(
+        rows, y_semi
+    )
+    np.testing.assert_allclose(
+        streamed.transform(X[:20]), in_memory.transform(X[:20]), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("Estimator", [ConditionalVAETransformer, AuxiliaryClassifierVAE])
+def test_missing_values_with_unlabelled_rows(Estimator, semi):
+    X, y_semi, _ = semi
+    X = X.copy()
+    X[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    model = Estimator(max_iter=2, random_state=0, missing_values=np.nan, **SMALL).fit(X, y_semi)
+    assert np.isfinite(model.history_[-1]["loss"])
+    assert np.all(np.isfinite(model.transform(X[:10])))
+
+
+def test_model_file_round_trip(acvae_semi, semi, tmp_path):
+    X, y_semi, _ = semi
+    path = tmp_path / "semi.skvae"
+    skvae.save(acvae_semi, path)
+    loaded = skvae.load(path)
+    np.testing.assert_array_equal(loaded.classes_, acvae_semi.classes_)
+    np.testing.assert_array_equal(loaded.class_count_, acvae_semi.class_count_)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X[:20]), acvae_semi.predict_proba(X[:20]), rtol=1e-4, atol=1e-6
+    )
+    # Training goes on from the file with unlabelled rows.
+    loaded.partial_fit(X, y_semi)
+    assert loaded.module_.semi_supervised and loaded.n_iter_ == acvae_semi.n_iter_ + 1
