@@ -1,0 +1,474 @@
+#!/usr/bin/env python
+"""Synthetic-data quality of skvae on real mixed tables, against a copula and SDV's TVAE.
+
+Protocol (issue 14). For each data set and seed (0, 1, 2):
+
+1. split the rows 70 % / 30 % into a training and a test part (seeded,
+   stratified on the target column); tables with missing values have those
+   rows dropped (penguins: 11 of 344);
+2. fit each method on the training part (timed: ``fit s``) and draw as many
+   synthetic rows as the training part has (``sample s``);
+3. compare the synthetic rows with the real **test** rows (held out: no
+   method saw them) by the metrics of ``benchmarks/_tables.py``:
+
+   ``marginal``
+       the mean over columns of the Kolmogorov-Smirnov statistic (numeric
+       columns: the largest gap between the empirical CDFs) or the total
+       variation distance (categorical and boolean columns:
+       ``0.5 * sum_c |p(c) - q(c)|``); in [0, 1], lower is better.
+   ``association``
+       the mean over all pairs of columns of ``|A_real - A_synthetic|``,
+       where ``A`` is Pearson's r for two numeric columns, Cramer's V for two
+       categorical ones and the correlation ratio eta for a mixed pair;
+       lower is better.
+   ``TSTR``
+       train on synthetic, test on real: the accuracy on the real test rows
+       of a ``RandomForestClassifier(n_estimators=200)`` (categorical
+       features one-hot encoded) trained on the synthetic rows to predict the
+       data set's target column; higher is better.
+
+The row ``real`` takes the real training rows as its "synthetic" table: its
+marginal and association numbers are the sampling noise between two real
+samples (the floor a perfect generator would reach) and its TSTR is
+train-on-real. The tables give medians over the seeds.
+
+Data sets (``_tables.load_table``): ``penguins`` (333 x 8, target
+``species``), ``anes96`` (944 x 10, ``vote``), ``fair`` (6366 x 9, the
+boolean ``affair``; little to learn: train-on-real beats the majority class
+by about 1.5 points), ``breast_cancer`` (569 x 31, ``diagnosis``), ``wine``
+(178 x 14, ``cultivar``).
+
+Methods:
+
+``copula``
+    ``_tables.GaussianCopula``: empirical marginals, normal scores, one
+    correlation matrix (categorical columns by frequency intervals).
+``skvae``
+    ``skvae.VAETransformer(likelihood="auto")`` fitted on the DataFrame as it
+    is and sampled with ``sample(n, decode="draw")`` (a DataFrame with the
+    same columns and dtypes), with the settings of :data:`SKVAE_SETTINGS`,
+    chosen by ``--select`` on a validation split of the training rows only
+    (see :func:`select`). Skipped when skvae has no table mode.
+``sdv_copula``, ``tvae``
+    SDV's ``GaussianCopulaSynthesizer`` and ``TVAESynthesizer`` with their
+    defaults (TVAE: 300 epochs, batch 500, 128 latent dimensions), run as a
+    subprocess with ``--sdv-python`` (a separate virtual environment, so that
+    SDV's requirements never touch the project's; see benchmarks/README.md).
+    Skipped, with a note, without ``--sdv-python``. Column types are given to
+    SDV explicitly (numerical, categorical, boolean), not detected.
+
+Every method runs on ``--threads`` torch and BLAS threads (default 1).
+
+Examples
+--------
+    python benchmarks/bench_synthetic.py --quick --datasets penguins
+    nice -n 10 python benchmarks/bench_synthetic.py --sdv-python /tmp/sdvenv/bin/python \\
+        --json synthetic.json                     # the README tables
+    nice -n 10 python benchmarks/bench_synthetic.py --select   # choose skvae's settings
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _tables  # noqa: E402
+
+METHODS = ("real", "copula", "skvae", "sdv_copula", "tvae")
+SDV_METHODS = ("sdv_copula", "tvae")
+METRICS = ("marginal", "association", "tstr", "fit_s", "sample_s")
+
+#: skvae's settings per data set, chosen by ``--select`` (see :func:`select`).
+DEFAULT_SETTINGS = dict(
+    n_components=8, hidden_sizes=(128, 128), max_iter=300, beta=1.0, decode="draw",
+    batch_size=64,
+)
+SKVAE_SETTINGS = {name: dict(DEFAULT_SETTINGS) for name in _tables.DATASETS}
+
+#: The grid of :func:`select`: every combination is fitted once per data set.
+SELECT_GRID = dict(
+    n_components=(8, 16), hidden_sizes=((128, 128), (256, 256)), max_iter=(100, 300),
+    beta=(1.0, 0.5),
+)
+
+
+# ------------------------------------------------------------------ skvae
+def skvae_estimator(settings, seed):
+    """A ``VAETransformer(likelihood="auto")`` with ``settings``, seeded."""
+    from skvae import VAETransformer
+    from skvae_plugins.mlp import MLP
+
+    return VAETransformer(
+        n_components=settings["n_components"],
+        architecture=MLP(hidden_sizes=tuple(settings["hidden_sizes"])),
+        likelihood="auto",
+        beta=settings["beta"],
+        max_iter=settings["max_iter"],
+        n_iter_no_change=settings["max_iter"],  # every epoch runs
+        batch_size=settings["batch_size"],
+        learning_rate=1e-3,
+        random_state=seed,
+    )
+
+
+def fit_skvae(train, seed, settings):
+    """Fit skvae on ``train``; return ``(synthetic frame, fit s, sample s)``."""
+    model = skvae_estimator(settings, seed)
+    t0 = time.perf_counter()
+    model.fit(train)
+    t1 = time.perf_counter()
+    synthetic = model.sample(len(train), random_state=seed, decode=settings["decode"])
+    return synthetic, t1 - t0, time.perf_counter() - t1
+
+
+def table_mode_problem():
+    """None if skvae fits and samples a mixed DataFrame, else why not (one line)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "x": np.linspace(0.0, 1.0, 40), "c": pd.Categorical(list("ab") * 20),
+    })
+    settings = dict(DEFAULT_SETTINGS, max_iter=1)
+    try:
+        synthetic = fit_skvae(frame, 0, settings)[0]
+    except Exception as exc:  # noqa: BLE001 -- any failure means: no table mode yet
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if not isinstance(synthetic, pd.DataFrame):
+        return f"sample returned {type(synthetic).__name__}, not a DataFrame"
+    if list(synthetic.dtypes) != list(frame.dtypes):
+        return f"sample's dtypes {list(synthetic.dtypes)} differ from {list(frame.dtypes)}"
+    return None
+
+
+def fit_copula(train, seed):
+    """Fit the Gaussian copula; return ``(synthetic frame, fit s, sample s)``."""
+    t0 = time.perf_counter()
+    model = _tables.GaussianCopula(random_state=seed).fit(train)
+    t1 = time.perf_counter()
+    synthetic = model.sample(len(train), random_state=seed)
+    return synthetic, t1 - t0, time.perf_counter() - t1
+
+
+# -------------------------------------------------------------------- SDV
+def column_types(frame):
+    """``{column: "int" | "float" | "bool" | "category"}`` for the SDV worker."""
+    types = {}
+    for col, kind in _tables.column_kinds(frame).items():
+        dtype = frame[col].dtype
+        if kind == "numeric":
+            types[col] = "int" if dtype.kind in "iu" else "float"
+        else:
+            types[col] = "bool" if dtype == bool else "category"
+    return types
+
+
+def run_sdv(sdv_python, train, seed, methods, threads):
+    """Fit SDV's synthesizers in a subprocess; ``{method: (frame, fit s, sample s)}``."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(prefix="bench_synthetic_") as tmp:
+        train.to_csv(os.path.join(tmp, "train.csv"), index=False)
+        with open(os.path.join(tmp, "types.json"), "w") as f:
+            json.dump(column_types(train), f)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OPENBLAS_NUM_THREADS=str(threads))
+        cmd = [sdv_python, os.path.abspath(__file__), "--sdv-worker", tmp,
+               "--seeds", str(seed), "--threads", str(threads), "--methods", *methods]
+        subprocess.run(cmd, check=True, env=env, stdout=sys.stderr)
+        with open(os.path.join(tmp, "times.json")) as f:
+            times = json.load(f)
+        out = {}
+        for method in methods:
+            frame = pd.read_csv(os.path.join(tmp, f"{method}.csv"), keep_default_na=False,
+                                na_values=[""])
+            out[method] = (_tables.cast_like(frame, train), *times[method])
+    return out
+
+
+def sdv_worker(folder, seed, methods, threads):
+    """In SDV's environment: fit each synthesizer on ``folder``'s table, write samples."""
+    import random
+
+    import pandas as pd
+    import sdv
+    import torch
+    from sdv.metadata import Metadata
+    from sdv.single_table import GaussianCopulaSynthesizer, TVAESynthesizer
+
+    torch.set_num_threads(threads)
+    warnings.filterwarnings("ignore", category=UserWarning)  # SDV's advice on metadata
+    with open(os.path.join(folder, "types.json")) as f:
+        types = json.load(f)
+    dtypes = {c: {"int": "int64", "float": "float64", "bool": "bool", "category": "str"}[t]
+              for c, t in types.items()}
+    train = pd.read_csv(os.path.join(folder, "train.csv"), dtype=dtypes,
+                        keep_default_na=False, na_values=[""])
+    metadata = Metadata.detect_from_dataframes({"table": train})
+    for col, kind in types.items():
+        sdtype = {"int": "numerical", "float": "numerical", "bool": "boolean",
+                  "category": "categorical"}[kind]
+        metadata.update_column(table_name="table", column_name=col, sdtype=sdtype)
+    tables_as_dict = int(sdv.__version__.split(".")[0]) >= 2  # SDV 2 fits {name: frame}
+    times = {}
+    for method in methods:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        if method == "tvae":
+            synthesizer = TVAESynthesizer(metadata, enable_gpu=False)
+        else:
+            synthesizer = GaussianCopulaSynthesizer(metadata)
+        t0 = time.perf_counter()
+        synthesizer.fit({"table": train} if tables_as_dict else train)
+        t1 = time.perf_counter()
+        synthetic = synthesizer.sample(num_rows=len(train))
+        if isinstance(synthetic, dict):  # SDV 2: one frame per table
+            synthetic = synthetic["table"]
+        times[method] = (t1 - t0, time.perf_counter() - t1)
+        synthetic.to_csv(os.path.join(folder, f"{method}.csv"), index=False)
+    with open(os.path.join(folder, "times.json"), "w") as f:
+        json.dump(times, f)
+
+
+# -------------------------------------------------------------------- run
+def evaluate(synthetic, real, target, seed):
+    """The metrics of ``synthetic`` against the ``real`` rows, as a dict."""
+    distances = _tables.marginal_distances(real, synthetic)
+    return {
+        "marginal": float(np.mean(list(distances.values()))),
+        "association": _tables.association_error(real, synthetic),
+        "tstr": _tables.tstr_accuracy(synthetic, real, target, seed),
+        "per_column": distances,
+    }
+
+
+def generate(method, train, seed, args, dataset):
+    """``{method: (frame, fit s, sample s)}`` for one method (SDV's come together)."""
+    if method == "real":
+        return {"real": (train, 0.0, 0.0)}
+    if method == "copula":
+        return {"copula": fit_copula(train, seed)}
+    if method == "skvae":
+        return {"skvae": fit_skvae(train, seed, SKVAE_SETTINGS[dataset])}
+    raise ValueError(f"unknown method {method!r}")
+
+
+def run_case(dataset, seed, methods, args):
+    """Every method on one (data set, seed); a list of result dicts."""
+    frame, target = _tables.load_table(dataset)
+    train, test = _tables.split_table(frame, target, seed)
+    outputs = {}
+    for method in methods:
+        if method in SDV_METHODS:
+            continue
+        outputs.update(generate(method, train, seed, args, dataset))
+    sdv = [m for m in methods if m in SDV_METHODS]
+    if sdv:
+        outputs.update(run_sdv(args.sdv_python, train, seed, sdv, args.threads))
+    results = []
+    for method in methods:
+        synthetic, fit_s, sample_s = outputs[method]
+        scores = evaluate(synthetic, test, target, seed)
+        results.append(dict(dataset=dataset, seed=seed, method=method, fit_s=fit_s,
+                            sample_s=sample_s, n_train=len(train), n_test=len(test),
+                            **scores))
+        print(f"  {dataset:13s} seed={seed} {method:10s} marginal={scores['marginal']:.4f} "
+              f"assoc={scores['association']:.4f} tstr={scores['tstr']:.3f} "
+              f"fit={fit_s:.1f} s", file=sys.stderr, flush=True)
+    return results
+
+
+def medians(results, dataset, method):
+    """The median over seeds of each metric of ``method`` on ``dataset`` (None if absent)."""
+    runs = [r for r in results if (r["dataset"], r["method"]) == (dataset, method)]
+    if not runs:
+        return None
+    return {m: statistics.median(r[m] for r in runs) for m in METRICS}
+
+
+def markdown_tables(results, methods):
+    """One markdown table per data set: a row per method, medians over seeds."""
+    blocks = []
+    for dataset in dict.fromkeys(r["dataset"] for r in results):
+        first = next(r for r in results if r["dataset"] == dataset)
+        lines = [
+            f"**{dataset}** ({first['n_train']} training rows, {first['n_test']} test rows)",
+            "",
+            "| method | marginal (lower better) | association (lower better) "
+            "| TSTR accuracy | fit s | sample s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for method in methods:
+            m = medians(results, dataset, method)
+            if m is None:
+                continue
+            name = "real (train rows)" if method == "real" else method
+            lines.append(
+                f"| {name} | {m['marginal']:.4f} | {m['association']:.4f} | {m['tstr']:.3f} "
+                f"| {m['fit_s']:.1f} | {m['sample_s']:.2f} |"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# --------------------------------------------------------------- select
+def grid_settings(quick=False):
+    """Every combination of :data:`SELECT_GRID` (one per axis with ``quick``), as dicts."""
+    import itertools
+
+    grid = {k: v[:1] for k, v in SELECT_GRID.items()} if quick else SELECT_GRID
+    for values in itertools.product(*grid.values()):
+        yield dict(DEFAULT_SETTINGS, **dict(zip(grid, values)))
+
+
+def validation_score(scores):
+    """``marginal + association + (1 - TSTR)``: the number :func:`select` minimises."""
+    return scores["marginal"] + scores["association"] + 1.0 - scores["tstr"]
+
+
+def select(dataset, quick=False):
+    """Fit skvae's grid on a validation split of seed 0's training rows; rows of results.
+
+    The training part of seed 0 (never its test part) is split again, 75 % to
+    fit on and 25 % to validate on (stratified, seed 0). Each setting of
+    :data:`SELECT_GRID` is fitted once and sampled with ``decode="draw"``
+    and ``decode="mean"``; the synthetic rows are scored against the
+    validation rows by the benchmark's metrics, and the setting with the
+    lowest :func:`validation_score` wins. The copula and the real fitting
+    rows are scored alongside for reference.
+    """
+    frame, target = _tables.load_table(dataset)
+    train, _ = _tables.split_table(frame, target, seed=0)
+    fit_rows, val_rows = _tables.split_table(train, target, seed=0, test_size=0.25)
+    rows = []
+    for name, synthetic in (("real", fit_rows), ("copula", fit_copula(fit_rows, 0)[0])):
+        scores = evaluate(synthetic, val_rows, target, 0)
+        rows.append(dict(dataset=dataset, method=name, settings=None, fit_s=0.0, **scores))
+    for settings in grid_settings(quick):
+        model = skvae_estimator(settings, 0)
+        t0 = time.perf_counter()
+        model.fit(fit_rows)
+        fit_s = time.perf_counter() - t0
+        for decode in ("draw", "mean"):
+            synthetic = model.sample(len(fit_rows), random_state=0, decode=decode)
+            scores = evaluate(synthetic, val_rows, target, 0)
+            chosen = dict(settings, decode=decode)
+            rows.append(dict(dataset=dataset, method="skvae", settings=chosen, fit_s=fit_s,
+                             **scores))
+            print(f"  {dataset:13s} {_describe(chosen):45s} marginal={scores['marginal']:.4f} "
+                  f"assoc={scores['association']:.4f} tstr={scores['tstr']:.3f} "
+                  f"fit={fit_s:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def _describe(settings):
+    """A short text for a settings dict."""
+    if settings is None:
+        return ""
+    return (f"d={settings['n_components']} h={tuple(settings['hidden_sizes'])} "
+            f"ep={settings['max_iter']} beta={settings['beta']} {settings['decode']}")
+
+
+def selection_table(rows):
+    """The validation results as markdown, best first, one table per data set."""
+    blocks = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        lines = [f"**{dataset}** (validation rows)", "",
+                 "| method | settings | score | marginal | association | TSTR | fit s |",
+                 "|---|---|---|---|---|---|---|"]
+        mine = sorted((r for r in rows if r["dataset"] == dataset),
+                      key=lambda r: (r["method"] == "skvae", validation_score(r)))
+        for r in mine:
+            lines.append(
+                f"| {r['method']} | {_describe(r['settings'])} | {validation_score(r):.4f} "
+                f"| {r['marginal']:.4f} | {r['association']:.4f} | {r['tstr']:.3f} "
+                f"| {r['fit_s']:.1f} |")
+        best = min((r for r in mine if r["method"] == "skvae"), key=validation_score)
+        lines += ["", f"chosen for {dataset}: {json.dumps(best['settings'])}"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# ------------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--datasets", nargs="+", choices=_tables.DATASETS,
+                        default=list(_tables.DATASETS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--sdv-python", help="a Python with SDV installed (for sdv_copula, "
+                        "tvae); without it they are skipped")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and BLAS threads (default 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, a tenth of skvae's epochs (a smoke test; --select: "
+                        "one setting)")
+    parser.add_argument("--select", action="store_true",
+                        help="choose skvae's settings on validation rows (see select())")
+    parser.add_argument("--json", help="also write the per-run results to this file")
+    parser.add_argument("--sdv-worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = 1
+    return args
+
+
+def usable_methods(args):
+    """The methods that can run here, with a note on stderr for each one skipped."""
+    methods = list(args.methods)
+    if any(m in methods for m in SDV_METHODS) and not args.sdv_python:
+        print("no --sdv-python: sdv_copula and tvae are skipped", file=sys.stderr)
+        methods = [m for m in methods if m not in SDV_METHODS]
+    if "skvae" in methods or args.select:
+        problem = table_mode_problem()
+        if problem:
+            print(f"skvae has no table mode here ({problem}): skvae is skipped",
+                  file=sys.stderr)
+            methods = [m for m in methods if m != "skvae"]
+            if args.select:
+                sys.exit("--select needs skvae's table mode")
+    return methods
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.sdv_worker:
+        sdv_worker(args.sdv_worker, args.seeds, args.methods, args.threads)
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    methods = usable_methods(args)
+    if args.quick:
+        for settings in SKVAE_SETTINGS.values():
+            settings["max_iter"] = max(5, settings["max_iter"] // 10)
+    t0 = time.perf_counter()
+    if args.select:
+        rows = [r for d in args.datasets for r in select(d, args.quick)]
+        print(selection_table(rows))
+        results = rows
+    else:
+        results = [r for d in args.datasets for s in range(args.seeds)
+                   for r in run_case(d, s, methods, args)]
+        print(markdown_tables(results, methods))
+    print(f"\nMedians over {args.seeds} seed(s); {time.perf_counter() - t0:.0f} s in all; "
+          f"{args.threads} thread(s); {os.cpu_count()} CPUs.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
