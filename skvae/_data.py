@@ -314,24 +314,29 @@ def value_range(X, allow_nan=False):
 
 
 def observed_values(X):
-    """X with each NaN replaced by X's smallest value, for the likelihood's domain check.
+    """X with each NaN replaced by its column's smallest value, for the domain check.
 
-    A domain check is a condition on each value, so that an observed value
-    standing in for the missing ones passes or fails with them. None when X
-    has no observed value (nothing to check).
+    A domain check is a condition on each value of a column (a likelihood
+    may model each column differently, as ``ColumnLikelihood`` does), so
+    that an observed value of the same column standing in for the missing
+    ones passes or fails with them; a column with no observed value takes
+    X's smallest value. None when X has no observed value (nothing to check).
 
     Examples
     --------
-    >>> observed_values(np.array([[np.nan, 3.0], [1.0, 2.0]]))
-    array([[1., 3.],
-           [1., 2.]])
+    >>> observed_values(np.array([[np.nan, 3.0], [1.0, 2.0], [0.0, np.nan]]))
+    array([[0., 3.],
+           [1., 2.],
+           [0., 2.]])
     """
     nan = np.isnan(X)
     if not nan.any():
         return X
     if nan.all():
         return None
-    return np.where(nan, np.nanmin(X), X)
+    low = np.fmin.reduce(X, axis=0)  # NaN only for a column with no observed value
+    low = np.where(np.isnan(low), np.nanmin(X), low).astype(X.dtype, copy=False)
+    return np.where(nan, low, X)
 
 
 def mean_filled(X):
