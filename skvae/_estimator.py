@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from . import _checkpoint, _data, _device, _engine, _io, _optimizers, _schedule, _state, _step, distributed
+from . import _table
 from . import _model
 from ._model import CommonNoise, RandomNoise, VAEModule
 from ._plugin_check import check_vae_module
@@ -552,6 +553,8 @@ class VAETransformer(
         continuing = (incremental or self.warm_start) and hasattr(self, "module_")
         data = self._training_data(X, reset=not continuing, **fit_args)
         data.missing = missing
+        # A table's likelihood is configured with its schema (see _table_training_rows).
+        table_likelihood = self.__dict__.pop("_table_likelihood", None)
         if missing and not continuing:
             _check_empty_features(data)
         # partial_fit neither reads nor writes checkpoints.
@@ -561,7 +564,9 @@ class VAETransformer(
         if continuing:
             fit = self._continued_fit(data, n_epochs, checkpoint)
         else:
-            fit = self._resumed_fit(data, checkpoint) or self._new_fit(data, n_epochs)
+            fit = self._resumed_fit(data, checkpoint) or self._new_fit(
+                data, n_epochs, table_likelihood
+            )
         result, stopper = self._train(fit, data, incremental, checkpoint, callbacks)
         for name, value in fit.attributes(result.history).items():
             setattr(self, name, value)
@@ -588,12 +593,17 @@ class VAETransformer(
             )
 
     # ------------------------------------------- the three ways a fit starts
-    def _new_fit(self, data, n_epochs):
-        """A fit from new weights, seeded by ``random_state``."""
+    def _new_fit(self, data, n_epochs, likelihood=None):
+        """A fit from new weights, seeded by ``random_state``.
+
+        ``likelihood``: the configured likelihood of a table (None: resolved
+        from the ``likelihood`` parameter and the data).
+        """
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = _device.resolve(self.device)
         architecture = resolve_plugin("architecture", self.architecture)
-        likelihood = self._resolve_likelihood(data)
+        if likelihood is None:
+            likelihood = self._resolve_likelihood(data)
         prior = resolve_plugin("prior", self.prior)
         data.check_likelihood(likelihood)
         data.check_training(likelihood)
@@ -736,7 +746,15 @@ class VAETransformer(
         return _data.TrainingData(self._training_rows(X, reset))
 
     def _training_rows(self, X, reset):
-        """Validated rows: in memory, or a HostRows read batch by batch (``data_on_device``)."""
+        """Validated rows: in memory, or a HostRows read batch by batch (``data_on_device``).
+
+        A table (:meth:`_reads_table`) is encoded by its schema: fitted on
+        X on a new fit (``reset``), the fitted ``table_schema_`` otherwise.
+        """
+        if self._reads_table(X, reset):
+            return self._table_training_rows(X, reset)
+        if reset:
+            self.__dict__.pop("table_schema_", None)
         setting = self.data_on_device
         streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
         if not streams:
@@ -745,6 +763,86 @@ class VAETransformer(
                 ensure_all_finite=self._finite_rule(),
             )
         return self._validate_streamed_rows(X, reset)
+
+    # ------------------------------------------------------------------ tables
+    def _fitted_schema(self):
+        """The fitted table schema, or None for a model fitted on arrays."""
+        return getattr(self, "table_schema_", None)
+
+    def _reads_table(self, X, reset):
+        """Whether X is read as a table (see :mod:`skvae._table`).
+
+        A fitted table model reads every X as a table. A new fit does when X
+        is a pandas DataFrame and ``likelihood`` is "auto" or a
+        ``ColumnLikelihood``, or X has a column that is not numbers or
+        booleans. A polars DataFrame with such a column is an error (convert
+        it with ``to_pandas()``); a numeric one is read as an array.
+        """
+        if not reset:
+            return self._fitted_schema() is not None
+        if _table.is_polars_frame(X):
+            if _table.has_text_columns(X):
+                raise ValueError(_POLARS_MESSAGE)
+            return False
+        if not _table.is_dataframe(X):
+            return False
+        spec = self.likelihood
+        if isinstance(spec, str) and spec == "auto":
+            return True
+        name = spec if isinstance(spec, str) else getattr(spec, "name", None)
+        return name == _table.COLUMNS_LIKELIHOOD or _table.has_text_columns(X)
+
+    def _table_frame(self, X, reset):
+        """X checked by scikit-learn (feature names, number of features) as a pandas frame."""
+        import pandas as pd
+
+        if _table.is_polars_frame(X):
+            raise ValueError(_POLARS_MESSAGE)
+        if not _table.is_dataframe(X):
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) and {X.shape[1]} feature(s) "
+                f"(shape={X.shape}) while a minimum of 1 is required by "
+                f"{type(self).__name__}."
+            )
+        return X if _table.is_dataframe(X) else pd.DataFrame(X)
+
+    def _table_training_rows(self, X, reset):
+        """The model's view of a table for training (fitting the schema on a new fit)."""
+        frame = self._table_frame(X, reset)
+        if reset:
+            schema, likelihood, rows = _table.fit_table(frame, self.likelihood)
+            self.table_schema_ = schema
+            self._table_likelihood = likelihood  # taken by _fit_unsafe
+        else:
+            rows = self._fitted_schema().encode(frame)
+        missing = self._check_missing_values()
+        assert_all_finite(rows, allow_nan=missing, input_name="X",
+                          estimator_name=type(self).__name__)
+        setting = self.data_on_device
+        if isinstance(setting, str) or setting:
+            return rows
+        host = _data.HostRows(rows, rows.dtype)
+        host.value_range = _data.value_range(rows, missing)
+        if missing:
+            host.observed_count = (~np.isnan(rows)).sum(axis=0)
+        return host
+
+    def _table_rows(self, X):
+        """The model's view of a table for inference (the fitted schema)."""
+        rows = self._fitted_schema().encode(self._table_frame(X, reset=False))
+        missing = self._fitted_missing()
+        assert_all_finite(rows, allow_nan=missing, input_name="X",
+                          estimator_name=type(self).__name__)
+        _data.check_data(self.likelihood_, rows, missing)
+        return rows
+
+    def _as_table(self, X):
+        """The model's output X as the fitted table (a DataFrame), or X for an array model."""
+        schema = self._fitted_schema()
+        return X if schema is None else schema.decode(X)
 
     def _finite_rule(self, fitted=False):
         """``ensure_all_finite`` of the data checks: "allow-nan" with missing values.
@@ -806,11 +904,23 @@ class VAETransformer(
         return {}
 
     def _resolve_likelihood(self, data):
+        """The likelihood of a fit on an array, configured on its columns.
+
+        "auto": "bernoulli" for values in [0, 1], else "gaussian". A
+        likelihood that overrides ``configure`` gets one
+        :class:`skvae.base.Column` per feature (named by
+        ``feature_names_in_`` or ``x0``, ``x1``..., kind "numeric", the
+        observed range).
+        """
         spec = self.likelihood
         if isinstance(spec, str) and spec == "auto":
             low, high = data.value_range()
             spec = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
-        return resolve_plugin("likelihood", spec)
+        likelihood = resolve_plugin("likelihood", spec)
+        if type(likelihood).configure is Likelihood.configure:
+            return likelihood
+        names = getattr(self, "feature_names_in_", None)
+        return _table.configure(likelihood, _table.array_columns(data.rows, names))
 
     # --------------------------------------------------------------- inference
     def transform(self, X):
@@ -854,7 +964,7 @@ class VAETransformer(
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
-        return self._decode_batches(Z)
+        return self._as_table(self._decode_batches(Z))
 
     def _check_latent(self, X):
         Z = check_array(X, dtype=[np.float32, np.float64])
@@ -1142,7 +1252,7 @@ class VAETransformer(
         """
         check_is_fitted(self)
         self._check_sample_args(n_samples, decode)
-        return self._generate(n_samples, random_state, decode)
+        return self._as_table(self._generate(n_samples, random_state, decode))
 
     @staticmethod
     def _check_sample_args(n_samples, decode):
@@ -1189,6 +1299,8 @@ class VAETransformer(
         ``assume_finite`` switch), and drops the map's read pages from the
         process as it goes. Else ``memmap`` is None.
         """
+        if self._fitted_schema() is not None:
+            return self._table_rows(X), None
         memmap = X if isinstance(X, np.memmap) else None
         X = validate_data(
             self,
@@ -1287,6 +1399,14 @@ class VAETransformer(
                 _device=fitted.device,
             )
         super().__setstate__(state)
+
+_POLARS_MESSAGE = (
+    "skvae reads tables (DataFrames with text or category columns, or "
+    "likelihood='auto' per column) from pandas DataFrames only: convert the polars "
+    "DataFrame with df.to_pandas() (which needs pyarrow), or encode its columns as "
+    "numbers first."
+)
+
 
 def _build_module(
     architecture,
