@@ -163,9 +163,10 @@ class ColumnLikelihood(Likelihood):
     --------
     >>> import numpy as np
     >>> from skvae.base import Column
+    >>> from skvae_plugins.categorical import Categorical
     >>> from skvae_plugins.columns import ColumnLikelihood
     >>> likelihood = ColumnLikelihood([("gaussian", ["length", "mass"]),
-    ...                                ("categorical", ["island"])])
+    ...                                (Categorical(), ["island"])])
     >>> columns = [Column("island", "categorical", ("Biscoe", "Dream", "Torgersen"), 0, 2),
     ...            Column("length", "numeric", None, -1.9, 2.9),
     ...            Column("mass", "numeric", None, -1.9, 2.6)]
