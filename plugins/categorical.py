@@ -59,6 +59,8 @@ class CategoricalModule(LikelihoodModule):
                 padding[j, :k] = False
             self.register_buffer("index", index.reshape(-1), persistent=False)
             self.register_buffer("padding", padding, persistent=False)
+            self.register_buffer("unpadded", torch.nonzero(~padding.reshape(-1))[:, 0],
+                                 persistent=False)
 
     def logits(self, params):
         """The logits as ``(batch, n_features, max K)``, -inf past a column's K."""
@@ -95,6 +97,28 @@ class CategoricalModule(LikelihoodModule):
     def mean(self, params):
         """The most probable category's code of each column (the mode)."""
         return self.logits(params).argmax(-1).to(params.dtype)
+
+    @property
+    def n_stats(self):
+        """Width of :meth:`predictive_stats`: one probability per category."""
+        return self.width
+
+    def predictive_stats(self, params):
+        """The categories' probabilities, ``(batch, sum K)``: what an average over
+        draws of z (an imputation's importance weights) averages.
+
+        The average of the modes of several draws would be no category;
+        :meth:`predictive_point` turns the averaged probabilities into the
+        most probable category of the mixture.
+        """
+        probs = torch.softmax(self.logits(params), dim=-1)
+        if not self.padded:
+            return probs.reshape(params.shape)
+        return probs.reshape(params.shape[0], -1).index_select(-1, self.unpadded)
+
+    def predictive_point(self, stats):
+        """The most probable category of each column under averaged probabilities."""
+        return self.logits(stats).argmax(-1).to(stats.dtype)
 
     def sample(self, params, generator=None):
         """One drawn code per column, shape ``(batch, n_features)``."""

@@ -58,6 +58,9 @@ class ColumnLikelihoodModule(LikelihoodModule):
                 self.register_buffer(name, torch.as_tensor(cols, dtype=torch.long),
                                      persistent=False)
                 self._columns.append(name)
+        self._stat_widths = [
+            getattr(m, "n_stats", None) or len(cols) for m, cols in zip(modules, columns)
+        ]
         stops = np.cumsum(widths).tolist()
         self._params = [slice(stop - w, stop) for stop, w in zip(stops, widths)]
         order = [c for cols in columns for c in cols]
@@ -99,11 +102,41 @@ class ColumnLikelihoodModule(LikelihoodModule):
         """Each part's mean of its columns, in column order."""
         return self._merge([m.mean(params[:, w]) for m, w in zip(self.parts, self._params)])
 
+    @property
+    def n_stats(self):
+        """Width of :meth:`predictive_stats`: the parts' widths, summed."""
+        return sum(self._stat_widths)
+
+    def predictive_stats(self, params):
+        """The parts' statistics to average over draws of z, side by side.
+
+        A part's module may define ``predictive_stats``, ``predictive_point``
+        and ``n_stats`` (a categorical part averages probabilities); the
+        others average their means.
+        """
+        return torch.cat([
+            _stats(m, params[:, w]) for m, w in zip(self.parts, self._params)
+        ], dim=-1)
+
+    def predictive_point(self, stats):
+        """Each part's point value from its averaged statistics, in column order."""
+        chunks = torch.split(stats, self._stat_widths, dim=-1)
+        return self._merge([
+            m.predictive_point(c) if hasattr(m, "predictive_point") else c
+            for m, c in zip(self.parts, chunks)
+        ])
+
     def sample(self, params, generator=None):
         """Each part's draw of its columns, in column order."""
         return self._merge([
             m.sample(params[:, w], generator=generator) for m, w in zip(self.parts, self._params)
         ])
+
+
+def _stats(module, params):
+    """A part's statistics to average over draws of z: its own, else its mean."""
+    stats = getattr(module, "predictive_stats", None)
+    return stats(params) if stats is not None else module.mean(params)
 
 
 class ColumnLikelihoodFeaturesModule(ColumnLikelihoodModule):
