@@ -1058,7 +1058,7 @@ class VAETransformer(
         ).ravel()
 
     def _complete(self, X, *, n_importance=_IMPUTE_DRAWS, sample=False, random_state=None,
-                  decode="draw"):
+                  decode="draw", validated=False):
         """Return X with each missing (NaN) entry imputed by the fitted model.
 
         The model must have been fitted with ``missing_values=np.nan``.
@@ -1100,6 +1100,9 @@ class VAETransformer(
             every call. Unused with ``sample=False``.
         decode : {"draw", "mean"}, default="draw"
             With ``sample=True``: a draw of p(x | z_k), or its mean.
+        validated : bool, default=False
+            Whether X is already the model's validated view (a table's
+            encoding, as :meth:`_validate_inference_data` returns it).
 
         Returns
         -------
@@ -1127,7 +1130,7 @@ class VAETransformer(
         k = self._check_score_args("iwae", n_importance)
         if decode not in ("mean", "draw"):
             raise ValueError(f"decode must be 'mean' or 'draw', got {decode!r}.")
-        X, memmap = self._validate_inference_data(X)
+        X, memmap = (X, None) if validated else self._validate_inference_data(X)
         k_chunk = min(k, _INFERENCE_ROWS)
         if sample:
             seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

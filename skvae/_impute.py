@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
-from . import _data, _io
+from . import _data, _io, _table
 from ._conditional import _with_vae_parameters
 from ._estimator import VAETransformer, _is_nan, validate_data
 
@@ -323,7 +323,19 @@ class VAEImputer(VAETransformer):
             ``sample_posterior=True``, one draw of the completion per call.
         """
         check_is_fitted(self)
+        if self._fitted_schema() is not None:
+            return self._transform_table(X)
         X = self._validate_incomplete(X)
+        completed, missing = self._completed(X)
+        if not self.keep_empty_features:
+            completed = completed[:, ~self.empty_features_]
+        if self.add_indicator:
+            indicator = missing[:, self.missing_features_].astype(completed.dtype)
+            completed = np.hstack([completed, indicator])
+        return completed
+
+    def _completed(self, X):
+        """Validated X with its missing entries filled (0 in empty features), and the mask."""
         missing = np.isnan(X)
         completed = X.copy()
         to_fill = missing & ~self.empty_features_
@@ -333,15 +345,47 @@ class VAEImputer(VAETransformer):
         completed[:, self.empty_features_] = np.where(
             missing[:, self.empty_features_], 0, completed[:, self.empty_features_]
         )
+        return completed, missing
+
+    def _transform_table(self, X):
+        """:meth:`transform` of a model fitted on a DataFrame: a DataFrame.
+
+        The frame's own values where observed (unchanged, in the column's
+        dtype), the model's completion where missing (numbers in the
+        column's scale and dtype, categories from their codes: see
+        :meth:`skvae._table.TableSchema.decode`); empty features dropped
+        unless ``keep_empty_features``, then the boolean indicator columns
+        ``missingindicator_<name>`` with ``add_indicator``.
+        """
+        import pandas as pd
+
+        codes = self._validate_incomplete(X)
+        completed, missing = self._completed(codes)
+        frame = (X if _table.is_dataframe(X) else pd.DataFrame(X)).reset_index(drop=True)
+        schema = self._fitted_schema()
+        decoded = schema.decode(completed)
+        columns = [
+            frame.iloc[:, j].mask(missing[:, j], decoded.iloc[:, j]) if missing[:, j].any()
+            else frame.iloc[:, j]
+            for j in range(len(schema))
+        ]
+        names = list(schema.names)
         if not self.keep_empty_features:
-            completed = completed[:, ~self.empty_features_]
+            columns = [c for c, empty in zip(columns, self.empty_features_) if not empty]
+            names = [n for n, empty in zip(names, self.empty_features_) if not empty]
         if self.add_indicator:
-            indicator = missing[:, self.missing_features_].astype(completed.dtype)
-            completed = np.hstack([completed, indicator])
-        return completed
+            for j in self.missing_features_:
+                columns.append(pd.Series(missing[:, j]))
+                names.append(f"{_INDICATOR_PREFIX}{schema.names[j]}")
+        return _frame(columns, names, X)
 
     def _validate_incomplete(self, X):
-        """``validate_data`` of the inference methods, NaN allowed; a float array."""
+        """``validate_data`` of the inference methods, NaN allowed; a float array.
+
+        A model fitted on a DataFrame encodes X by its table schema.
+        """
+        if self._fitted_schema() is not None:
+            return self._table_rows(X)
         return validate_data(
             self, X, dtype=[np.float32, np.float64], reset=False, ensure_all_finite="allow-nan"
         )
@@ -357,7 +401,7 @@ class VAEImputer(VAETransformer):
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return self._complete(
                 X, n_importance=self.n_impute_draws, sample=self.sample_posterior,
-                random_state=seed,
+                random_state=seed, validated=self._fitted_schema() is not None,
             )
 
     def _draw_seed(self):
@@ -385,6 +429,8 @@ class VAEImputer(VAETransformer):
         X = self._validate_incomplete(X)
         if self.empty_features_.any():
             X = self._zero_empty_features(X)
+        if self._fitted_schema() is not None:  # X is the table's encoding
+            return self._encode_batches(X)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return super().transform(X)
@@ -431,8 +477,34 @@ class VAEImputer(VAETransformer):
             )
         n_indicator = self.missing_features_.size
         kept = np.flatnonzero(~self.empty_features_ | self.keep_empty_features)
+        if self._fitted_schema() is not None:
+            return self._restore_missing_table(X, kept, n_indicator)
         X = check_array(X, dtype=[np.float32, np.float64], ensure_all_finite="allow-nan")
         return self._restore_missing(X, kept, n_indicator)
+
+    def _restore_missing_table(self, X, kept, n_indicator):
+        """:meth:`inverse_transform` of a model fitted on a DataFrame: a DataFrame.
+
+        Missing entries are NaN, None or ``pd.NA`` as the column's dtype
+        holds them (numpy integers become floats).
+        """
+        import pandas as pd
+
+        frame = (X if _table.is_dataframe(X) else pd.DataFrame(X)).reset_index(drop=True)
+        if frame.shape[1] != kept.size + n_indicator:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but inverse_transform expects "
+                f"{kept.size + n_indicator} (the output of transform: {kept.size} imputed "
+                f"and {n_indicator} indicator columns)."
+            )
+        schema = self._fitted_schema()
+        nothing = schema.decode(np.full((len(frame), len(schema)), np.nan))
+        columns = [nothing.iloc[:, j] for j in range(len(schema))]
+        for i, j in enumerate(kept):
+            columns[j] = frame.iloc[:, i]
+        for i, j in enumerate(self.missing_features_):
+            columns[j] = columns[j].mask(frame.iloc[:, kept.size + i].to_numpy(dtype=bool))
+        return _frame(columns, schema.names, X)
 
     def _restore_missing(self, X, kept, n_indicator):
         """The body of :meth:`inverse_transform` on a checked 2-D float array."""
@@ -476,6 +548,17 @@ class VAEImputer(VAETransformer):
     @property
     def _n_features_out(self):
         return len(self.get_feature_names_out())
+
+
+def _frame(columns, names, like):
+    """A DataFrame of the Series ``columns`` labelled ``names``, with ``like``'s index."""
+    import pandas as pd
+
+    out = pd.concat(columns, axis=1, ignore_index=True)
+    out.columns = _table.column_index(names)
+    if _table.is_dataframe(like):
+        out.index = like.index
+    return out
 
 
 VAEImputer.__doc__ = _with_vae_parameters(VAEImputer.__doc__)

@@ -49,6 +49,12 @@ Values in ``model.json`` are plain JSON, except these tagged objects:
   ``{"type": "ndarray", "dtype": "<U3", "shape": [2], "data": [...]}`` (a
   numpy array of numbers, booleans or strings, flattened in C order);
   a path (:class:`os.PathLike`) is written as its string;
+- ``{"type": "table", "value": {"columns": [...]}}``: the table schema of a
+  model fitted on a DataFrame (``table_schema_``, see :mod:`skvae._table`):
+  per column its name, dtype (one of an allowlist of names, never parsed
+  otherwise), kind, categories (str, int, float or bool values), likelihood
+  and standardisation; checked field by field on load, and against
+  ``n_features_in_``, ``feature_names_in_`` and ``likelihood_``;
 - ``{"plugin": name, "kind": kind, "params": {...}, "class": ...,
   "distribution": ..., "version": ..., "entry_point": ...}``: a plugin
   instance, rebuilt at load as ``registered_class(**params)`` where
@@ -89,7 +95,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _device, _optimizers, _state
+from . import _device, _optimizers, _state, _table
 from ._registry import DISABLE_ENV, PluginConflictError, PluginError, get_registry
 from .base import Plugin
 
@@ -586,6 +592,8 @@ def _encode(value, where):
         return _encode_array(value, where)
     if isinstance(value, Plugin) or (isinstance(value, type) and issubclass(value, Plugin)):
         return _encode_plugin(value, where)
+    if isinstance(value, _table.TableSchema):
+        return {"type": "table", "value": value.to_dict()}
     raise _unrepresentable(value, where)
 
 
@@ -1455,7 +1463,31 @@ def _decode_estimator(cls, model, path, *, warn_paths):
             f"{estimator.n_features_in_}: the file was modified."
         )
     _check_feature_indices(estimator)
+    _check_table_schema(estimator)
     return estimator
+
+
+def _check_table_schema(estimator):
+    """Refuse a table schema that does not describe the model's features and likelihood."""
+    schema = getattr(estimator, "table_schema_", None)
+    if schema is None:
+        return
+    n = estimator.n_features_in_
+    if len(schema) != n:
+        raise ModelFileError(
+            f"model.json: table_schema_ has {len(schema)} columns but n_features_in_ is "
+            f"{n}: the file was modified."
+        )
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and [str(name) for name in schema.names] != list(names):
+        raise ModelFileError(
+            "model.json: the columns of table_schema_ are not those of feature_names_in_: "
+            "the file was modified."
+        )
+    try:
+        schema.check_likelihood(estimator.likelihood_)
+    except ValueError as exc:
+        raise ModelFileError(f"model.json: {exc}: the file was modified.") from None
 
 
 def _check_feature_indices(estimator):
@@ -1579,6 +1611,11 @@ _FITTED_CHECKS = {
     "n_completions_": (
         lambda v: _is_1d(v, "iu") and v.shape == (1,) and int(v[0]) >= 0,
         "an int array of shape (1,), >= 0",
+    ),
+    # A model fitted on a DataFrame
+    "table_schema_": (
+        lambda v: isinstance(v, _table.TableSchema),
+        "a table schema ({'type': 'table', ...})",
     ),
     "_sklearn_output_config": (
         _is_output_config,
@@ -1820,6 +1857,11 @@ def _decode(value, where):
         return _numpy_scalar(dtype, _decode(value["value"], where), where)
     if tag == "ndarray":
         return _decode_array(value, where)
+    if tag == "table":
+        try:
+            return _table.TableSchema.from_dict(value["value"])
+        except ValueError as exc:
+            raise ModelFileError(f"model.json: {where}: {exc}: the file was modified.") from None
     raise ValueError(f"{where}: unknown value type {tag!r}")
 
 

@@ -12,7 +12,9 @@ The model sees one float column per table column (sklearn's
 
 - numeric columns as numbers, standardised when their likelihood asks for
   it: ``(x - mean) / scale``;
-- binary columns (bool, or numbers that are all 0 or 1) as 0 and 1;
+- binary columns (bool, or numbers that are all 0 or 1 in ``fit``) as 0
+  and 1 (a numeric one as its values, which the Bernoulli likelihood takes
+  in [0, 1]: a later 0.5 is no error);
 - categorical columns (category, object, string) as codes 0, ..., K - 1
   in the order of ``categories``;
 - missing entries (NaN, None, ``pd.NA``) as NaN.
@@ -203,8 +205,8 @@ class TableSchema:
         out = np.empty(frame.shape, dtype=np.float64)
         for j, column in enumerate(self.columns):
             series = frame.iloc[:, j]
-            if column.kind == "numeric":
-                out[:, j] = _numbers(series, column)
+            if column.kind == "numeric" or column.dtype in NUMERIC_DTYPES:
+                out[:, j] = _numbers(series, column)  # numbers, or 0/1 numbers as they are
             else:
                 out[:, j] = _codes(series, column)
         return out
@@ -245,7 +247,7 @@ class TableSchema:
             raise ValueError(f"Expected {len(self)} columns to decode, got shape {X.shape}.")
         data = {j: _decoded(X[:, j], column) for j, column in enumerate(self.columns)}
         frame = pd.DataFrame(data, index=index)
-        frame.columns = _column_index(self.names)
+        frame.columns = column_index(self.names)
         return frame
 
     # ----------------------------------------------------------- likelihood
@@ -457,7 +459,7 @@ def fit_table(frame, likelihood):
     >>> schema.likelihoods
     {'mass': 'gaussian'}
     """
-    schema = TableSchema(describe_column(name, frame.iloc[:, j])
+    schema = TableSchema(describe_column(_column_name(name), frame.iloc[:, j])
                          for j, name in enumerate(frame.columns))
     raw = schema.codes(frame)
     spec = auto_likelihood(schema.columns) if _is_auto(likelihood) else likelihood
@@ -506,6 +508,19 @@ def configure(likelihood, columns):
 # ------------------------------------------------------------------ helpers
 def _is_auto(spec):
     return isinstance(spec, str) and spec == "auto"
+
+
+def _column_name(name):
+    """A column label as a str or an int (what a model file holds), or a TypeError."""
+    if isinstance(name, str):
+        return name
+    if isinstance(name, Integral) and not isinstance(name, (bool, np.bool_)):
+        return int(name)
+    raise TypeError(
+        f"The column label {name!r} is neither a string nor an int: a table's columns "
+        "need such labels (a model file holds them as JSON). Rename the columns, e.g. "
+        "df.columns = [str(c) for c in df.columns]."
+    )
 
 
 def _scaled(column, values, plugin):
@@ -677,8 +692,14 @@ def _decoded(values, column):
     return pd.Series(table[codes], dtype=dtype)
 
 
-def _column_index(names):
-    """The frame's column labels, as given (strings, ints or a mix)."""
+def column_index(names):
+    """A pandas Index of column labels, as given (strings, ints or a mix).
+
+    Examples
+    --------
+    >>> list(column_index(["a", 0]))
+    ['a', 0]
+    """
     import pandas as pd
 
     if all(isinstance(n, str) for n in names):

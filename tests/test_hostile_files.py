@@ -411,6 +411,71 @@ def test_fitted_attributes_of_the_wrong_type_are_refused(saved, tmp_path, name, 
 
 
 @pytest.fixture(scope="module")
+def saved_table(tmp_path_factory):
+    """A model fitted on a DataFrame (numbers only: plugins every install has)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"mass": rng.normal(4000.0, 500.0, 60), "rings": rng.randint(2, 9, 60)})
+    path = tmp_path_factory.mktemp("table") / "table.skvae"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return skvae.save(VAETransformer(**PARAMS).fit(frame), path)
+
+
+def _schema_edit(edit):
+    """An edit of model.json that applies ``edit`` to the table schema's columns."""
+    def apply(model):
+        edit(model["fitted"]["table_schema_"]["value"]["columns"])
+    return apply
+
+
+def _set(j, field, value):
+    return _schema_edit(lambda columns: columns[j].update({field: value}))
+
+
+def _make_categorical(value):
+    def edit(columns):
+        columns[0].update(dtype="object", kind="categorical", categories=["a", value])
+    return _schema_edit(edit)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (_schema_edit(lambda c: c.pop()), "table_schema_ has 1 columns but n_features_in_ is 2"),
+        (_schema_edit(lambda c: c.append(dict(c[0]))), "has 3 columns"),
+        (_set(0, "dtype", "datetime64[ns]"), "dtype 'datetime64\\[ns\\]' is not one"),
+        (_set(0, "dtype", "<U1000000000"), "is not one a table may hold"),
+        (_set(0, "dtype", ["float64"]), "is not one a table may hold"),
+        (_set(0, "kind", "categorical"), "does not fit the dtype"),
+        (_make_categorical({"type": "ndarray"}), "category .* is not a str, int"),
+        (_make_categorical([1, 2]), "category .* is not a str, int"),
+        (_make_categorical(None), "category .* is not a str, int"),
+        (_make_categorical("a"), "repeat a value"),
+        (_set(1, "scale", 0.0), "scale > 0"),
+        (_set(1, "mean", "0"), "finite numbers"),
+        (_set(0, "name", {"type": "tuple", "items": []}), "name must be a str or an int"),
+        (_set(0, "name", "weight"), "not those of feature_names_in_"),
+        (_set(0, "likelihood", "bernoulli"), "modelled by 'bernoulli'"),
+        (_schema_edit(lambda c: c[0].update(extra=1)), "must be a dict with the keys"),
+        (lambda m: m["fitted"].update(table_schema_={"type": "table", "value": []}),
+         "a dict with the one key"),
+        (lambda m: m["fitted"].update(table_schema_=[1]), "table_schema_ is"),
+    ],
+    ids=[
+        "too_short", "too_long", "datetime", "wide_string", "dtype_list", "kind", "dict_category",
+        "list_category", "none_category", "repeated_category", "zero_scale", "string_mean",
+        "tuple_name", "other_name", "other_likelihood", "extra_field", "not_a_dict", "not_tagged",
+    ],
+)
+def test_a_table_schema_that_does_not_fit_is_refused(saved_table, tmp_path, edit, match):
+    assert len(skvae.load(saved_table).table_schema_) == 2  # the untouched file loads
+    path = _edit(saved_table, tmp_path / "table.skvae", edit)
+    with pytest.raises(ModelFileError, match=match):
+        skvae.load(path)
+
+
+@pytest.fixture(scope="module")
 def saved_imputer(X, tmp_path_factory):
     X_missing = X.copy()
     X_missing[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan

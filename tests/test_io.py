@@ -15,6 +15,9 @@ from sklearn.preprocessing import StandardScaler
 
 import skvae
 from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, ModelFileError, VAETransformer
+from skvae._registry import PluginError, get_registry
+from skvae_plugins import categorical, columns
+from skvae_plugins.columns import ColumnLikelihood
 from skvae_plugins.conv import Conv
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP
@@ -25,14 +28,29 @@ from skvae_plugins.student_t_likelihood import StudentT
 SMALL = MLP(hidden_sizes=(16,))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def table_plugins():
+    """The categorical and columns likelihoods by name, while no entry point registers them."""
+    for module in (categorical, columns):
+        name = module.__name__.rsplit(".", 1)[1]
+        try:
+            get_registry().get("likelihood", name)
+        except PluginError:
+            skvae.register_plugin(module, name=f"tests-io-{name}")
+
+
 @pytest.fixture(scope="module")
 def data(digits):
     X, y = digits
     counts = np.rint(X[:96] * 16).astype(np.float32)
+    standardized = StandardScaler().fit_transform(counts).astype(np.float32)
+    codes = np.rint(X[:96] * 3).astype(np.float32)  # 4 categories per pixel
     return {
         "unit": counts / 16,
         "counts": counts,
-        "standardized": StandardScaler().fit_transform(counts).astype(np.float32),
+        "standardized": standardized,
+        "codes": codes,
+        "mixed": np.hstack([standardized[:, :32], codes[:, 32:]]),
         "y": y[:96],
     }
 
@@ -241,11 +259,19 @@ LIKELIHOODS = {
     "student_t": "standardized",
     "poisson": "counts",
     "negative_binomial": "counts",
+    "categorical": "codes",
+    "columns": "mixed",
+}
+# Likelihoods that need parameters: given as instances.
+LIKELIHOOD_SPECS = {
+    "columns": ColumnLikelihood([("gaussian", list(range(32))),
+                                 ("categorical", list(range(32, 64)))]),
 }
 PRIORS = ["normal", "student_t", "mixture", "vamp"]
 CASES = (
     [(f"architecture={a}", {"architecture": spec}, d) for a, (spec, d) in ARCHITECTURES.items()]
-    + [(f"likelihood={n}", {"likelihood": n}, d) for n, d in LIKELIHOODS.items()]
+    + [(f"likelihood={n}", {"likelihood": LIKELIHOOD_SPECS.get(n, n)}, d)
+       for n, d in LIKELIHOODS.items()]
     + [(f"prior={p}", {"prior": p}, "unit") for p in PRIORS]
 )
 

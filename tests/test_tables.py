@@ -1,0 +1,332 @@
+"""Tables: VAETransformer (and VAEImputer) fitted on pandas DataFrames of mixed columns.
+
+Small seeded frames with float, int, bool, category and string columns and
+missing entries; few epochs: what is checked is the table's plumbing
+(columns, order, dtypes, categories, scale, choices, errors, model files),
+not the quality of the model.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import skvae
+from skvae import VAEImputer, VAETransformer
+from skvae._registry import PluginError, get_registry
+from skvae._table import TableSchema, describe_column, fit_table
+from skvae_plugins import categorical, columns
+from skvae_plugins.categorical import Categorical
+from skvae_plugins.columns import ColumnLikelihood
+from skvae_plugins.gaussian import Gaussian
+from skvae_plugins.mlp import MLP
+
+SMALL = dict(n_components=2, architecture=MLP(hidden_sizes=(16,)), random_state=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def table_plugins():
+    """The categorical and columns likelihoods by name; Gaussian standardised in tables.
+
+    Registered here only while the installed package lacks their entry
+    points; ``Gaussian.standardize`` is set here only while the plugin does
+    not set it itself.
+    """
+    for module in (categorical, columns):
+        name = module.__name__.rsplit(".", 1)[1]
+        try:
+            get_registry().get("likelihood", name)
+        except PluginError:
+            skvae.register_plugin(module, name=f"tests-tables-{name}")
+    with pytest.MonkeyPatch.context() as patch:
+        if not Gaussian.standardize:
+            patch.setattr(Gaussian, "standardize", True)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a few epochs: not the point
+        yield
+
+
+def make_frame(n=160, seed=0):
+    """Every kind of column: floats on a large scale, ints, booleans, categories, strings."""
+    rng = np.random.RandomState(seed)
+    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], n)
+    return pd.DataFrame({
+        "mass": rng.normal(4200.0, 800.0, n) + 500.0 * (species == "Gentoo"),
+        "bill": rng.normal(44.0, 5.0, n).astype(np.float32),
+        "eggs": rng.poisson(3.0, n),
+        "rings": pd.array(rng.randint(0, 9, n), dtype="Int64"),
+        "male": rng.rand(n) < 0.5,
+        "tagged": rng.randint(0, 2, n),
+        "species": pd.Categorical(species, categories=["Gentoo", "Adelie", "Chinstrap"]),
+        "size": pd.Categorical(rng.choice(["S", "M", "L"], n), categories=["S", "M", "L"],
+                               ordered=True),
+        "island": pd.Series(rng.choice(["Biscoe", "Dream", "Torgersen"], n), dtype="str"),
+        "colour": pd.Series(rng.choice(["black", "white"], n).tolist(), dtype=object),
+        "note": pd.Series(rng.choice(["a", "b", "c"], n), dtype="string"),
+    })
+
+
+def with_missing(frame, rate=0.15, seed=1):
+    """``frame`` with NaN, None or pd.NA (as each dtype holds it) at ``rate`` of each column."""
+    rng = np.random.RandomState(seed)
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == bool or out[name].dtype.kind in "iu":
+            out[name] = out[name].astype("boolean" if out[name].dtype == bool else "Int64")
+        out.loc[rng.rand(len(out)) < rate, name] = None
+    return out
+
+
+def assert_same_columns(result, frame):
+    """Same columns, order, dtypes (categories and their order included)."""
+    assert isinstance(result, pd.DataFrame)
+    assert list(result.columns) == list(frame.columns)
+    for name in frame.columns:
+        assert result[name].dtype == frame[name].dtype, name
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            assert list(result[name].cat.categories) == list(frame[name].cat.categories)
+            assert result[name].cat.ordered == frame[name].cat.ordered
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def fitted(frame):
+    return VAETransformer(max_iter=15, **SMALL).fit(frame)
+
+
+# ----------------------------------------------------------------- the schema
+def test_the_schema_encodes_and_decodes_every_dtype_back(frame):
+    missing = with_missing(frame)
+    schema, _, X = fit_table(missing, "auto")
+    assert X.shape == missing.shape and np.isnan(X).any()
+    decoded = schema.decode(X)
+    assert_same_columns(decoded, missing)
+    pd.testing.assert_frame_equal(decoded, missing, check_exact=False, rtol=1e-5)
+
+
+def test_the_schema_is_json_data_that_reads_back(frame):
+    import json
+
+    schema = fit_table(frame, "auto")[0]
+    data = json.loads(json.dumps(schema.to_dict()))
+    assert TableSchema.from_dict(data) == schema
+
+
+def test_kinds_come_from_the_dtypes(frame):
+    schema = fit_table(frame, "auto")[0]
+    assert schema.kinds == {
+        "mass": "numeric", "bill": "numeric", "eggs": "numeric", "rings": "numeric",
+        "male": "binary", "tagged": "binary", "species": "categorical",
+        "size": "categorical", "island": "categorical", "colour": "categorical",
+        "note": "categorical",
+    }
+    columns = dict(zip(schema.names, schema.columns))
+    # A category dtype keeps its categories in its order; text is sorted.
+    assert columns["species"].categories == ("Gentoo", "Adelie", "Chinstrap")
+    assert columns["island"].categories == ("Biscoe", "Dream", "Torgersen")
+    assert columns["tagged"].categories == (0, 1)
+    # Booleans held as objects (with None) are binary too.
+    flags = pd.Series([True, None, False], dtype=object)
+    assert describe_column("flag", flags).kind == "binary"
+
+
+# ---------------------------------------------------------- fit and outputs
+def test_auto_choices_are_recorded_per_column(fitted, frame):
+    assert fitted.table_schema_.likelihoods == {
+        "mass": "gaussian", "bill": "gaussian", "eggs": "gaussian", "rings": "gaussian",
+        "male": "bernoulli", "tagged": "bernoulli", "species": "categorical",
+        "size": "categorical", "island": "categorical", "colour": "categorical",
+        "note": "categorical",
+    }
+    likelihood = fitted.likelihood_
+    assert isinstance(likelihood, ColumnLikelihood)
+    plugins = likelihood.column_plugins(frame.shape[1])
+    assert [p.name for p in plugins] == list(fitted.table_schema_.likelihoods.values())
+    assert plugins[6].n_categories == [3, 3, 3, 2, 3]  # species, size, island, colour, note
+    assert fitted.n_features_in_ == frame.shape[1]
+    assert list(fitted.feature_names_in_) == list(frame.columns)
+
+
+def test_sample_and_inverse_transform_give_the_same_columns_and_dtypes(fitted, frame):
+    for decode in ("mean", "draw"):
+        sample = fitted.sample(50, random_state=0, decode=decode)
+        assert_same_columns(sample, frame)
+        assert sample.shape == (50, frame.shape[1])
+        assert not sample.isna().any().any()
+    back = fitted.inverse_transform(fitted.transform(frame.iloc[:20]))
+    assert_same_columns(back, frame)
+    # Categories and booleans come back as values of the column.
+    assert set(back["island"]) <= {"Biscoe", "Dream", "Torgersen"}
+    assert set(back["tagged"]) <= {0, 1}
+
+
+def test_transform_takes_the_frame_as_it_is(fitted, frame):
+    Z = fitted.transform(frame)
+    assert Z.shape == (len(frame), 2) and Z.dtype == np.float64 and np.isfinite(Z).all()
+    # A row's code does not depend on the other rows, nor on the frame's index.
+    part = frame.iloc[[5, 3]].set_axis(["x", "y"])
+    np.testing.assert_allclose(fitted.transform(part), Z[[5, 3]], rtol=1e-4, atol=1e-5)
+    scores = fitted.score_samples(frame.iloc[:10])
+    assert scores.shape == (10,) and np.isfinite(scores).all()
+    assert np.isfinite(fitted.log_likelihood(frame.iloc[:4], n_importance=8)).all()
+    assert fitted.kl_per_dimension(frame).shape == (2,)
+
+
+def test_a_raw_table_needs_no_scaler(recwarn):
+    rng = np.random.RandomState(0)
+    n = 400
+    frame = pd.DataFrame({
+        "income": rng.normal(52000.0, 9000.0, n),
+        "height": rng.normal(1.7, 0.1, n),
+        "visits": rng.poisson(40.0, n),
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "standardise X first" warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VAETransformer(max_iter=60, **SMALL).fit(frame)
+    schema = dict(zip(vae.table_schema_.names, vae.table_schema_.columns))
+    assert schema["income"].mean == pytest.approx(frame["income"].mean())
+    assert schema["income"].scale == pytest.approx(frame["income"].std(ddof=0))
+    sample = vae.sample(2000, random_state=0, decode="draw")
+    for name in frame.columns:  # the raw scale, within a generous tolerance
+        mean, std = frame[name].mean(), frame[name].std()
+        assert abs(sample[name].mean() - mean) < 0.3 * std, name
+        assert 0.5 * std < sample[name].std() < 2.0 * std, name
+    assert sample["visits"].dtype == frame["visits"].dtype
+
+
+def test_a_column_likelihood_by_name_keeps_counts_unscaled(frame):
+    numbers = ["mass", "bill", "rings"]
+    text = ["species", "size", "island", "colour", "note"]
+    likelihood = ColumnLikelihood([
+        ("gaussian", numbers), ("poisson", ["eggs"]), ("bernoulli", ["male", "tagged"]),
+        ("categorical", text),
+    ])
+    vae = VAETransformer(likelihood=likelihood, max_iter=3, **SMALL).fit(frame)
+    schema = dict(zip(vae.table_schema_.names, vae.table_schema_.columns))
+    assert schema["eggs"].likelihood == "poisson" and not schema["eggs"].standardized
+    assert schema["mass"].standardized
+    assert vae.likelihood is likelihood  # the parameter is left as it was
+    assert_same_columns(vae.sample(5, random_state=0), frame)
+
+
+def test_missing_entries_in_every_column(frame):
+    missing = with_missing(frame)
+    with pytest.raises(ValueError, match="NaN"):
+        VAETransformer(max_iter=2, **SMALL).fit(missing)
+    vae = VAETransformer(max_iter=5, missing_values=np.nan, **SMALL).fit(missing)
+    assert np.isfinite(vae.transform(missing)).all()
+    assert np.isfinite(vae.score_samples(missing)).all()
+    assert_same_columns(vae.sample(10, random_state=0), missing)
+
+
+def test_the_imputer_fills_a_frame_and_keeps_what_was_observed(frame):
+    missing = with_missing(frame)
+    imputer = VAEImputer(max_iter=5, n_impute_draws=16, add_indicator=True, **SMALL)
+    filled = imputer.fit(missing).transform(missing)
+    values = filled.iloc[:, : frame.shape[1]]
+    assert_same_columns(values, missing)
+    assert not values.isna().any().any()
+    observed = missing.notna()
+    for name in frame.columns:
+        mask = observed[name].to_numpy()
+        pd.testing.assert_series_equal(values[name][mask], missing[name][mask])
+    indicators = filled.iloc[:, frame.shape[1]:]
+    assert list(indicators.columns) == [f"missingindicator_{c}" for c in frame.columns]
+    np.testing.assert_array_equal(indicators.to_numpy(), missing.isna().to_numpy())
+    restored = imputer.inverse_transform(filled)
+    pd.testing.assert_frame_equal(restored.isna(), missing.isna())
+    assert imputer.encode(missing).shape == (len(frame), 2)
+
+
+# --------------------------------------------------------------------- errors
+def test_an_unseen_category_is_a_clear_error(fitted, frame):
+    bad = frame.iloc[:5].copy()
+    bad["island"] = bad["island"].astype(object)
+    bad.loc[bad.index[2], "island"] = "Atlantis"
+    for method in (fitted.transform, fitted.score_samples):
+        with pytest.raises(ValueError, match="'island'.*not seen in fit: 'Atlantis'"):
+            method(bad)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda f: f.iloc[:, ::-1], "same order"),
+        (lambda f: f.drop(columns="island"), "missing"),
+        (lambda f: f.rename(columns={"mass": "weight"}), "unseen at fit time"),
+    ],
+    ids=["order", "missing", "renamed"],
+)
+def test_wrong_columns_are_scikit_learn_errors(fitted, frame, edit, match):
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(edit(frame))
+
+
+def test_a_failed_fit_leaves_the_estimator_unchanged(fitted, frame):
+    vae = pickle.loads(pickle.dumps(fitted))
+    before = vae.table_schema_
+    bad = frame.assign(when=pd.Timestamp("2024-01-01"))
+    with pytest.raises(TypeError, match="'when' has the dtype datetime64"):
+        vae.fit(bad)
+    assert vae.table_schema_ == before
+    with pytest.raises(ValueError, match="not seen in fit"):
+        vae.partial_fit(frame.assign(colour="green"))
+    assert vae.table_schema_ == before and vae.n_iter_ == fitted.n_iter_
+
+
+def test_partial_fit_encodes_chunks_with_the_first_schema(frame):
+    vae = VAETransformer(**SMALL).partial_fit(frame.iloc[:80])
+    schema = vae.table_schema_
+    vae.partial_fit(frame.iloc[80:])
+    assert vae.table_schema_ is schema and vae.n_iter_ == 2
+
+
+# ----------------------------------------------------- arrays stay as they were
+def test_arrays_and_explicit_likelihoods_keep_the_array_path(frame):
+    numbers = frame[["mass", "bill"]]
+    vae = VAETransformer(likelihood="gaussian", max_iter=2, **SMALL)
+    with pytest.warns(UserWarning, match="standardised data"):  # not standardised
+        vae.fit(numbers)
+    assert not hasattr(vae, "table_schema_")
+    assert isinstance(vae.sample(3, random_state=0), np.ndarray)
+    # A table model refitted on an array drops its schema.
+    vae = VAETransformer(max_iter=2, **SMALL).fit(numbers)
+    assert hasattr(vae, "table_schema_")
+    with pytest.warns(UserWarning, match="standardised data"):
+        vae.fit(numbers.to_numpy())
+    assert not hasattr(vae, "table_schema_")
+
+
+def test_an_array_of_codes_configures_the_categorical_likelihood():
+    rng = np.random.RandomState(0)
+    codes = np.column_stack([rng.randint(0, 4, 120), rng.randint(0, 2, 120)]).astype(float)
+    vae = VAETransformer(likelihood=Categorical(), max_iter=3, **SMALL).fit(codes)
+    assert vae.likelihood_.n_categories == [4, 2]
+    draws = vae.sample(200, random_state=0, decode="draw")
+    assert set(np.unique(draws[:, 0])) <= {0.0, 1.0, 2.0, 3.0}
+
+
+# ---------------------------------------------------------------- model files
+def test_model_files_keep_the_schema(fitted, frame, tmp_path):
+    loaded = skvae.load(skvae.save(fitted, tmp_path / "table.skvae"))
+    assert loaded.table_schema_ == fitted.table_schema_
+    np.testing.assert_allclose(loaded.transform(frame), fitted.transform(frame),
+                               rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(loaded.sample(20, random_state=3),
+                                  fitted.sample(20, random_state=3))
+    again = pickle.loads(pickle.dumps(fitted))
+    pd.testing.assert_frame_equal(again.sample(5, random_state=1),
+                                  fitted.sample(5, random_state=1))
