@@ -108,9 +108,14 @@ class VAETransformer(
         name or class is turned into an instance when such a nested parameter
         is set.
     likelihood : "auto", str, Likelihood subclass or instance, default="auto"
-        Observation model p(x | z). "auto" picks "bernoulli" when all training
-        values lie in [0, 1] and "gaussian" (learned scale per feature)
-        otherwise; ``likelihood_`` tells which.
+        Observation model p(x | z). On an array, "auto" picks "bernoulli"
+        when all training values lie in [0, 1] and "gaussian" (learned scale
+        per feature) otherwise; ``likelihood_`` tells which. On a pandas
+        DataFrame, "auto" picks per column from its dtype (floats and
+        integers: "gaussian" on standardised values; booleans and 0/1
+        columns: "bernoulli"; category, object and string columns:
+        "categorical") and the model reads the frame as a table (see
+        Notes); a ``ColumnLikelihood`` gives each group of columns its own.
     prior : str, Prior subclass or instance, default="normal"
         Prior p(z).
     beta : float, default=1.0
@@ -226,9 +231,30 @@ class VAETransformer(
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when X has string column names.
+    table_schema_ : TableSchema
+        Only for a model fitted on a table: per column its name, dtype,
+        kind ("numeric", "binary", "categorical"), categories, likelihood
+        (``table_schema_.likelihoods``: the choice of ``likelihood="auto"``)
+        and standardisation. See :mod:`skvae._table`.
 
     Notes
     -----
+    **Tables.** ``fit`` on a pandas DataFrame with ``likelihood="auto"`` or
+    a ``ColumnLikelihood``, or with a category, object or string column,
+    models it as a table: one model column per frame column, numeric
+    columns standardised inside the model when their likelihood is a
+    location-scale family (so a raw table needs no scaler), binary columns
+    as 0/1, categories as codes, missing entries (NaN, None, ``pd.NA``) as
+    missing values with ``missing_values=np.nan``. ``transform``,
+    ``score_samples`` and the other methods take the frame as it is (a
+    category not seen in ``fit`` is an error); ``sample`` and
+    ``inverse_transform`` return a DataFrame with the same columns, order,
+    dtypes and categories (numbers on their own scale, integers rounded;
+    a binary or categorical column's most probable value with
+    ``decode="mean"``, a draw with ``decode="draw"``). Model files keep the
+    schema. Only pandas frames are tables (convert polars frames with
+    ``to_pandas()``). See ``docs/tables.md``.
+
     **Interruptions.** A KeyboardInterrupt (Ctrl-C) during ``fit`` after at
     least one completed epoch ends training: the estimator keeps the best
     epoch so far (early stopping on validation data) or the last completed
@@ -488,8 +514,10 @@ class VAETransformer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (float32 stays float32).
+        X : array-like or pandas DataFrame of shape (n_samples, n_features)
+            Training data (float32 stays float32). A DataFrame may be a
+            table of numeric, boolean, category and string columns (see
+            Notes of the class).
         y : None
             Ignored.
 
@@ -959,8 +987,10 @@ class VAETransformer(
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoded means, in the dtype of the input.
+        X_original : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Decoded means, in the dtype of the input; for a model fitted on
+            a table, a DataFrame with its columns and dtypes (the most
+            probable value of a binary or categorical column).
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
@@ -1250,8 +1280,9 @@ class VAETransformer(
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Generated samples, float32.
+        X : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Generated samples, float32; for a model fitted on a table, a
+            DataFrame with its columns, order, dtypes and categories.
         """
         check_is_fitted(self)
         self._check_sample_args(n_samples, decode)

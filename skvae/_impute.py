@@ -315,8 +315,10 @@ class VAEImputer(VAETransformer):
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
-            The completed data, in the dtype of X (float32 or float64):
+        X_imputed : ndarray of shape (n_samples, n_features_out) or DataFrame
+            The completed data, in the dtype of X (float32 or float64); for
+            a model fitted on a table, a DataFrame whose columns keep their
+            dtypes (observed values unchanged, indicator columns boolean):
             without the features of ``empty_features_`` unless
             ``keep_empty_features``, followed by the indicator columns of
             ``missing_features_`` when ``add_indicator``. With
