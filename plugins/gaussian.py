@@ -104,6 +104,8 @@ class Gaussian(Likelihood):
     """
 
     name = "gaussian"
+    #: In a table, skvae standardises the columns it models (and undoes it on output).
+    standardize = True
 
     def __init__(self, scale="learned", min_scale=1e-3):
         self.scale = scale

@@ -80,6 +80,8 @@ class Laplace(Likelihood):
     """
 
     name = "laplace"
+    #: In a table, skvae standardises the columns it models (and undoes it on output).
+    standardize = True
 
     def __init__(self, scale="learned", min_scale=1e-3):
         self.scale = scale

@@ -119,6 +119,8 @@ class StudentT(Likelihood):
     """
 
     name = "student_t"
+    #: In a table, skvae standardises the columns it models (and undoes it on output).
+    standardize = True
 
     def __init__(self, scale="learned", min_scale=1e-3, df="learned"):
         self.scale = scale
