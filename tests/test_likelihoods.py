@@ -36,7 +36,7 @@ def per_element(module, x, params):
 
 def test_every_likelihood_is_registered():
     names = {p["name"] for p in skvae.list_plugins("likelihood")}
-    assert {"bernoulli", "gaussian", *NEW_LIKELIHOODS} <= names
+    assert {"bernoulli", "gaussian", "categorical", "columns", *NEW_LIKELIHOODS} <= names
 
 
 # ---------------------------------------------------- the training term: nll
