@@ -1532,8 +1532,14 @@ def _conditional_mean(module, xb, *, device, k, k_chunk):
 
     The running self-normalised mean of the chunks so far is rescaled by
     the share of the total weight each part holds (log-sum-exp), so that
-    the result does not depend on the chunk size.
+    the result does not depend on the chunk size. A likelihood module with
+    ``predictive_stats`` (categories: their probabilities) has those
+    averaged instead of its means, and its ``predictive_point`` of the
+    average returned (the mixture's most probable category, where the
+    average of the draws' modes would be no category).
     """
+    likelihood = module.likelihood
+    stats = getattr(likelihood, "predictive_stats", None) or likelihood.mean
     total_lse = total_mean = None
     rows = xb.shape[0]
     for i, start in enumerate(range(0, k, k_chunk)):
@@ -1541,13 +1547,14 @@ def _conditional_mean(module, xb, *, device, k, k_chunk):
         noise = CommonNoise(kc, device, seed=_SCORE_SEED + 1009 * i)
         log_w, params = module.weighted_draws(xb, noise, copies=kc)
         log_w = log_w.view(rows, kc)
-        means = module.likelihood.mean(params).view(rows, kc, -1)
+        means = stats(params).view(rows, kc, -1)
         part = (torch.logsumexp(log_w, dim=1),
                 (torch.softmax(log_w, dim=1).unsqueeze(-1) * means).sum(dim=1))
         total_lse, total_mean = part if total_lse is None else _merge_weighted_means(
             (total_lse, total_mean), part
         )
-    return total_mean
+    point = getattr(likelihood, "predictive_point", None)
+    return total_mean if point is None else point(total_mean)
 
 
 def _merge_weighted_means(a, b):

@@ -249,6 +249,12 @@ def test_the_imputer_fills_a_frame_and_keeps_what_was_observed(frame):
     restored = imputer.inverse_transform(filled)
     pd.testing.assert_frame_equal(restored.isna(), missing.isna())
     assert imputer.encode(missing).shape == (len(frame), 2)
+    # Categories are imputed as the mixture's most probable code, never an average of codes.
+    codes = imputer._validate_incomplete(missing)
+    completed = imputer._complete(codes, n_importance=16, validated=True)
+    kinds = np.array(list(imputer.table_schema_.kinds.values()))
+    categorical = completed[:, kinds == "categorical"]
+    np.testing.assert_array_equal(categorical, np.round(categorical))
 
 
 # --------------------------------------------------------------------- errors
