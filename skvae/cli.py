@@ -1086,10 +1086,11 @@ def _parameter_count(vae, X, n_classes=0):
     n_features = X.shape[1]
     try:
         architecture = resolve_plugin("architecture", vae.architecture)
-        n_outputs = resolve_plugin("likelihood", likelihood).n_params_per_feature * n_features
+        plugin = resolve_plugin("likelihood", likelihood)
+        n_outputs = plugin.n_params(n_features)
         with torch.device("meta"):
             net = architecture.build_conditional(
-                n_features=n_features,
+                n_features=plugin.n_inputs(n_features),
                 n_components=vae.n_components,
                 n_outputs=n_outputs,
                 encoder_conditions=n_classes,
