@@ -68,8 +68,6 @@ BAD_FIT_INPUTS = {
         lambda X: np.column_stack([X[:, :3].astype(object), np.full(len(X), "x", dtype=object)]),
         _NUMERIC_DATA,
     ),
-    "pandas frame with a string column": (_mixed_frame, _NUMERIC_DATA),
-    "pandas frame with a categorical column": (_categorical_frame, _NUMERIC_DATA),
     "no features": (lambda X: X[:, :0], "0 feature"),
 }
 
@@ -90,6 +88,32 @@ def test_bad_fit_input_is_a_clear_error_and_changes_nothing(fitted, case):
     with pytest.raises(ValueError, match=message):
         fresh.fit(make(X))
     assert vars(fresh) == vars(VAETransformer())
+
+
+def test_a_frame_with_a_date_column_is_a_clear_error_and_changes_nothing(fitted):
+    # Frames with string and categorical columns fit as tables (tests/test_tables.py);
+    # a date column has no likelihood: the error says how to convert it.
+    vae, X = fitted
+    frame = _mixed_frame(X).assign(when=pd.Timestamp("2024-01-01"))
+    before = _snapshot(vae)
+    with pytest.raises((TypeError, ValueError), match="datetime64"):
+        vae.fit(frame)
+    _assert_unchanged(vae, before)
+    # partial_fit continues the model fitted on an array: the frame must be numeric.
+    with pytest.raises(ValueError, match=_NUMERIC_DATA):
+        vae.partial_fit(frame)
+    _assert_unchanged(vae, before)
+    fresh = VAETransformer()
+    with pytest.raises((TypeError, ValueError), match="datetime64"):
+        fresh.fit(frame)
+    assert vars(fresh) == vars(VAETransformer())
+
+
+def test_a_fitted_table_refuses_an_array_of_another_width(fitted):
+    vae, X = fitted
+    table = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(_categorical_frame(X))
+    with pytest.raises(ValueError, match="X has 3 features, but VAETransformer is expecting 4"):
+        table.transform(X[:, :3])
 
 
 def test_wrong_number_of_features(fitted):
