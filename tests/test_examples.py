@@ -160,3 +160,43 @@ def test_readme_callbacks_snippet_runs(digits, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.split("\n")
     assert [line.split()[0] for line in printed if line.strip()] == ["1", "2"]
     assert list((tmp_path / "runs" / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_readme_table_snippet_runs():
+    import pandas as pd
+
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "ColumnLikelihood(" in b)
+    rng = np.random.RandomState(0)
+    n = 120
+    table = pd.DataFrame({
+        "bill_length_mm": rng.normal(44, 5, n),
+        "body_mass_g": rng.normal(4200, 800, n),
+        "species": pd.Categorical(rng.choice(["Adelie", "Chinstrap", "Gentoo"], n)),
+        "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+        "n_eggs": rng.poisson(2, n),
+    })
+    namespace = {"table": table}
+    exec(compile(snippet.replace("max_iter=200", "max_iter=2"), "README.md", "exec"), namespace)
+    synthetic = namespace["synthetic"]
+    assert list(synthetic.columns) == list(table.columns)
+    assert synthetic.dtypes.equals(table.dtypes)
+    assert set(synthetic["island"]) <= set(table["island"])
+    assert namespace["vae"].table_schema_.likelihoods["species"] == "categorical"
+    kinds = [type(part).__name__ for part, _ in namespace["counts"].likelihood_.likelihoods]
+    assert kinds == ["Gaussian", "Categorical", "Poisson"]
+
+
+def test_readme_few_labels_snippet_runs(digits):
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "y_few" in b)
+    X, y = digits
+    namespace = {"X": X, "y": y}
+    exec(compile(snippet.replace("max_iter=50", "max_iter=2"), "README.md", "exec"), namespace)
+    model = namespace["model"]
+    labelled = namespace["y_few"] != -1
+    assert 0 < labelled.sum() < 0.1 * len(y)
+    np.testing.assert_array_equal(model.classes_, np.unique(y[labelled]))
+    assert set(model.predict(X[:20])) <= set(np.unique(y))
