@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from skvae._registry import resolve_plugin
+from skvae import resolve_plugin
 from skvae.base import Likelihood, LikelihoodModule, negative_log_likelihood
 from skvae.hookspecs import hookimpl
 

@@ -59,6 +59,7 @@ __all__ = [
     "load",
     "register_plugin",
     "reset_registry",
+    "resolve_plugin",
     "save",
 ]
 
@@ -75,6 +76,7 @@ _LAZY_NAMES = {
     "load": "_io",
     "register_plugin": "_registry",
     "reset_registry": "_registry",
+    "resolve_plugin": "_registry",
     "save": "_io",
 }
 

@@ -477,6 +477,25 @@ def resolve_plugin(kind, spec, param_name=None):
     Returns
     -------
     plugin : Plugin
+
+    Raises
+    ------
+    skvae._registry.PluginError (a ValueError)
+        For an unknown name or an object that is no plugin of ``kind``.
+
+    Notes
+    -----
+    A plugin made of other plugins (``ColumnLikelihood``, whose parts are
+    names or instances) resolves its parts with it, as the estimator does.
+
+    Examples
+    --------
+    >>> import skvae
+    >>> skvae.resolve_plugin("likelihood", "gaussian")
+    Gaussian()
+    >>> from skvae_plugins.gaussian import Gaussian
+    >>> skvae.resolve_plugin("likelihood", Gaussian(scale=0.5))
+    Gaussian(scale=0.5)
     """
     base = _KINDS[kind][0]
     param_name = param_name or kind
