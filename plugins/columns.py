@@ -171,12 +171,16 @@ class ColumnLikelihood(Likelihood):
 
     Parameters
     ----------
-    likelihoods : list of (likelihood, columns) pairs
+    likelihoods : list of (likelihood, columns) pairs, default=None
         ``likelihood`` is a registered name (``"gaussian"``), a likelihood
         class or a configured instance (``Gaussian(scale=0.5)``);
         ``columns`` a list of column names (str: a DataFrame's columns, or
         ``"x0"``, ``"x1"``... for an array) or of integer positions. Every
-        column must be named by exactly one pair.
+        column must be named by exactly one pair. None (on a pandas
+        DataFrame only): each column's likelihood is chosen from its dtype,
+        as ``likelihood="auto"`` does for a frame with a non-number column;
+        the way to have a frame of numbers alone read as a table
+        (standardised inside the model, a DataFrame out of ``sample``).
 
     See Also
     --------
@@ -227,7 +231,9 @@ class ColumnLikelihood(Likelihood):
             raise ValueError(
                 "ColumnLikelihood needs likelihoods: a non-empty list of (likelihood, "
                 "columns) pairs, such as ColumnLikelihood([('gaussian', ['length', "
-                f"'mass']), ('categorical', ['island'])]); got {pairs!r}."
+                f"'mass']), ('categorical', ['island'])]); got {pairs!r}. (Without "
+                "pairs it chooses each column's likelihood from its dtype, on a pandas "
+                "DataFrame only.)"
             )
         resolved = []
         for i, pair in enumerate(pairs):

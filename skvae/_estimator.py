@@ -801,10 +801,13 @@ class VAETransformer(
         """Whether X is read as a table (see :mod:`skvae._table`).
 
         A fitted table model reads every X as a table. A new fit does when X
-        is a pandas DataFrame and ``likelihood`` is "auto" or a
-        ``ColumnLikelihood``, or X has a column that is not numbers or
-        booleans. A polars DataFrame with such a column is an error (convert
-        it with ``to_pandas()``); a numeric one is read as an array.
+        is a pandas DataFrame and ``likelihood`` is a ``ColumnLikelihood``, or
+        X has a column that is not numbers or booleans, or ``likelihood`` is
+        "auto" and X has a column that is not real or integer numbers
+        (booleans too). A frame of numbers alone with "auto" is read as an
+        array, as scikit-learn expects a DataFrame and its values to give
+        the same model. A polars DataFrame with a text column is an error
+        (convert it with ``to_pandas()``); a numeric one is read as an array.
         """
         if not reset:
             return self._fitted_schema() is not None
@@ -816,7 +819,7 @@ class VAETransformer(
             return False
         spec = self.likelihood
         if isinstance(spec, str) and spec == "auto":
-            return True
+            return _table.has_non_number_columns(X)
         name = spec if isinstance(spec, str) else getattr(spec, "name", None)
         return name == _table.COLUMNS_LIKELIHOOD or _table.has_text_columns(X)
 

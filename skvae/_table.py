@@ -353,6 +353,26 @@ def has_text_columns(frame):
     return not all(is_numeric_dtype(d) or is_bool_dtype(d) for d in frame.dtypes)
 
 
+def has_non_number_columns(frame):
+    """Whether a pandas frame has a column that is not real or integer numbers.
+
+    Booleans, categories, objects and strings count; a frame of numbers
+    alone does not (``likelihood="auto"`` reads it as an array, so that a
+    DataFrame and its array give the same model, as scikit-learn expects).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> has_non_number_columns(pd.DataFrame({"a": [1.0], "b": [2]}))
+    False
+    >>> has_non_number_columns(pd.DataFrame({"a": [1.0], "b": [True]}))
+    True
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return not all(is_numeric_dtype(d) and not is_bool_dtype(d) for d in frame.dtypes)
+
+
 def describe_column(name, series):
     """Return the :class:`TableColumn` of a pandas Series (no likelihood, no scaling yet).
 
@@ -437,7 +457,8 @@ def fit_table(frame, likelihood):
     ----------
     frame : pandas.DataFrame
     likelihood : "auto", str, Likelihood subclass or instance
-        The estimator's ``likelihood`` parameter: "auto" picks per column
+        The estimator's ``likelihood`` parameter: "auto" and a
+        ``ColumnLikelihood`` without pairs pick per column
         (:func:`auto_likelihood`).
 
     Returns
@@ -462,7 +483,8 @@ def fit_table(frame, likelihood):
     schema = TableSchema(describe_column(_column_name(name), frame.iloc[:, j])
                          for j, name in enumerate(frame.columns))
     raw = schema.codes(frame)
-    spec = auto_likelihood(schema.columns) if _is_auto(likelihood) else likelihood
+    choose = _is_auto(likelihood) or _is_columns_without_pairs(likelihood)
+    spec = auto_likelihood(schema.columns) if choose else likelihood
     configured = configure(resolve_plugin("likelihood", spec), schema.column_info(raw))
     plugins = column_plugins(configured, len(schema))
     schema = TableSchema(
@@ -508,6 +530,15 @@ def configure(likelihood, columns):
 # ------------------------------------------------------------------ helpers
 def _is_auto(spec):
     return isinstance(spec, str) and spec == "auto"
+
+
+def _is_columns_without_pairs(spec):
+    """Whether ``spec`` is ``ColumnLikelihood()`` (or its name or class): choose per column."""
+    if isinstance(spec, str):
+        return spec == COLUMNS_LIKELIHOOD
+    if getattr(spec, "name", None) != COLUMNS_LIKELIHOOD:
+        return False
+    return isinstance(spec, type) or getattr(spec, "likelihoods", None) is None
 
 
 def _column_name(name):

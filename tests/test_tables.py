@@ -195,7 +195,9 @@ def test_a_raw_table_needs_no_scaler(recwarn):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "standardise X first" warning
         warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VAETransformer(max_iter=60, **SMALL).fit(frame)
+        # A frame of numbers alone is a table when asked: ColumnLikelihood() chooses
+        # per column ("auto" reads it as an array, as scikit-learn expects).
+        vae = VAETransformer(likelihood=ColumnLikelihood(), max_iter=60, **SMALL).fit(frame)
     schema = dict(zip(vae.table_schema_.names, vae.table_schema_.columns))
     assert schema["income"].mean == pytest.approx(frame["income"].mean())
     assert schema["income"].scale == pytest.approx(frame["income"].std(ddof=0))
@@ -308,8 +310,19 @@ def test_arrays_and_explicit_likelihoods_keep_the_array_path(frame):
         vae.fit(numbers)
     assert not hasattr(vae, "table_schema_")
     assert isinstance(vae.sample(3, random_state=0), np.ndarray)
+    # "auto" reads a frame of numbers alone as its array: the same model.
+    auto = VAETransformer(max_iter=2, **SMALL)
+    with pytest.warns(UserWarning, match="standardised data"):
+        auto.fit(numbers)
+    assert not hasattr(auto, "table_schema_")
+    on_array = VAETransformer(max_iter=2, **SMALL)
+    with pytest.warns(UserWarning, match="standardised data"):
+        on_array.fit(numbers.to_numpy())
+    np.testing.assert_allclose(auto.transform(numbers), on_array.transform(numbers.to_numpy()),
+                               rtol=1e-4, atol=1e-5)
     # A table model refitted on an array drops its schema.
-    vae = VAETransformer(max_iter=2, **SMALL).fit(numbers)
+    by_position = ColumnLikelihood([("gaussian", [0, 1])])
+    vae = VAETransformer(likelihood=by_position, max_iter=2, **SMALL).fit(numbers)
     assert hasattr(vae, "table_schema_")
     with pytest.warns(UserWarning, match="standardised data"):
         vae.fit(numbers.to_numpy())
