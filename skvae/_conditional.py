@@ -591,11 +591,16 @@ class AuxiliaryClassifierModule(VAEModule):
         classifier_activation,
         missing_values=False,
         encoder_mask=False,
+        encoder_label=False,
     ):
         super().__init__(
-            net, likelihood, prior, n_components, decoder_conditions=n_classes,
+            net, likelihood, prior, n_components,
+            encoder_conditions=n_classes if encoder_label else 0,
+            decoder_conditions=n_classes,
             missing_values=missing_values, encoder_mask=encoder_mask,
         )
+        #: Whether the encoder takes the label too, q(z | x, y) (model M2).
+        self.encoder_label = bool(encoder_label)
         self.classifier = classifier
         self.n_classes = n_classes
         self.classifier_hidden_sizes = tuple(classifier_hidden_sizes)
@@ -614,10 +619,22 @@ class AuxiliaryClassifierModule(VAEModule):
         )
         return {
             **missing,
+            **({"encoder_label": True} if self.encoder_label else {}),
             "n_classes": self.n_classes,
             "classifier_hidden_sizes": self.classifier_hidden_sizes,
             "classifier_activation": self.classifier_activation,
         }
+
+    def encode(self, x, c=None):
+        """The posterior q(z | x), or q(z | x, y) for an encoder that takes the label.
+
+        Such an encoder (``encoder_label``) given no label ``c`` takes the
+        classifier's softmax of x in its place, q(z | x, q(y | x)): what
+        ``transform(X)`` encodes with.
+        """
+        if self.encoder_label and c is None:
+            c = torch.softmax(self.classify(x), dim=-1)
+        return super().encode(x, c)
 
     def classify(self, x):
         """The classifier's logits for ``x`` (NaN entries, missing values, read as 0)."""
@@ -679,17 +696,20 @@ class AuxiliaryClassifierModule(VAEModule):
     def semi_supervised_terms(self, x, noise, logits, c, free_bits=0.0):
         """Per-sample terms of the M2 objective, labels marginalised where unknown.
 
-        With q(y | x) = softmax(``logits``) and one draw z ~ q(z | x) per
-        row, a labelled row (c one-hot) has the reconstruction term
-        ``-log p(x | z, q(y | x))`` (the decoder given the classifier's
-        softmax, as without unlabelled rows), and an unlabelled row (c all
-        zero) the expectation over its label::
+        Kingma et al.'s model M2, with q(y | x) = softmax(``logits``). For a
+        class part y, write ``l(x, y) = -log p(x | z, onehot(y)) + KL`` with
+        one draw z ~ q(z | x, y) and ``KL = KL(q(z | x, y) || p(z))`` (with
+        ``encoder_label``; otherwise z ~ q(z | x), one draw for every y). A
+        labelled row (c one-hot) has the terms of its own label, ``l(x, y)``:
+        its decoder sees the one-hot label, not the classifier's softmax. An
+        unlabelled row (c all zero) has the expectation over its label::
 
-            sum_y q(y | x) * -log p(x | z, onehot(y))
+            sum_y q(y | x) * l(x, y)
 
         together with the label term ``-H(q(y | x)) = sum_y q log q`` (0 for a
-        labelled row). The decoder runs once, on the batch repeated
-        ``n_classes + 1`` times (static shapes, no host synchronisation).
+        labelled row). The encoder (with ``encoder_label``) and the decoder
+        run once each, on the batch repeated ``n_classes`` times (static
+        shapes, no host synchronisation).
 
         Returns
         -------
@@ -709,20 +729,41 @@ class AuxiliaryClassifierModule(VAEModule):
         rows, k = x.shape[0], self.n_classes
         log_q = torch.log_softmax(logits, dim=-1)
         q = log_q.exp()
-        mean, log_var = self.encode(x)
-        z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
-        # Block 0: the classifier's softmax; block 1 + j: the one-hot class j.
-        classes = torch.eye(k, dtype=z.dtype, device=z.device).repeat_interleave(rows, dim=0)
-        params = self.decode(z.repeat(k + 1, 1), torch.cat([q, classes]))
-        nll_all = self._parts[1](x.repeat(k + 1, 1), params).view(k + 1, rows)
-        expected_nll = (q * nll_all[1:].transpose(0, 1)).sum(-1)
+        # Block j (rows j * rows ... (j + 1) * rows - 1): every row with class j.
+        classes = torch.eye(k, dtype=x.dtype, device=x.device).repeat_interleave(rows, dim=0)
+        x_all = x.repeat(k, 1)
+        if self.encoder_label:  # q(z | x, y): one encoding and one draw of z per class
+            mean, log_var = self.encode(x_all, classes)
+            z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+            z_all = z
+        else:  # q(z | x): one draw of z, decoded with every class
+            mean, log_var = self.encode(x)
+            z = mean + torch.exp(0.5 * log_var) * noise(mean.shape)
+            z_all = z.repeat(k, 1)
+        nll_all = self._parts[1](x_all, self.decode(z_all, classes)).view(k, rows).T
+        # A labelled row's weights are its one-hot label, an unlabelled row's q(y | x).
         unlabelled = c.sum(-1) == 0
-        nll = torch.where(unlabelled, expected_nll, nll_all[0])
+        weights = torch.where(unlabelled.unsqueeze(-1), q, c)
+        nll = (weights * nll_all).sum(-1)
         label_term = torch.where(unlabelled, (q * log_q).sum(-1), 0.0)
         if free_bits > 0:
-            kl_dims = self.prior.kl_per_dim(mean, log_var, z)
+            kl_dims = self._per_class(self.prior.kl_per_dim(mean, log_var, z), weights)
             return nll, kl_dims.sum(-1), kl_dims.mean(dim=0).clamp(min=free_bits).sum(), label_term
-        return nll, self.prior.kl(mean, log_var, z), None, label_term
+        return nll, self._per_class(self.prior.kl(mean, log_var, z), weights), None, label_term
+
+    def _per_class(self, values, weights):
+        """Average per-class values (k blocks of rows) with each row's class weights.
+
+        Without the label at the encoder, ``values`` has one entry per row
+        (the same for every class) and is returned as it is.
+        """
+        if not self.encoder_label:
+            return values
+        k, rows = weights.shape[1], weights.shape[0]
+        values = values.view(k, rows, *values.shape[1:]).movedim(0, -1)
+        if values.dim() == 3:  # (rows, dims, k): per-dimension KL
+            return (values * weights.unsqueeze(1)).sum(-1)
+        return (values * weights).sum(-1)
 
 
 class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
@@ -911,8 +952,11 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         self.classifier_activation = classifier_activation
 
     def _module_config(self):
+        # A new fit on data with unlabelled rows builds the encoder with the
+        # label, q(z | x, y) (model M2); a fully labelled fit, q(z | x).
         return {
             **self._missing_config(),
+            **({"encoder_label": True} if getattr(self, "_encoder_label", False) else {}),
             "n_classes": len(self.classes_),
             "classifier_hidden_sizes": check_layer_sizes(self.classifier_hidden_sizes, "classifier_hidden_sizes"),
             "classifier_activation": self.classifier_activation,
@@ -931,15 +975,17 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         classifier_activation,
         missing_values=False,
         encoder_mask=None,
+        encoder_label=False,
     ):
-        mask_width = _mask_width(architecture, n_features, 0, missing_values, encoder_mask)
+        label_width = n_classes if encoder_label else 0
+        mask_width = _mask_width(architecture, n_features, label_width, missing_values, encoder_mask)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = architecture.build_conditional(
                 n_features=likelihood.n_inputs(n_features),
                 n_components=n_components,
                 n_outputs=likelihood.n_params(n_features),
-                encoder_conditions=mask_width,
+                encoder_conditions=label_width + mask_width,
                 decoder_conditions=n_classes,
             )
             classifier = dense_stack(
@@ -956,10 +1002,18 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
                 classifier_activation,
                 missing_values=missing_values,
                 encoder_mask=bool(mask_width),
+                encoder_label=encoder_label,
             )
         # A plugin that builds the wrong shapes fails here, by name, not in torch.
         check_vae_module(module, architecture, likelihood, prior, n_features)
         return module
+
+    def _new_fit(self, data, n_epochs, likelihood=None):
+        self._encoder_label = data.has_unlabelled
+        try:
+            return super()._new_fit(data, n_epochs, likelihood)
+        finally:
+            del self._encoder_label
 
     def _prepare_module(self, module):
         module.classifier_weight = float(self.classifier_weight)

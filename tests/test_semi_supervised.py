@@ -43,44 +43,73 @@ def acvae_semi(semi):
     return AuxiliaryClassifierVAE(max_iter=3, random_state=0, **SMALL).fit(X, y_semi)
 
 
+@pytest.fixture(scope="module")
+def acvae_labelled(digits_small):
+    """A fully labelled fit: its encoder is q(z | x), without the label."""
+    X, y = digits_small
+    return AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(X, y)
+
+
 # ---------------------------------------------------------------- the objective
 def _by_hand(module, x, c, eps, beta):
-    """The M2 loss of a batch, written out with torch.distributions."""
+    """The M2 loss of a batch, written out with torch.distributions.
+
+    ``eps``: the noise of z, one block of rows per class when the encoder
+    takes the label (q(z | x, y)), else one block.
+    """
     logits = module.classifier(x)
     log_q = torch.log_softmax(logits, dim=-1)
     q = log_q.exp()
-    mean, log_var = module.net.encode(x)
-    z = mean + torch.exp(0.5 * log_var) * eps
-    kl = kl_divergence(Normal(mean, torch.exp(0.5 * log_var)), Normal(0.0, 1.0)).sum(-1)
+    rows, n_classes = q.shape
 
-    def nll(class_part):
-        params = module.net.decode(z, class_part)
-        return -Bernoulli(logits=params, validate_args=False).log_prob(x).sum(-1)
+    def terms(j):  # -log p(x | z, onehot(j)) + beta KL, z ~ q(z | x[, j])
+        onehot = torch.eye(n_classes)[[j] * rows]
+        if module.encoder_label:
+            mean, log_var = module.net.encode(x, onehot)
+            noise = eps[j * rows:(j + 1) * rows]
+        else:
+            mean, log_var = module.net.encode(x)
+            noise = eps
+        z = mean + torch.exp(0.5 * log_var) * noise
+        kl = kl_divergence(Normal(mean, torch.exp(0.5 * log_var)), Normal(0.0, 1.0)).sum(-1)
+        params = module.net.decode(z, onehot)
+        return -Bernoulli(logits=params, validate_args=False).log_prob(x).sum(-1) + beta * kl
 
-    n_classes = q.shape[1]
-    enumerated = torch.stack(
-        [nll(torch.eye(n_classes)[[j] * len(x)]) for j in range(n_classes)], dim=1
-    )
-    unlabelled = (q * enumerated).sum(-1) + beta * kl + (q * log_q).sum(-1)  # -U(x)
+    per_class = torch.stack([terms(j) for j in range(n_classes)], dim=1)
+    unlabelled = (q * per_class).sum(-1) + (q * log_q).sum(-1)  # -U(x)
     ce = -(c * log_q).sum(-1)
-    labelled = nll(q) + beta * kl + module.classifier_weight * ce  # -L(x, y) + alpha CE
+    labelled = (c * per_class).sum(-1) + module.classifier_weight * ce  # -L(x, y) + alpha CE
     is_unlabelled = c.sum(-1) == 0
     return torch.where(is_unlabelled, unlabelled, labelled).mean()
 
 
+def _batch(model, X, y_semi, rows=40):
+    """A batch of rows and their conditions (all-zero for an unlabelled row)."""
+    x = torch.as_tensor(X[:rows])
+    c = torch.as_tensor(model._conditions_of(np.where(y_semi[:rows] < 0, 0, y_semi[:rows]), rows))
+    c[torch.as_tensor(y_semi[:rows] == -1)] = 0.0
+    assert 0 < int((c.sum(-1) == 0).sum()) < rows  # both kinds in the batch
+    return x, c
+
+
 @pytest.mark.parametrize("beta", [1.0, 0.5])
-def test_loss_is_the_enumerated_m2_objective(acvae_semi, semi, beta):
+@pytest.mark.parametrize("encoder_label", [True, False])
+def test_loss_is_the_enumerated_m2_objective(acvae_semi, acvae_labelled, semi, beta,
+                                             encoder_label):
     X, y_semi, _ = semi
-    module = acvae_semi.module_
-    assert module.semi_supervised  # set by the fit: its data had unlabelled rows
-    x = torch.as_tensor(X[:40])
-    c = torch.as_tensor(acvae_semi._conditions_of(np.where(y_semi[:40] < 0, 0, y_semi[:40]), 40))
-    c[torch.as_tensor(y_semi[:40] == -1)] = 0.0
-    assert 0 < int((c.sum(-1) == 0).sum()) < 40  # both kinds in the batch
-    eps = torch.randn(40, 3, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        loss = module.loss(x, lambda shape: eps, beta=beta, c=c)[0]
-        expected = _by_hand(module, x, c, eps, beta)
+    model = acvae_semi if encoder_label else acvae_labelled
+    module = model.module_
+    assert module.encoder_label == encoder_label  # set by the fit, from its data
+    x, c = _batch(model, X, y_semi)
+    eps = torch.randn(400 if encoder_label else 40, 3, generator=torch.Generator().manual_seed(1))
+    semi_supervised = module.semi_supervised
+    module.semi_supervised = True  # a fully labelled fit's module, given unlabelled rows
+    try:
+        with torch.no_grad():
+            loss = module.loss(x, lambda shape: eps[:shape[0]], beta=beta, c=c)[0]
+            expected = _by_hand(module, x, c, eps, beta)
+    finally:
+        module.semi_supervised = semi_supervised
     torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -88,44 +117,79 @@ def test_unlabelled_rows_change_the_loss_and_train_the_classifier(acvae_semi, se
     X, y_semi, _ = semi
     module = acvae_semi.module_
     x = torch.as_tensor(X[:32])
-    eps = torch.zeros(32, 3)
+    eps = torch.zeros(320, 3)
     unlabelled = torch.zeros(32, 10)
     # An all-unlabelled batch: the classifier gets a gradient from the
     # marginalised label (its expected reconstruction and its entropy).
     module.zero_grad()
-    module.loss(x, lambda shape: eps, c=unlabelled)[0].backward()
+    module.loss(x, lambda shape: eps[:shape[0]], c=unlabelled)[0].backward()
     grads = [p.grad for p in module.classifier.parameters()]
     assert all(g is not None for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
     module.zero_grad()
     # The loss is not the one the module computes without the M2 term.
     with torch.no_grad():
-        m2 = module.loss(x, lambda shape: eps, c=unlabelled)[0]
+        m2 = module.loss(x, lambda shape: eps[:shape[0]], c=unlabelled)[0]
         module.semi_supervised = False
         try:
-            plain = module.loss(x, lambda shape: eps, c=unlabelled)[0]
+            plain = module.loss(x, lambda shape: eps[:shape[0]], c=unlabelled)[0]
         finally:
             module.semi_supervised = True
     assert abs(float(m2 - plain)) > 1e-3
 
 
-def test_labelled_rows_keep_their_objective(acvae_semi, digits_small):
-    """For labelled rows, the M2 path computes the labelled loss of the plain path."""
+def test_labelled_rows_decode_their_one_hot_label(acvae_semi, digits_small):
+    """M2: a labelled row's decoder (and encoder) get its one-hot label, not the softmax.
+
+    So, with no cross-entropy weight, an all-labelled batch gives the
+    classifier no gradient; the plain (fully labelled) objective, whose
+    decoder sees the classifier's softmax, does give it one.
+    """
     X, y = digits_small
     module = acvae_semi.module_
     x = torch.as_tensor(X[:50])
     c = torch.as_tensor(acvae_semi._conditions_of(y[:50], 50))
-    eps = torch.randn(50, 3, generator=torch.Generator().manual_seed(2))
+    eps = torch.randn(500, 3, generator=torch.Generator().manual_seed(2))
+    weight = module.classifier_weight
+    module.classifier_weight = 0.0
+
+    def classifier_gradient():
+        module.zero_grad()
+        module.loss(x, lambda shape: eps[:shape[0]], c=c)[0].backward()
+        return sum(float(p.grad.abs().sum()) for p in module.classifier.parameters()
+                   if p.grad is not None)
+
+    try:
+        assert classifier_gradient() == 0.0
+        module.semi_supervised = False
+        assert classifier_gradient() > 0.0
+    finally:
+        module.semi_supervised = True
+        module.classifier_weight = weight
+        module.zero_grad()
+    # The cross-entropy itself is the same on both paths.
     with torch.no_grad():
-        m2 = module.loss(x, lambda shape: eps, c=c)
+        m2 = module.loss(x, lambda shape: eps[:shape[0]], c=c)
         module.semi_supervised = False
         try:
-            plain = module.loss(x, lambda shape: eps, c=c)
+            plain = module.loss(x, lambda shape: eps[:shape[0]], c=c)
         finally:
             module.semi_supervised = True
-    for a, b in zip(m2[:3], plain[:3]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(m2[3]["classification"], plain[3]["classification"])
+
+
+def test_encoder_takes_the_label_only_in_semi_supervised_fits(acvae_semi, acvae_labelled, semi):
+    """q(z | x, y) for a fit with unlabelled rows; transform(X) gives it q(y | x)."""
+    X, _, _ = semi
+    module = acvae_semi.module_
+    assert module.encoder_label and not acvae_labelled.module_.encoder_label
+    assert module.net.encoder[0].in_features == X.shape[1] + 10
+    assert acvae_labelled.module_.net.encoder[0].in_features == X.shape[1]
+    x = torch.as_tensor(X[:20])
+    with torch.no_grad():
+        q = torch.softmax(module.classifier(x), dim=-1)
+        expected = module.net.encode(x, q)[0].numpy()
+    np.testing.assert_allclose(acvae_semi.transform(X[:20]), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_the_fit_trains_the_m2_objective(monkeypatch, semi, digits_small):
@@ -144,9 +208,8 @@ def test_the_fit_trains_the_m2_objective(monkeypatch, semi, digits_small):
     # Fully labelled data: the labelled objective only, no enumeration.
     calls.clear()
     _, y = digits_small
-    assert not AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(
-        X, y
-    ).module_.semi_supervised
+    labelled = AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(X, y)
+    assert not labelled.module_.semi_supervised and not labelled.module_.encoder_label
     assert calls == []
     assert model.history_[-1]["loss"] < model.history_[0]["loss"]
 
@@ -311,6 +374,10 @@ def test_model_file_round_trip(acvae_semi, semi, tmp_path):
     np.testing.assert_array_equal(loaded.class_count_, acvae_semi.class_count_)
     np.testing.assert_allclose(
         loaded.predict_proba(X[:20]), acvae_semi.predict_proba(X[:20]), rtol=1e-4, atol=1e-6
+    )
+    assert loaded.module_.encoder_label  # the encoder's structure, q(z | x, y), kept
+    np.testing.assert_allclose(
+        loaded.transform(X[:20]), acvae_semi.transform(X[:20]), rtol=1e-4, atol=1e-5
     )
     # Training goes on from the file with unlabelled rows.
     loaded.partial_fit(X, y_semi)
