@@ -795,6 +795,16 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     stratifies; ``score_samples(X)`` is still the per-sample ELBO of x, with
     the decoder given the classifier's softmax of x.
 
+    **Unlabelled rows** (``y == -1``, scikit-learn's semi-supervised
+    convention) make the fit Kingma et al.'s model M2: the encoder takes
+    the label too, q(z | x, y); a labelled row's encoder and decoder get its
+    one-hot label (the classifier learns from it through the cross-entropy
+    only), and an unlabelled row's loss is the expectation of the negative
+    ELBO over q(y | x), enumerated over the classes, minus the entropy of
+    q(y | x). ``transform(X)`` then encodes with the classifier's softmax
+    in place of the label. A fully labelled fit keeps the objective above
+    and the encoder q(z | x). See ``docs/semi_supervised.md``.
+
     The architecture must accept a decoder condition width in ``build``
     (``decoder_conditions``), as ``"mlp"`` does. Close to the seed's model:
     ``n_components=10``, ``architecture=MLP(hidden_sizes=(128,),
