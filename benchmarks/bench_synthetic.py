@@ -495,8 +495,11 @@ def main(argv=None):
     print(f"\n{what}; {time.perf_counter() - t0:.0f} s in all; "
           f"{args.threads} thread(s); {os.cpu_count()} CPUs.")
     if args.json:
+        from _machine import machine_info
+
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1)
+            json.dump({"args": vars(args), "machine": machine_info("cpu"),
+                       "skvae_settings": SKVAE_SETTINGS, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
