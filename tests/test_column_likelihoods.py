@@ -12,8 +12,7 @@ from torch.nn import functional as F
 import skvae
 from skvae import VAETransformer
 from skvae.base import Column
-from skvae_plugins import categorical, columns
-from skvae_plugins.bernoulli import Bernoulli, BernoulliModule
+from skvae_plugins.bernoulli import Bernoulli
 from skvae_plugins.categorical import Categorical, CategoricalModule
 from skvae_plugins.columns import ColumnLikelihood
 from skvae_plugins.gaussian import Gaussian
@@ -22,20 +21,6 @@ from skvae_plugins.mlp import MLP
 F64 = torch.float64
 SIZES = [2, 3, 5]  # categories of three columns: blocks padded to 5
 TOL = {"rtol": 1e-4, "atol": 1e-5}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The plugins by name: through skvae's entry points once pyproject.toml lists
-    them, else registered at run time for this module (and forgotten after)."""
-    names = {p["name"] for p in skvae.list_plugins("likelihood")}
-    missing = [m for m, n in ((categorical, "categorical"), (columns, "columns"))
-               if n not in names]
-    for module in missing:
-        skvae.register_plugin(module, name=module.__name__)
-    yield
-    if missing:
-        skvae.reset_registry()
 
 
 def gen(seed=0):

@@ -15,28 +15,15 @@ from sklearn.preprocessing import StandardScaler
 
 import skvae
 from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, ModelFileError, VAETransformer
-from skvae._registry import PluginError, get_registry
-from skvae_plugins import categorical, columns
 from skvae_plugins.columns import ColumnLikelihood
-from skvae_plugins.conv import Conv
 from skvae_plugins.gaussian import Gaussian
+from skvae_plugins.conv import Conv
 from skvae_plugins.mlp import MLP
 from skvae_plugins.normal import Normal
 from skvae_plugins.presets import KerasConv
 from skvae_plugins.student_t_likelihood import StudentT
 
 SMALL = MLP(hidden_sizes=(16,))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def table_plugins():
-    """The categorical and columns likelihoods by name, while no entry point registers them."""
-    for module in (categorical, columns):
-        name = module.__name__.rsplit(".", 1)[1]
-        try:
-            get_registry().get("likelihood", name)
-        except PluginError:
-            skvae.register_plugin(module, name=f"tests-io-{name}")
 
 
 @pytest.fixture(scope="module")

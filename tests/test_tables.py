@@ -16,35 +16,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skvae
 from skvae import VAEImputer, VAETransformer
-from skvae._registry import PluginError, get_registry
 from skvae._table import TableSchema, describe_column, fit_table
-from skvae_plugins import categorical, columns
 from skvae_plugins.categorical import Categorical
 from skvae_plugins.columns import ColumnLikelihood
-from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP
 
 SMALL = dict(n_components=2, architecture=MLP(hidden_sizes=(16,)), random_state=0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def table_plugins():
-    """The categorical and columns likelihoods by name; Gaussian standardised in tables.
-
-    Registered here only while the installed package lacks their entry
-    points; ``Gaussian.standardize`` is set here only while the plugin does
-    not set it itself.
-    """
-    for module in (categorical, columns):
-        name = module.__name__.rsplit(".", 1)[1]
-        try:
-            get_registry().get("likelihood", name)
-        except PluginError:
-            skvae.register_plugin(module, name=f"tests-tables-{name}")
-    with pytest.MonkeyPatch.context() as patch:
-        if not Gaussian.standardize:
-            patch.setattr(Gaussian, "standardize", True)
-        yield
 
 
 @pytest.fixture(autouse=True)
