@@ -412,14 +412,14 @@ def test_fitted_attributes_of_the_wrong_type_are_refused(saved, tmp_path, name, 
 
 @pytest.fixture(scope="module")
 def saved_table(tmp_path_factory):
-    """A model fitted on a DataFrame (numbers only: plugins every install has)."""
+    """A model fitted on a DataFrame of numbers, read as a table (likelihood="columns")."""
     pd = pytest.importorskip("pandas")
     rng = np.random.RandomState(0)
     frame = pd.DataFrame({"mass": rng.normal(4000.0, 500.0, 60), "rings": rng.randint(2, 9, 60)})
     path = tmp_path_factory.mktemp("table") / "table.skvae"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return skvae.save(VAETransformer(**PARAMS).fit(frame), path)
+        return skvae.save(VAETransformer(**PARAMS, likelihood="columns").fit(frame), path)
 
 
 def _schema_edit(edit):
