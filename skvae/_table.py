@@ -32,7 +32,11 @@ category values str, int, float or bool only).
 ``likelihood="auto"`` picks per column (:data:`AUTO_LIKELIHOODS`):
 "gaussian" for numeric columns (standardised, integers rounded back on
 output), "bernoulli" for binary columns, "categorical" for categorical
-ones. Only pandas DataFrames are tables: polars frames need pyarrow to
+ones, and "categorical" over its values for a *discrete* numeric column:
+one with at most :data:`MAX_DISCRETE_VALUES` distinct values, each seen
+:data:`MIN_DISCRETE_COUNT` times on average (ratings, counts, coded ages),
+whose codes are those of the nearest value seen in ``fit`` and whose output
+is those values in the column's dtype. Only pandas DataFrames are tables: polars frames need pyarrow to
 convert, which skvae does not require (convert with ``df.to_pandas()``).
 """
 
@@ -52,6 +56,10 @@ KINDS = ("numeric", "binary", "categorical")
 AUTO_LIKELIHOODS = {"numeric": "gaussian", "binary": "bernoulli", "categorical": "categorical"}
 #: The registered name of the composite likelihood (``ColumnLikelihood``).
 COLUMNS_LIKELIHOOD = "columns"
+#: A numeric column with at most this many distinct values in ``fit`` ...
+MAX_DISCRETE_VALUES = 10
+#: ... each seen this many times on average is discrete under ``likelihood="auto"``.
+MIN_DISCRETE_COUNT = 5
 _INT_DTYPES = tuple(f"{p}int{b}" for p in ("", "u") for b in (8, 16, 32, 64))
 _NULLABLE_INT_DTYPES = tuple(f"{p}Int{b}" for p in ("", "U") for b in (8, 16, 32, 64))
 #: The dtype names a schema may hold (a model file's included): an allowlist.
@@ -205,7 +213,9 @@ class TableSchema:
         out = np.empty(frame.shape, dtype=np.float64)
         for j, column in enumerate(self.columns):
             series = frame.iloc[:, j]
-            if column.kind == "numeric" or column.dtype in NUMERIC_DTYPES:
+            if column.kind == "categorical" and column.dtype in NUMERIC_DTYPES:
+                out[:, j] = _nearest_codes(_numbers(series, column), column.categories)
+            elif column.kind == "numeric" or column.dtype in NUMERIC_DTYPES:
                 out[:, j] = _numbers(series, column)  # numbers, or 0/1 numbers as they are
             else:
                 out[:, j] = _codes(series, column)
@@ -484,6 +494,10 @@ def fit_table(frame, likelihood):
                          for j, name in enumerate(frame.columns))
     raw = schema.codes(frame)
     choose = _is_auto(likelihood) or _is_columns_without_pairs(likelihood)
+    if choose:
+        schema = TableSchema(_discrete(column, raw[:, j])
+                             for j, column in enumerate(schema.columns))
+        raw = schema.codes(frame)
     spec = auto_likelihood(schema.columns) if choose else likelihood
     configured = configure(resolve_plugin("likelihood", spec), schema.column_info(raw))
     plugins = column_plugins(configured, len(schema))
@@ -552,6 +566,44 @@ def _column_name(name):
         "need such labels (a model file holds them as JSON). Rename the columns, e.g. "
         "df.columns = [str(c) for c in df.columns]."
     )
+
+
+def _discrete(column, values):
+    """``column`` as categorical over its values when it is a discrete numeric column.
+
+    Discrete: numeric, with at most :data:`MAX_DISCRETE_VALUES` distinct
+    observed values and at least :data:`MIN_DISCRETE_COUNT` observed rows per
+    value. Its categories are those values (ints for an integer dtype).
+    """
+    if column.kind != "numeric":
+        return column
+    observed = values[~np.isnan(values)]
+    distinct = np.unique(observed)
+    if not 0 < distinct.size <= MAX_DISCRETE_VALUES or (
+        observed.size < MIN_DISCRETE_COUNT * distinct.size
+    ):
+        return column
+    cast = int if _numpy_int(column.dtype) is not None else float
+    return column._replace(kind="categorical", categories=tuple(cast(v) for v in distinct))
+
+
+def _nearest_codes(values, categories):
+    """The code of the nearest category of each number (NaN stays NaN).
+
+    Examples
+    --------
+    >>> _nearest_codes(np.array([1.0, 2.4, 2.6, 9.0, np.nan]), (1, 2, 3))
+    array([ 0.,  1.,  2.,  2., nan])
+    """
+    grid = np.asarray(categories, dtype=np.float64)
+    right = np.clip(np.searchsorted(grid, values), 1, grid.size - 1) if grid.size > 1 else (
+        np.zeros(values.shape, dtype=np.intp))
+    if grid.size > 1:
+        left = right - 1
+        right = np.where(np.abs(values - grid[left]) <= np.abs(grid[right] - values), left, right)
+    codes = right.astype(np.float64)
+    codes[np.isnan(values)] = np.nan
+    return codes
 
 
 def _scaled(column, values, plugin):
@@ -775,8 +827,9 @@ def _column_from_dict(entry, j):
     mean, scale = entry["mean"], entry["scale"]
     if not (_is_finite(mean) and _is_finite(scale) and scale > 0):
         raise ValueError(f"{where}: mean and scale must be finite numbers, scale > 0")
-    return TableColumn(name, dtype, kind, categories, entry["ordered"], likelihood,
-                       float(mean), float(scale))
+    column = TableColumn(name, dtype, kind, categories, entry["ordered"], likelihood,
+                         float(mean), float(scale))
+    return _check_numeric_categories(column, where)
 
 
 def _kind_fits(kind, dtype):
@@ -786,7 +839,7 @@ def _kind_fits(kind, dtype):
         return kind == "binary"
     if dtype in TEXT_DTYPES:
         return kind in ("binary", "categorical")
-    return kind in ("numeric", "binary")
+    return kind in KINDS
 
 
 def _is_finite(value):
@@ -812,3 +865,17 @@ def _categories_from_json(values, kind, where):
     if len(set(values)) != len(values):  # 1, 1.0 and True are one key
         raise ValueError(f"{where}: the categories repeat a value")
     return tuple(values)
+
+
+def _check_numeric_categories(column, where):
+    """A discrete numeric column's categories: increasing numbers (what its codes need)."""
+    if column.kind != "categorical" or column.dtype not in NUMERIC_DTYPES:
+        return column
+    values = column.categories
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or (
+        any(b <= a for a, b in zip(values, values[1:]))
+    ):
+        raise ValueError(
+            f"{where}: the categories of a numeric column must be increasing numbers"
+        )
+    return column

@@ -39,7 +39,7 @@ def make_frame(n=160, seed=0):
         "mass": rng.normal(4200.0, 800.0, n) + 500.0 * (species == "Gentoo"),
         "bill": rng.normal(44.0, 5.0, n).astype(np.float32),
         "eggs": rng.poisson(3.0, n),
-        "rings": pd.array(rng.randint(0, 9, n), dtype="Int64"),
+        "rings": pd.array(rng.randint(0, 40, n), dtype="Int64"),
         "male": rng.rand(n) < 0.5,
         "tagged": rng.randint(0, 2, n),
         "species": pd.Categorical(species, categories=["Gentoo", "Adelie", "Chinstrap"]),
@@ -104,7 +104,7 @@ def test_the_schema_is_json_data_that_reads_back(frame):
 def test_kinds_come_from_the_dtypes(frame):
     schema = fit_table(frame, "auto")[0]
     assert schema.kinds == {
-        "mass": "numeric", "bill": "numeric", "eggs": "numeric", "rings": "numeric",
+        "mass": "numeric", "bill": "numeric", "eggs": "categorical", "rings": "numeric",
         "male": "binary", "tagged": "binary", "species": "categorical",
         "size": "categorical", "island": "categorical", "colour": "categorical",
         "note": "categorical",
@@ -114,6 +114,8 @@ def test_kinds_come_from_the_dtypes(frame):
     assert columns["species"].categories == ("Gentoo", "Adelie", "Chinstrap")
     assert columns["island"].categories == ("Biscoe", "Dream", "Torgersen")
     assert columns["tagged"].categories == (0, 1)
+    # A discrete numeric column: categorical over the values seen, ints for an int dtype.
+    assert columns["eggs"].categories == tuple(int(v) for v in np.unique(frame["eggs"]))
     # Booleans held as objects (with None) are binary too.
     flags = pd.Series([True, None, False], dtype=object)
     assert describe_column("flag", flags).kind == "binary"
@@ -122,7 +124,7 @@ def test_kinds_come_from_the_dtypes(frame):
 # ---------------------------------------------------------- fit and outputs
 def test_auto_choices_are_recorded_per_column(fitted, frame):
     assert fitted.table_schema_.likelihoods == {
-        "mass": "gaussian", "bill": "gaussian", "eggs": "gaussian", "rings": "gaussian",
+        "mass": "gaussian", "bill": "gaussian", "eggs": "categorical", "rings": "gaussian",
         "male": "bernoulli", "tagged": "bernoulli", "species": "categorical",
         "size": "categorical", "island": "categorical", "colour": "categorical",
         "note": "categorical",
@@ -131,7 +133,9 @@ def test_auto_choices_are_recorded_per_column(fitted, frame):
     assert isinstance(likelihood, ColumnLikelihood)
     plugins = likelihood.column_plugins(frame.shape[1])
     assert [p.name for p in plugins] == list(fitted.table_schema_.likelihoods.values())
-    assert plugins[6].n_categories == [3, 3, 3, 2, 3]  # species, size, island, colour, note
+    n_eggs = frame["eggs"].nunique()
+    # eggs, species, size, island, colour, note
+    assert plugins[6].n_categories == [n_eggs, 3, 3, 3, 2, 3]
     assert fitted.n_features_in_ == frame.shape[1]
     assert list(fitted.feature_names_in_) == list(frame.columns)
 
@@ -234,6 +238,52 @@ def test_the_imputer_fills_a_frame_and_keeps_what_was_observed(frame):
     kinds = np.array(list(imputer.table_schema_.kinds.values()))
     categorical = completed[:, kinds == "categorical"]
     np.testing.assert_array_equal(categorical, np.round(categorical))
+
+
+def discrete_frame(n=300, seed=0):
+    """Ratings (ints), coded ages (floats, 5 values), a measurement, a text column."""
+    rng = np.random.RandomState(seed)
+    rating = rng.randint(1, 6, n)
+    return pd.DataFrame({
+        "rating": rating,
+        "age": rng.choice([17.5, 22.0, 27.0, 32.0, 42.0], n),
+        "height": rng.normal(1.7, 0.1, n) + 0.02 * rating,
+        "group": rng.choice(["a", "b"], n),
+    })
+
+
+def test_discrete_numeric_columns_are_categorical_over_their_values():
+    frame = discrete_frame()
+    vae = VAETransformer(max_iter=30, **SMALL).fit(frame)
+    schema = dict(zip(vae.table_schema_.names, vae.table_schema_.columns))
+    assert schema["rating"].kind == "categorical" and schema["rating"].categories == (
+        1, 2, 3, 4, 5)
+    assert schema["age"].categories == (17.5, 22.0, 27.0, 32.0, 42.0)
+    assert schema["height"].kind == "numeric" and schema["height"].likelihood == "gaussian"
+    sample = vae.sample(500, random_state=0, decode="draw")
+    assert_same_columns(sample, frame)
+    assert set(sample["rating"]) <= {1, 2, 3, 4, 5}
+    assert set(sample["age"]) <= {17.5, 22.0, 27.0, 32.0, 42.0}
+    assert len(set(sample["age"])) > 1  # a draw of the categorical, not one value
+    # A value between those seen in fit is coded as the nearest one.
+    between = frame.iloc[:3].copy()
+    between["age"] = [18.0, 23.0, 41.0]
+    nearest = between.assign(age=[17.5, 22.0, 42.0])
+    np.testing.assert_allclose(vae.transform(between), vae.transform(nearest), rtol=1e-5)
+    # The model file keeps the values as categories.
+    assert TableSchema.from_dict(vae.table_schema_.to_dict()) == vae.table_schema_
+
+
+def test_discrete_needs_enough_rows_per_value_and_auto():
+    frame = discrete_frame(n=20)  # 5 ratings in 20 rows: too few rows per value
+    assert fit_table(frame, "auto")[0].kinds["rating"] == "numeric"
+    frame = discrete_frame()
+    assert fit_table(frame, "auto")[0].kinds["rating"] == "categorical"
+    # Named likelihoods are kept: a Gaussian on the ratings if asked.
+    likelihood = ColumnLikelihood([("gaussian", ["rating", "age", "height"]),
+                                   ("categorical", ["group"])])
+    schema = fit_table(frame, likelihood)[0]
+    assert schema.kinds["rating"] == "numeric" and schema.likelihoods["rating"] == "gaussian"
 
 
 # --------------------------------------------------------------------- errors
