@@ -229,7 +229,7 @@ class VAETransformer(
         Number of epochs run (completed epochs, after an interruption).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
     table_schema_ : TableSchema
         Only for a model fitted on a table: per column its name, dtype,
@@ -252,8 +252,8 @@ class VAETransformer(
     dtypes and categories (numbers on their own scale, integers rounded;
     a binary or categorical column's most probable value with
     ``decode="mean"``, a draw with ``decode="draw"``). Model files keep the
-    schema. Only pandas frames are tables (convert polars frames with
-    ``to_pandas()``). See ``docs/tables.md``.
+    schema. A polars DataFrame is read as pandas' would be, and the outputs
+    of a model fitted on one are polars DataFrames. See ``docs/tables.md``.
 
     **Interruptions.** A KeyboardInterrupt (Ctrl-C) during ``fit`` after at
     least one completed epoch ends training: the estimator keeps the best
@@ -806,15 +806,12 @@ class VAETransformer(
         "auto" and X has a column that is not real or integer numbers
         (booleans too). A frame of numbers alone with "auto" is read as an
         array, as scikit-learn expects a DataFrame and its values to give
-        the same model. A polars DataFrame with a text column is an error
-        (convert it with ``to_pandas()``); a numeric one is read as an array.
+        the same model. A polars DataFrame is read as its pandas
+        counterpart (:func:`skvae._table.as_pandas`).
         """
         if not reset:
             return self._fitted_schema() is not None
-        if _table.is_polars_frame(X):
-            if _table.has_text_columns(X):
-                raise ValueError(_POLARS_MESSAGE)
-            return False
+        X = _table.as_pandas(X)[0]
         if not _table.is_dataframe(X):
             return False
         spec = self.likelihood
@@ -827,8 +824,7 @@ class VAETransformer(
         """X checked by scikit-learn (feature names, number of features) as a pandas frame."""
         import pandas as pd
 
-        if _table.is_polars_frame(X):
-            raise ValueError(_POLARS_MESSAGE)
+        X = _table.as_pandas(X)[0]
         if not _table.is_dataframe(X):
             X = check_array(X, dtype=None, ensure_all_finite=False)
         validate_data(self, X, skip_check_array=True, reset=reset)
@@ -845,6 +841,8 @@ class VAETransformer(
         frame = self._table_frame(X, reset)
         if reset:
             schema, likelihood, rows = _table.fit_table(frame, self.likelihood)
+            if _table.is_polars_frame(X):
+                schema.polars_dtypes = tuple(_table.polars_dtype_names(X))
             self.table_schema_ = schema
             self._table_likelihood = likelihood  # taken by _fit_unsafe
         else:
@@ -873,7 +871,7 @@ class VAETransformer(
     def _as_table(self, X):
         """The model's output X as the fitted table (a DataFrame), or X for an array model."""
         schema = self._fitted_schema()
-        return X if schema is None else schema.decode(X)
+        return X if schema is None else schema.output(schema.decode(X))
 
     def _finite_rule(self, fitted=False):
         """``ensure_all_finite`` of the data checks: "allow-nan" with missing values.
@@ -1436,13 +1434,6 @@ class VAETransformer(
                 _device=fitted.device,
             )
         super().__setstate__(state)
-
-_POLARS_MESSAGE = (
-    "skvae reads tables (DataFrames with text or category columns, or "
-    "likelihood='auto' per column) from pandas DataFrames only: convert the polars "
-    "DataFrame with df.to_pandas() (which needs pyarrow), or encode its columns as "
-    "numbers first."
-)
 
 
 def _build_module(

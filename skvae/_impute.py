@@ -105,7 +105,7 @@ class VAEImputer(VAETransformer):
 
     Attributes
     ----------
-    empty_features_ : ndarray of bool, shape (n_features_in_,)
+    empty_features_ : ndarray of bool, shape (`n_features_in_`,)
         True for the features with no observed value in ``fit``.
     missing_features_ : ndarray of int
         Indices of the features with missing values in ``fit``: the
@@ -125,7 +125,7 @@ class VAEImputer(VAETransformer):
         Number of epochs run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -363,7 +363,7 @@ class VAEImputer(VAETransformer):
 
         codes = self._validate_incomplete(X)
         completed, missing = self._completed(codes)
-        frame = (X if _table.is_dataframe(X) else pd.DataFrame(X)).reset_index(drop=True)
+        frame = _as_frame(X)
         schema = self._fitted_schema()
         decoded = schema.decode(completed)
         columns = [
@@ -375,11 +375,13 @@ class VAEImputer(VAETransformer):
         if not self.keep_empty_features:
             columns = [c for c, empty in zip(columns, self.empty_features_) if not empty]
             names = [n for n, empty in zip(names, self.empty_features_) if not empty]
+        kept = [c for c, empty in zip(schema.columns, self.empty_features_)
+                if self.keep_empty_features or not empty]
         if self.add_indicator:
             for j in self.missing_features_:
                 columns.append(pd.Series(missing[:, j]))
                 names.append(f"{_INDICATOR_PREFIX}{schema.names[j]}")
-        return _frame(columns, names, X)
+        return _frame(columns, names, X, schema, kept)
 
     def _validate_incomplete(self, X):
         """``validate_data`` of the inference methods, NaN allowed; a float array.
@@ -490,9 +492,7 @@ class VAEImputer(VAETransformer):
         Missing entries are NaN, None or ``pd.NA`` as the column's dtype
         holds them (numpy integers become floats).
         """
-        import pandas as pd
-
-        frame = (X if _table.is_dataframe(X) else pd.DataFrame(X)).reset_index(drop=True)
+        frame = _as_frame(X)
         if frame.shape[1] != kept.size + n_indicator:
             raise ValueError(
                 f"X has {frame.shape[1]} features, but inverse_transform expects "
@@ -506,7 +506,7 @@ class VAEImputer(VAETransformer):
             columns[j] = frame.iloc[:, i]
         for i, j in enumerate(self.missing_features_):
             columns[j] = columns[j].mask(frame.iloc[:, kept.size + i].to_numpy(dtype=bool))
-        return _frame(columns, schema.names, X)
+        return _frame(columns, schema.names, X, schema, schema.columns)
 
     def _restore_missing(self, X, kept, n_indicator):
         """The body of :meth:`inverse_transform` on a checked 2-D float array."""
@@ -552,12 +552,31 @@ class VAEImputer(VAETransformer):
         return len(self.get_feature_names_out())
 
 
-def _frame(columns, names, like):
-    """A DataFrame of the Series ``columns`` labelled ``names``, with ``like``'s index."""
+def _as_frame(X):
+    """X (a pandas or polars DataFrame, or an array) as a pandas frame indexed 0, 1, ..."""
+    import pandas as pd
+
+    X = _table.as_pandas(X)[0]
+    return (X if _table.is_dataframe(X) else pd.DataFrame(X)).reset_index(drop=True)
+
+
+def _frame(columns, names, like, schema, table_columns):
+    """A DataFrame of the Series ``columns`` labelled ``names``, with ``like``'s index.
+
+    ``table_columns`` are the schema's columns among ``columns`` (the first
+    ones; the rest are boolean indicators). A table read from a polars
+    DataFrame gives a polars DataFrame (of the polars dtypes of ``fit``).
+    """
     import pandas as pd
 
     out = pd.concat(columns, axis=1, ignore_index=True)
     out.columns = _table.column_index(names)
+    if schema.polars_dtypes is not None:
+        dtypes = dict(zip(schema.columns, schema.polars_dtypes))
+        kinds = [dtypes[c] for c in table_columns]
+        extra = len(columns) - len(kinds)
+        return _table.to_polars(out, kinds + ["Boolean"] * extra,
+                                list(table_columns) + [None] * extra)
     if _table.is_dataframe(like):
         out.index = like.index
     return out

@@ -36,8 +36,12 @@ ones, and "categorical" over its values for a *discrete* numeric column:
 one with at most :data:`MAX_DISCRETE_VALUES` distinct values, each seen
 :data:`MIN_DISCRETE_COUNT` times on average (ratings, counts, coded ages),
 whose codes are those of the nearest value seen in ``fit`` and whose output
-is those values in the column's dtype. Only pandas DataFrames are tables: polars frames need pyarrow to
-convert, which skvae does not require (convert with ``df.to_pandas()``).
+is those values in the column's dtype.
+
+A polars DataFrame is read column by column into pandas (:func:`as_pandas`,
+without pyarrow), and the schema keeps its polars dtypes
+(:attr:`TableSchema.polars_dtypes`), so that the outputs of a model fitted
+on one are polars DataFrames with the same dtypes (:meth:`TableSchema.output`).
 """
 
 import math
@@ -143,17 +147,21 @@ class TableSchema:
     True
     """
 
-    def __init__(self, columns):
+    def __init__(self, columns, polars_dtypes=None):
         self.columns = tuple(columns)
+        #: The polars dtype names of a table read from a polars DataFrame, else None.
+        self.polars_dtypes = None if polars_dtypes is None else tuple(polars_dtypes)
 
     def __len__(self):
         return len(self.columns)
 
     def __eq__(self, other):
-        return isinstance(other, TableSchema) and self.columns == other.columns
+        return isinstance(other, TableSchema) and (
+            (self.columns, self.polars_dtypes) == (other.columns, other.polars_dtypes)
+        )
 
     def __hash__(self):
-        return hash(self.columns)
+        return hash((self.columns, self.polars_dtypes))
 
     def __repr__(self):
         lines = [f"    {_describe(c)}," for c in self.columns]
@@ -260,6 +268,16 @@ class TableSchema:
         frame.columns = column_index(self.names)
         return frame
 
+    def output(self, frame):
+        """``frame`` (a decoded pandas frame) as the kind of frame the table was read from.
+
+        A polars DataFrame with the polars dtypes of ``fit`` when the table
+        came from one, else ``frame`` itself.
+        """
+        if self.polars_dtypes is None:
+            return frame
+        return to_polars(frame, self.polars_dtypes, self.columns)
+
     # ----------------------------------------------------------- likelihood
     def column_info(self, X):
         """One :class:`skvae.base.Column` per column, with the range of its values in ``X``.
@@ -299,7 +317,7 @@ class TableSchema:
     # ------------------------------------------------------------------ JSON
     def to_dict(self):
         """Return the schema as JSON data (lists, str, int, float, bool, None)."""
-        return {
+        data = {
             "columns": [
                 {
                     "name": c.name,
@@ -314,6 +332,9 @@ class TableSchema:
                 for c in self.columns
             ]
         }
+        if self.polars_dtypes is not None:
+            data["polars_dtypes"] = list(self.polars_dtypes)
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -332,12 +353,27 @@ class TableSchema:
         ValueError
             Naming the column and the field that is wrong.
         """
-        if not isinstance(data, dict) or set(data) != {"columns"}:
-            raise ValueError("a table schema must be a dict with the one key 'columns'")
+        if not isinstance(data, dict) or not {"columns"} <= set(data) <= {
+            "columns", "polars_dtypes"
+        }:
+            raise ValueError(
+                "a table schema must be a dict with the one key 'columns' (and "
+                "'polars_dtypes')"
+            )
         columns = data["columns"]
         if not isinstance(columns, list) or not columns:
             raise ValueError("a table schema's 'columns' must be a non-empty list")
-        return cls([_column_from_dict(entry, j) for j, entry in enumerate(columns)])
+        columns = [_column_from_dict(entry, j) for j, entry in enumerate(columns)]
+        polars = data.get("polars_dtypes")
+        if polars is not None and not (
+            isinstance(polars, list) and len(polars) == len(columns)
+            and all(isinstance(d, str) and d in POLARS_DTYPES for d in polars)
+        ):
+            raise ValueError(
+                f"a table schema's 'polars_dtypes' must list one of {sorted(POLARS_DTYPES)} "
+                "per column"
+            )
+        return cls(columns, polars)
 
 
 # ----------------------------------------------------------------- fitting
@@ -351,6 +387,93 @@ def is_polars_frame(X):
     """Whether ``X`` is a polars DataFrame (polars is not imported for this)."""
     pl = sys.modules.get("polars")
     return pl is not None and isinstance(X, pl.DataFrame)
+
+
+def as_pandas(X):
+    """``X`` as a pandas DataFrame, and the polars dtype names of a polars one (else None).
+
+    A polars DataFrame is read column by column (no pyarrow): integers as
+    pandas' nullable integers, booleans as ``"boolean"``, floats as floats
+    (null as NaN), strings as objects, Categorical and Enum as categories;
+    other dtypes are a TypeError naming the column. Anything else is
+    returned as it is.
+
+    Examples
+    --------
+    >>> import polars as pl  # doctest: +SKIP
+    >>> frame, dtypes = as_pandas(pl.DataFrame({"a": [1, None], "b": ["x", "y"]}))  # doctest: +SKIP
+    >>> dtypes, [str(d) for d in frame.dtypes]  # doctest: +SKIP
+    (['Int64', 'String'], ['Int64', 'object'])
+    """
+    if not is_polars_frame(X):
+        return X, None
+    import pandas as pd
+
+    dtypes = polars_dtype_names(X)
+    frame = pd.DataFrame({j: _polars_values(series, dtype) for j, (series, dtype)
+                          in enumerate(zip(X.iter_columns(), dtypes))})
+    frame.columns = pd.Index(X.columns)
+    return frame, dtypes
+
+
+def polars_dtype_names(X):
+    """The dtype name of each column of a polars DataFrame, or a TypeError naming one
+    that a table cannot hold (see :data:`POLARS_DTYPES`)."""
+    names = []
+    for series in X.iter_columns():
+        dtype = series.dtype
+        name = dtype.__name__ if isinstance(dtype, type) else type(dtype).__name__
+        name = {"Utf8": "String"}.get(name, name)
+        if name not in POLARS_DTYPES:
+            raise TypeError(
+                f"Column {series.name!r} has the polars dtype {dtype}, which a table "
+                "cannot hold: skvae models numbers, booleans, strings and categories. "
+                "Cast it first, e.g. pl.col(name).cast(pl.String), or to a number."
+            )
+        names.append(name)
+    return names
+
+
+#: The polars dtypes a table may hold, by name, and the pandas dtype each is read as
+#: (None: read by _polars_column's own rule).
+POLARS_DTYPES = {
+    **{f"{p}Int{b}": f"{p}Int{b}" for p in ("", "U") for b in (8, 16, 32, 64)},
+    "Float32": "float32", "Float64": "float64", "Boolean": "boolean", "String": "object",
+    "Categorical": "category", "Enum": "category",
+}
+
+
+def _polars_values(series, name):
+    """The values of a polars Series of dtype ``name`` as a pandas array."""
+    import pandas as pd
+
+    values = series.to_list()
+    if name in ("Categorical", "Enum"):
+        # An Enum's categories are its dtype's; a Categorical's, the values it holds.
+        categories = list(series.dtype.categories) if name == "Enum" else (
+            sorted({v for v in values if v is not None}))
+        return pd.Categorical(values, categories=categories)
+    if name.startswith("Float"):
+        return series.to_numpy().astype(POLARS_DTYPES[name], copy=False)
+    if name == "String":
+        return pd.Series(values, dtype=object)
+    return pd.array(values, dtype=POLARS_DTYPES[name])
+
+
+def to_polars(frame, dtypes, columns):
+    """A decoded pandas frame as a polars DataFrame of the polars dtypes ``dtypes``."""
+    import polars as pl
+
+    data = []
+    for j, (dtype, column) in enumerate(zip(dtypes, columns)):
+        series = frame.iloc[:, j]
+        values = series.astype(object).where(series.notna(), None).to_list()
+        if dtype == "Enum":
+            target = pl.Enum([str(c) for c in column.categories])
+        else:
+            target = getattr(pl, dtype)
+        data.append(pl.Series(str(frame.columns[j]), values, dtype=target))
+    return pl.DataFrame(data)
 
 
 def has_text_columns(frame):

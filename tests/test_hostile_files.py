@@ -429,6 +429,13 @@ def _schema_edit(edit):
     return apply
 
 
+def _polars(dtypes):
+    """An edit of model.json that gives the table schema these polars dtypes."""
+    def apply(model):
+        model["fitted"]["table_schema_"]["value"]["polars_dtypes"] = dtypes
+    return apply
+
+
 def _set(j, field, value):
     return _schema_edit(lambda columns: columns[j].update({field: value}))
 
@@ -465,12 +472,16 @@ def _make_categorical(value):
         (lambda m: m["fitted"].update(table_schema_={"type": "table", "value": []}),
          "a dict with the one key"),
         (lambda m: m["fitted"].update(table_schema_=[1]), "table_schema_ is"),
+        (_polars(["Float64", "Object"]), "'polars_dtypes' must list one of"),
+        (_polars(["Float64"]), "'polars_dtypes' must list one of"),
+        (_polars("Float64"), "'polars_dtypes' must list one of"),
     ],
     ids=[
         "too_short", "too_long", "datetime", "wide_string", "dtype_list", "kind",
         "text_values_of_numbers", "unordered_values", "dict_category",
         "list_category", "none_category", "repeated_category", "zero_scale", "string_mean",
         "tuple_name", "other_name", "other_likelihood", "extra_field", "not_a_dict", "not_tagged",
+        "polars_object", "polars_too_short", "polars_not_a_list",
     ],
 )
 def test_a_table_schema_that_does_not_fit_is_refused(saved_table, tmp_path, edit, match):

@@ -376,3 +376,77 @@ def test_model_files_keep_the_schema(fitted, frame, tmp_path):
     again = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(again.sample(5, random_state=1),
                                   fitted.sample(5, random_state=1))
+
+
+# --------------------------------------------------------------------- polars
+def polars_frame(n=160, seed=0):
+    """A polars DataFrame of every dtype a table holds, with nulls."""
+    pl = pytest.importorskip("polars")
+    rng = np.random.RandomState(seed)
+    mass = rng.normal(4200.0, 800.0, n)
+    return pl.DataFrame({
+        "mass": mass,
+        "bill": rng.normal(44.0, 5.0, n).astype(np.float32),
+        "rings": pl.Series([None if m > 5000 else int(v) for m, v in
+                            zip(mass, rng.randint(0, 40, n))], dtype=pl.Int32),
+        "male": (rng.rand(n) < 0.5).tolist(),
+        "island": pl.Series(rng.choice(["Biscoe", "Dream", "Torgersen"], n).tolist(),
+                            dtype=pl.Categorical),
+        "size": pl.Series(rng.choice(["S", "M", "L"], n).tolist(), dtype=pl.Enum(["S", "M", "L"])),
+        "note": rng.choice(["a", "b"], n).tolist(),
+    })
+
+
+def test_a_polars_frame_is_a_table_and_outputs_are_polars(tmp_path):
+    pl = pytest.importorskip("polars")
+    frame = polars_frame()
+    vae = VAETransformer(max_iter=5, missing_values=np.nan, **SMALL).fit(frame)
+    assert vae.table_schema_.polars_dtypes == (
+        "Float64", "Float32", "Int32", "Boolean", "Categorical", "Enum", "String")
+    assert list(vae.feature_names_in_) == frame.columns
+    for out in (vae.sample(20, random_state=0), vae.inverse_transform(vae.transform(frame[:20]))):
+        assert isinstance(out, pl.DataFrame)
+        assert out.columns == frame.columns and out.dtypes == frame.dtypes
+        assert set(out["island"].to_list()) <= {"Biscoe", "Dream", "Torgersen"}
+    # The same model as on the pandas frame that holds the same values.
+    pandas_frame = _table_as_pandas(frame)
+    twin = VAETransformer(max_iter=5, missing_values=np.nan, **SMALL).fit(pandas_frame)
+    np.testing.assert_allclose(vae.transform(frame), twin.transform(pandas_frame),
+                               rtol=1e-4, atol=1e-5)
+    # The model file keeps the polars dtypes.
+    loaded = skvae.load(skvae.save(vae, tmp_path / "polars.skvae"))
+    assert loaded.table_schema_ == vae.table_schema_
+    assert loaded.sample(3, random_state=0).dtypes == frame.dtypes
+
+
+def _table_as_pandas(frame):
+    from skvae._table import as_pandas
+
+    pandas_frame, _ = as_pandas(frame)
+    assert isinstance(pandas_frame, pd.DataFrame)
+    assert str(pandas_frame["rings"].dtype) == "Int32" and pandas_frame["rings"].isna().any()
+    assert list(pandas_frame["size"].cat.categories) == ["S", "M", "L"]
+    return pandas_frame
+
+
+def test_the_imputer_fills_a_polars_frame():
+    pl = pytest.importorskip("polars")
+    frame = polars_frame()
+    imputer = VAEImputer(max_iter=3, add_indicator=True, **SMALL).fit(frame)
+    filled = imputer.transform(frame)
+    assert isinstance(filled, pl.DataFrame) and filled.null_count().sum_horizontal()[0] == 0
+    assert filled.columns[-1] == "missingindicator_rings"
+    observed = frame["rings"].is_not_null()
+    assert filled["rings"].filter(observed).to_list() == frame["rings"].filter(observed).to_list()
+    restored = imputer.inverse_transform(filled)
+    assert restored.dtypes == frame.dtypes
+    assert restored["rings"].null_count() == frame["rings"].null_count()
+
+
+def test_a_polars_dtype_a_table_cannot_hold_is_a_clear_error():
+    pl = pytest.importorskip("polars")
+    import datetime
+
+    frame = polars_frame().with_columns(pl.lit(datetime.date(2024, 1, 1)).alias("day"))
+    with pytest.raises(TypeError, match="'day' has the polars dtype Date"):
+        VAETransformer(max_iter=1, **SMALL).fit(frame)
