@@ -5,7 +5,6 @@ import os
 import shutil
 import sys
 
-import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
