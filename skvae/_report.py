@@ -2,8 +2,14 @@
 
 :func:`write_figures` draws each figure of :mod:`skvae.plotting` that applies
 to a fitted model, one small writer per figure (:data:`FIGURE_WRITERS`, in
-the order of the page); :func:`write_index` writes the page: the metrics as a
-table, then each figure with its caption, then the figures not drawn and why.
+the order of the page), all of one width; :func:`describe_model` says what
+the page shows of the model (its hyper-parameters, how its likelihood was
+chosen, the likelihood of each column of a table); :func:`pca_baseline`
+puts PCA with as many components beside the VAE's numbers;
+:func:`write_index` writes the page: notes on a fit that did not converge
+and on collapsed latent units, a table of contents, the data and model, the
+metrics, the baseline, the hyper-parameters, then each figure with its
+caption, then the figures not drawn and why.
 
 :mod:`skvae.cli` imports this module only when it draws (matplotlib, torch
 and scikit-learn load with it), so that ``skvae --help`` stays fast.
@@ -16,6 +22,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import plotting
+from ._schedule import warmup_end
 
 #: Variance threshold of the posterior means for a latent unit to be active.
 ACTIVE_THRESHOLD = 0.01
@@ -24,6 +31,10 @@ _MAX_TRAVERSAL_DIMS = 10
 # Rows shown in outliers.png: the lowest scores of the test set.
 _MAX_OUTLIERS_SHOWN = 10
 _DPI = 120
+#: Width of every figure of the report, in inches (960 pixels at its 120 dpi).
+FIGURE_WIDTH = 8.0
+# Blank margin round each figure's edge, in inches (constrained layout's pads).
+_MARGIN = 0.1
 
 
 # ------------------------------------------------------------------ pyplot
@@ -172,10 +183,12 @@ def _reconstructions(ctx):
         "Reconstructions",
         f"The first {n_shown} test samples (upper row) and their reconstructions, the "
         "decoded posterior means (lower row)"
-        + (", both given the labels." if ctx.conditional else ".")
+        + (", both given the labels" if ctx.conditional else "")
+        + "; under each reconstruction its squared error, summed over the features "
+        "(the units of the PCA baseline's reconstruction error)."
         + _missing_note(ctx),
         lambda: plotting.ReconstructionDisplay.from_estimator(
-            ctx.vae, ctx.X_test, labels, n_samples=n_shown, **ctx.look
+            ctx.vae, ctx.X_test, labels, n_samples=n_shown, show_errors=True, **ctx.look
         ),
     )
 
@@ -221,6 +234,41 @@ def _training_curves(ctx):
         + ("; beta and the learning rate when they change." if len(keys) > 3 else "."),
         lambda: plotting.TrainingCurvesDisplay.from_estimator(ctx.vae, keys=keys),
     )
+
+
+def _validation_curve(ctx):
+    """The loss on the training and on the held-out rows (``early_stopping``), else no figure."""
+    history = ctx.vae.history_
+    val = [(r.get("epoch", i + 1), r["val_loss"]) for i, r in enumerate(history)
+           if r.get("val_loss") is not None]  # fmt: skip
+    if not val:
+        return None
+    vae = ctx.vae
+    # Early stopping compares the epochs after the KL warm-up (beta still ramps before).
+    warmup = warmup_end(vae.kl_warmup, vae.max_iter, vae.kl_cycles)
+    after_warmup = [pair for pair in val if pair[0] > warmup]
+    best_epoch, best = min(after_warmup or val, key=lambda pair: pair[1])
+    share = getattr(vae, "validation_fraction", None)
+    held_out = f"the {share:.0%} of the training rows held out" if share else "held-out rows"
+    return Figure(
+        "Validation curve",
+        f"The loss (negative ELBO, KL weighted by beta; nats per sample) per epoch on the "
+        f"training rows and on {held_out} (early_stopping=True); the lowest validation "
+        f"loss{' after the KL warm-up' if after_warmup and warmup else ''}, {best:.3f}, is "
+        f"at epoch {best_epoch} (dashed), whose weights the model keeps. A validation "
+        "curve rising while the training curve falls is overfitting.",
+        lambda: _mark_epoch(
+            plotting.TrainingCurvesDisplay.from_estimator(ctx.vae, keys=["loss"]), best_epoch
+        ),
+        axes_title="Loss on training and validation rows",
+    )
+
+
+def _mark_epoch(display, epoch):
+    """A dashed vertical line at ``epoch`` in a one-panel TrainingCurvesDisplay."""
+    display.ax_ = display.axes_[0]
+    display.ax_.axvline(epoch, color="0.5", linestyle="--", linewidth=1)
+    return display
 
 
 def _kl_per_dimension(ctx):
@@ -305,6 +353,7 @@ FIGURE_WRITERS = (
     ("reconstructions.png", _reconstructions),
     ("latent_traversal.png", _latent_traversal),
     ("training_curves.png", _training_curves),
+    ("validation_curve.png", _validation_curve),
     ("kl_per_dimension.png", _kl_per_dimension),
     ("class_conditional.png", _class_conditional),
     ("outliers.png", _outliers),
@@ -329,10 +378,14 @@ def write_figures(
 
     The figures of :data:`FIGURE_WRITERS`, in its order: the latent scatter
     plot, the latent manifold (with two or more latent dimensions), samples,
-    reconstructions, the latent traversal, the training curves, the KL per
-    latent dimension (for priors that factorise over dimensions) and the
-    samples of each class (for a model fitted with labels) and the most
-    anomalous test rows (for a :class:`~skvae.VAEOutlierDetector`).
+    reconstructions (each with its squared error), the latent traversal, the
+    training curves, the validation curve (for a fit with
+    ``early_stopping=True``), the KL per latent dimension (for priors that
+    factorise over dimensions), the samples of each class (for a model
+    fitted with labels) and the most anomalous test rows (for a
+    :class:`~skvae.VAEOutlierDetector`). Every figure is saved
+    :data:`FIGURE_WIDTH` inches wide (see :func:`fit_width`), so that the
+    page shows them at one scale.
 
     With more than two latent dimensions, the manifold varies the two most
     active ones (largest variance of the test-set posterior means) and the
@@ -420,48 +473,383 @@ def _draw(figure, path):
     display = figure.make()
     if figure.axes_title is not None:
         display.ax_.set_title(figure.axes_title)
+    fit_width(display.figure_)
     save_display(display, path)
+
+
+def fit_width(fig, width=FIGURE_WIDTH):
+    """Give ``fig`` the width ``width`` (inches): the report's figures share one scale.
+
+    A wider figure shrinks with its aspect kept (its text keeps its size in
+    points, so it reads as in the other figures); a narrower one widens to
+    ``width`` at the same height (the layout spreads out; fixed-aspect
+    images stay centred). A constrained layout gets a margin of 0.1 inch
+    round the edge.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from skvae._report import fit_width
+    >>> [fit_width(Figure(figsize=size)).get_size_inches().tolist()
+    ...  for size in [(16, 4), (4, 3)]]
+    [[8.0, 2.0], [8.0, 3.0]]
+    """
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(width, h * width / w if w > width else h)
+    engine = fig.get_layout_engine()
+    if engine is not None and "w_pad" in engine.get():  # constrained: a margin round the edge
+        engine.set(w_pad=_MARGIN, h_pad=_MARGIN)
+    return fig
+
+
+# ------------------------------------------------------ model and baseline
+#: Likelihood plugins that are densities of continuous data: their ELBO and
+#: IWAE bound are in the units of PCA's (probabilistic PCA's) log-likelihood.
+CONTINUOUS_LIKELIHOODS = ("gaussian", "laplace", "student_t", "continuous_bernoulli")
+
+
+def describe_model(vae):
+    """What the page says of a fitted model: its hyper-parameters and its likelihood.
+
+    Parameters
+    ----------
+    vae : VAETransformer or a subclass
+        Fitted.
+
+    Returns
+    -------
+    description : dict
+        ``params``: ``{name: repr(value)}`` of ``vae.get_params(deep=False)``;
+        ``params_at_default``: the names of those whose value is the
+        class's default (by their repr);
+        ``likelihood_choice``: how the likelihood was chosen (by
+        ``likelihood="auto"`` and why, or given); ``columns``: for a model
+        fitted on a table, a list of ``{"name", "dtype", "kind",
+        "likelihood"}``, one per column (``table_schema_``), else None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAETransformer
+    >>> from skvae._report import describe_model
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> vae = VAETransformer(beta=0.5, max_iter=1, random_state=0).fit(X)
+    >>> description = describe_model(vae)
+    >>> description["params"]["beta"], description["params"]["likelihood"]
+    ('0.5', "'auto'")
+    >>> description["likelihood_choice"]
+    "chosen by likelihood='auto': training values outside [0, 1] (Bernoulli needs [0, 1])"
+    """
+    params = {name: repr(value) for name, value in vae.get_params(deep=False).items()}
+    defaults = {name: repr(value) for name, value in type(vae)().get_params(deep=False).items()}
+    schema = getattr(vae, "table_schema_", None)
+    columns = None
+    if schema is not None:
+        columns = [
+            {"name": str(c.name), "dtype": c.dtype, "kind": c.kind, "likelihood": c.likelihood}
+            for c in schema.columns
+        ]
+    return {
+        "params": params,
+        "params_at_default": [name for name in params if defaults.get(name) == params[name]],
+        "likelihood_choice": _likelihood_choice(vae, schema),
+        "columns": columns,
+    }
+
+
+def _likelihood_choice(vae, schema):
+    """How the fitted likelihood came about, in a few words."""
+    spec = vae.likelihood
+    if not (isinstance(spec, str) and spec == "auto"):
+        return f"given: likelihood={spec!r}"
+    if schema is not None:
+        return "chosen by likelihood='auto' for each column of the table (see Columns)"
+    if getattr(vae.likelihood_, "name", None) == "bernoulli":
+        return "chosen by likelihood='auto': every training value lies in [0, 1]"
+    return "chosen by likelihood='auto': training values outside [0, 1] (Bernoulli needs [0, 1])"
+
+
+def pca_baseline(vae, X_train, X_test, y_train=None, y_test=None, *, conditional=False,
+                 random_state=0):
+    """PCA with as many components as the VAE's latent dimensions, on the same split.
+
+    What a number of the VAE means next to the simplest linear model:
+
+    - reconstruction error of the VAE (``inverse_transform(transform(X))``,
+      given the labels for a conditional model) and of PCA, on the training
+      and the test set, in one unit: the squared error summed over the
+      features (the observed ones, with missing entries), averaged over the
+      rows. PCA sees missing entries as the training means;
+    - with labels: the test accuracy of a logistic regression (features
+      standardised) trained on the training rows' codes, on the VAE's
+      posterior means (a conditional model's without labels, the unknown
+      condition) vs on PCA's scores, beside the accuracy of always
+      predicting the most frequent training class;
+    - for a likelihood that is a density of continuous data
+      (:data:`CONTINUOUS_LIKELIHOODS`): the test log-likelihood of
+      probabilistic PCA (``PCA.score``), in nats per sample like the VAE's
+      ELBO and IWAE bound. A discrete likelihood (Bernoulli, categorical,
+      Poisson) has nats that a density cannot be compared with.
+
+    Parameters
+    ----------
+    vae : VAETransformer or a subclass
+        Fitted on ``X_train``.
+    X_train, X_test : ndarray of shape (n_samples, n_features)
+        The VAE's training and test data (NaN for missing entries).
+    y_train, y_test : ndarray of shape (n_samples,), default=None
+        Labels; the accuracies need both, with at least two classes.
+    conditional : bool, default=False
+        Whether ``vae`` was fitted with the labels (it reconstructs with them).
+    random_state : int, default=0
+        Seed of PCA's randomised solver (large data) and of the regression.
+
+    Returns
+    -------
+    baseline : dict or None
+        ``n_components`` (PCA's: the VAE's, at most ``min(n_samples,
+        n_features)``), ``reconstruction_error`` (``{"vae": {"train",
+        "test"}, "pca": {"train", "test"}}``), ``accuracy`` (``{"vae",
+        "pca", "chance"}`` or None) and ``pca_test_log_likelihood`` (float
+        or None). None for a model fitted on a table (a DataFrame), whose
+        columns PCA cannot take as they are.
+
+    Examples
+    --------
+    >>> from skvae import VAETransformer
+    >>> from skvae.datasets import load_digits
+    >>> from skvae._report import pca_baseline
+    >>> X, y = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(n_components=4, max_iter=5, random_state=0).fit(X[:300])
+    >>> b = pca_baseline(vae, X[:300], X[300:400], y[:300], y[300:400])
+    >>> b["n_components"], sorted(b["reconstruction_error"]), sorted(b["accuracy"])
+    (4, ['pca', 'vae'], ['chance', 'pca', 'vae'])
+    """
+    if getattr(vae, "table_schema_", None) is not None:
+        return None
+    X_train, X_test = (np.asarray(X, dtype=float) for X in (X_train, X_test))
+    k = min(vae.n_components, *X_train.shape)
+    pca, fill = _fit_pca(X_train, k, random_state)
+    train_labels, test_labels = (y_train, y_test) if conditional else (None, None)
+    errors = {
+        "vae": {
+            "train": _reconstruction_error(X_train, _vae_reconstruction(vae, X_train, train_labels)),
+            "test": _reconstruction_error(X_test, _vae_reconstruction(vae, X_test, test_labels)),
+        },
+        "pca": {
+            part: _reconstruction_error(X, pca.inverse_transform(pca.transform(fill(X))))
+            for part, X in (("train", X_train), ("test", X_test))
+        },
+    }
+    accuracy = None
+    if y_train is not None and y_test is not None and len(np.unique(y_train)) > 1:
+        codes = {
+            "vae": (vae.transform(X_train), vae.transform(X_test)),
+            "pca": (pca.transform(fill(X_train)), pca.transform(fill(X_test))),
+        }
+        accuracy = {
+            name: _code_accuracy(train, test, y_train, y_test, random_state)
+            for name, (train, test) in codes.items()
+        }
+        values, counts = np.unique(y_train, return_counts=True)
+        accuracy["chance"] = float(np.mean(np.asarray(y_test) == values[np.argmax(counts)]))
+    continuous = getattr(vae.likelihood_, "name", None) in CONTINUOUS_LIKELIHOODS
+    missing = bool(np.isnan(X_train).any() or np.isnan(X_test).any())
+    log_likelihood = float(pca.score(X_test)) if continuous and not missing else None
+    return {
+        "n_components": int(k),
+        "reconstruction_error": errors,
+        "accuracy": accuracy,
+        "pca_test_log_likelihood": log_likelihood,
+    }
+
+
+def _fit_pca(X_train, k, random_state):
+    """PCA fitted on ``X_train`` (missing entries as the column means), and the filling."""
+    from sklearn.decomposition import PCA
+
+    means = np.nanmean(X_train, axis=0)
+    means = np.where(np.isnan(means), 0.0, means)  # a column with no observed entry
+
+    def fill(X):
+        return np.where(np.isnan(X), means, X)
+
+    return PCA(n_components=k, random_state=random_state).fit(fill(X_train)), fill
+
+
+def _vae_reconstruction(vae, X, y):
+    """Decoded posterior means of X (given the labels y, unless None)."""
+    if y is None:
+        return vae.inverse_transform(vae.transform(X))
+    return vae.inverse_transform(vae.transform(X, y), y)
+
+
+def _reconstruction_error(X, X_hat):
+    """Squared error summed over the observed features, averaged over the rows."""
+    return float(np.mean(np.nansum((X - np.asarray(X_hat, dtype=float)) ** 2, axis=1)))
+
+
+def _code_accuracy(Z_train, Z_test, y_train, y_test, random_state):
+    """Test accuracy of a logistic regression on standardised codes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=1000, random_state=random_state)
+    )
+    return float(model.fit(Z_train, y_train).score(Z_test, y_test))
 
 
 # -------------------------------------------------------------------- page
 _CSS = """\
 body { font-family: system-ui, sans-serif; max-width: 62em; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.4; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
+table { border-collapse: collapse; max-width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left;
+         vertical-align: top; overflow-wrap: anywhere; }
+thead th { border-bottom: 2px solid #bbb; }
 td.value { font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+details { margin: 0.8em 0; }
+summary { cursor: pointer; color: #444; }
+nav ol { margin: 0.3em 0; }
+nav > ol > li { margin: 0.15em 0; }
+.note { border-left: 4px solid #d9822b; background: #fdf5ec; padding: 0.5em 1em;
+        margin: 1em 0; }
 figure { margin: 2.5em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { margin-top: 0.4em; color: #444; }
-code { font-size: 0.95em; }
+code { font-size: 0.95em; overflow-wrap: anywhere; }
 footer { margin-top: 3em; color: #777; font-size: 0.9em; }
 """
+_esc = html.escape
+
+
+class _Section(NamedTuple):
+    """A section of the page: its id (the table of contents links to it), heading, body."""
+
+    id: str
+    heading: str
+    lines: list
+    entries: tuple = ()  # (id, title) of its parts, listed under it in the contents
+
+
+def _number(value, fmt="{:.3f}"):
+    return "n/a" if value is None else fmt.format(value)
+
+
+def _value_rows(rows):
+    """``<tr>`` lines of ``(name, value)`` pairs, both escaped."""
+    return [
+        f'<tr><th scope="row">{_esc(name)}</th><td class="value">{_esc(value)}</td></tr>'
+        for name, value in rows
+    ]
+
+
+def _table(rows, table_id=None, header=None):
+    """A table of ``(name, value)`` rows (or of longer rows under ``header``)."""
+    lines = [f'<table id="{table_id}">' if table_id else "<table>"]
+    if header is not None:
+        cells = "".join(f'<th scope="col">{_esc(h)}</th>' for h in header)
+        lines.append(f"<thead><tr>{cells}</tr></thead>")
+        lines += [
+            f'<tr><th scope="row">{_esc(row[0])}</th>'
+            + "".join(f'<td class="value num">{_esc(v)}</td>' for v in row[1:])
+            + "</tr>"
+            for row in rows
+        ]
+    else:
+        lines += _value_rows(rows)
+    return [*lines, "</table>"]
+
+
+def _notes(metrics):
+    """The warnings a reader must see first: no convergence, collapsed latent units."""
+    notes = []
+    message = metrics.get("convergence_warning")
+    if message:
+        notes.append(
+            f"<strong>Training did not converge.</strong> {_esc(message)} With "
+            "<code>skvae fit</code>: raise <code>--epochs</code>."
+        )
+    n, active = metrics["n_components"], metrics["active_units"]
+    if active < n:
+        notes.append(_collapse_note(n, active, metrics["active_units_threshold"]))
+    return [f'<p class="note">{note}</p>' for note in notes]
+
+
+def _collapse_note(n, active, threshold):
+    """The note on inactive (collapsed) latent units."""
+    inactive = n - active
+    if active == 0:
+        which = f"None of the {n} latent units is active"
+        uses = "the codes carry almost nothing about the input"
+    else:
+        which = f"{inactive} of the {n} latent units {'is' if inactive == 1 else 'are'} inactive"
+        uses = f"the model uses {active} of its {n} dimensions"
+    return (
+        f"<strong>Latent units collapsed.</strong> {which}: the variance of "
+        f"{'their' if inactive > 1 else 'its'} posterior means over the test set is at "
+        f"most {threshold:g}, so {'they carry' if inactive > 1 else 'it carries'} almost "
+        f"no information about the input (posterior collapse) and {uses}. Fewer latent "
+        "dimensions would do as well; a KL warm-up (<code>--kl-warmup</code>, "
+        "<code>kl_warmup</code>), free bits (<code>free_bits</code>) or more epochs "
+        "may bring more units into use."
+    )
+
+
+def _likelihood_text(metrics):
+    choice = metrics.get("likelihood_choice")
+    return metrics["likelihood"] + (f" ({choice})" if choice else "")
+
+
+def _model_section(metrics):
+    """The data (shape and split) and the model: estimator, plugins, latent size."""
+    n_features = metrics["n_features"]
+    rows = [
+        ("Data", metrics["data_name"]),
+        ("Training set", f"{metrics['n_train']} rows × {n_features} features"),
+        ("Test set", f"{metrics['n_test']} rows × {n_features} features"),
+    ]
+    if metrics.get("image_shape"):
+        rows.append(("One row as an image", " × ".join(map(str, metrics["image_shape"]))
+                     + " (height × width × channels)"))  # fmt: skip
+    rows += [
+        ("Estimator", metrics["estimator"]),
+        ("Architecture", metrics["architecture"]),
+        ("Likelihood", _likelihood_text(metrics)),
+        ("Prior", metrics["prior"]),
+        ("Latent dimensions", str(metrics["n_components"])),
+    ]
+    lines = _table(rows, "model-table")
+    columns = metrics.get("columns")
+    if columns:
+        lines += [
+            '<h3 id="columns">Columns</h3>',
+            "<p>The likelihood of each column of the table "
+            "(<code>table_schema_</code>).</p>",
+            *_table(
+                [(c["name"], c["dtype"], c["kind"], c["likelihood"]) for c in columns],
+                "columns-table",
+                header=("column", "dtype", "kind", "likelihood"),
+            ),
+        ]
+    return _Section("model", "Data and model", lines)
 
 
 def _metric_rows(metrics):
     """``(name, value)`` rows of the page's metrics table, as text."""
-
-    def number(value, fmt="{:.3f}"):
-        return "n/a" if value is None else fmt.format(value)
-
     n_iter, max_iter = metrics["n_iter"], metrics["max_iter"]
     epochs = f"{n_iter} of {max_iter}" + ("" if n_iter == max_iter else " (stopped early)")
     return [
-        ("Data", f"{metrics['data_name']} ({metrics['n_features']} features)"),
-        ("Training samples", str(metrics["n_train"])),
-        ("Test samples", str(metrics["n_test"])),
-        ("Estimator", metrics["estimator"]),
-        ("Architecture", metrics["architecture"]),
-        ("Likelihood", metrics["likelihood"]),
-        ("Prior", metrics["prior"]),
-        ("Latent dimensions", str(metrics["n_components"])),
         ("Epochs", epochs),
         ("Fit time", f"{metrics['fit_seconds']:.1f} s"),
-        ("Train ELBO (nats per sample)", number(metrics["train_elbo"])),
-        ("Test ELBO (nats per sample)", number(metrics["test_elbo"])),
+        ("Train ELBO (nats per sample)", _number(metrics["train_elbo"])),
+        ("Test ELBO (nats per sample)", _number(metrics["test_elbo"])),
         (
             f"Test log-likelihood, IWAE bound with k={metrics['iwae_k']} (nats per sample)",
-            number(metrics["test_log_likelihood"]),
+            _number(metrics["test_log_likelihood"]),
         ),
         (
             "Active latent units",
@@ -491,6 +879,143 @@ def _task_rows(metrics):
     return rows
 
 
+def _metrics_section(metrics):
+    lines = [
+        "<p>ELBO and log-likelihood: higher is better. The IWAE bound is the tighter "
+        "estimate of the test log-likelihood; the Baseline section says what the "
+        "numbers are worth.</p>",
+        *_table(_metric_rows(metrics), "metrics-table"),
+    ]
+    return _Section("metrics", "Metrics", lines)
+
+
+def _baseline_section(metrics):
+    """The VAE beside PCA with as many components (see :func:`pca_baseline`)."""
+    base = metrics.get("baseline")
+    if not base:
+        return None
+    k, err = base["n_components"], base["reconstruction_error"]
+    rows = [(f"Reconstruction error, {name} set", _number(err["vae"][part]),
+             _number(err["pca"][part]))
+            for name, part in (("training", "train"), ("test", "test"))]  # fmt: skip
+    accuracy = base.get("accuracy")
+    if accuracy:
+        rows.append((
+            "Test accuracy of a logistic regression on the codes "
+            f"(predicting the most frequent class: {accuracy['chance']:.1%})",
+            f"{accuracy['vae']:.1%}", f"{accuracy['pca']:.1%}",
+        ))  # fmt: skip
+    ll = base.get("pca_test_log_likelihood")
+    if ll is not None:
+        rows.append(("Test log-likelihood (nats per sample; VAE: IWAE bound)",
+                     _number(metrics["test_log_likelihood"]), _number(ll)))  # fmt: skip
+    lines = [
+        f"<p>PCA with {k} components, fitted on the same training rows, tested on the "
+        "same test rows. Reconstruction error: squared error summed over the features"
+        + (" (the observed ones; PCA sees missing entries as the training means)"
+           if "train_missing_share" in metrics else "")
+        + ", averaged over the rows; lower is better. The VAE reconstructs a row as the "
+        "decoded mean of its posterior mean.</p>",
+        *_table(rows, "baseline-table", header=("", "VAE", f"PCA ({k} components)")),
+        f"<p>{_esc(_baseline_remark(metrics, base))}</p>",
+    ]
+    return _Section("baseline", f"Baseline: PCA with {k} components", lines)
+
+
+def _baseline_remark(metrics, base):
+    """What the table leaves out: the accuracy without labels, the nats without a density."""
+    remarks = []
+    if not base.get("accuracy"):
+        remarks.append("No labels: no accuracy of the codes.")
+    else:
+        remarks.append(
+            "The accuracy says how much of the label the codes keep (a logistic regression, "
+            "features standardised, trained on the training rows' codes)."
+        )
+    if base.get("pca_test_log_likelihood") is None:
+        if "train_missing_share" in metrics:
+            remarks.append("No log-likelihood of PCA on data with missing entries.")
+        else:
+            remarks.append(
+                f"No log-likelihood of PCA: the {metrics['likelihood']} likelihood gives "
+                "nats of a discrete distribution, which the nats of a density of "
+                "continuous data (probabilistic PCA) cannot be compared with."
+            )
+    else:
+        remarks.append(
+            "Log-likelihoods: probabilistic PCA's exact value beside the VAE's lower bound, "
+            "both densities of the same data."
+        )
+    return " ".join(remarks)
+
+
+def _params_section(metrics):
+    """The estimator's parameters: those set for the run, then (folded) the defaults."""
+    params = metrics.get("params")
+    if not params:
+        return None
+    at_default = set(metrics.get("params_at_default") or ())
+    given = sorted((k, v) for k, v in params.items() if k not in at_default)
+    default = sorted((k, v) for k, v in params.items() if k in at_default)
+    lines = [
+        f"<p>The parameters of {_esc(metrics['estimator'])} "
+        "(<code>get_params(deep=False)</code>), as Python reads them: "
+        f"{len(given)} set for this run, {len(default)} at their defaults.</p>",
+        *_table(given, "hyper-parameters-table"),
+    ]
+    if default:
+        lines += [
+            "<details>",
+            f"<summary>The {len(default)} parameters at their defaults</summary>",
+            *_table(default, "default-parameters-table"),
+            "</details>",
+        ]
+    return _Section("hyper-parameters", "Hyper-parameters", lines)
+
+
+def _figures_section(figures):
+    """Each figure with its number and caption."""
+    from urllib.parse import quote
+
+    lines, entries = [], []
+    for number, figure in enumerate(figures, 1):
+        stem = figure["file"].rsplit(".", 1)[0]
+        entries.append((stem, figure["title"]))
+        lines += [
+            f'<figure id="{_esc(stem)}">',
+            f'<img src="{_esc(quote(figure["file"]))}" alt="{_esc(figure["title"])}">',
+            f"<figcaption><strong>Figure {number}. {_esc(figure['title'])}.</strong> "
+            f"{_esc(figure['caption'])}</figcaption>",
+            "</figure>",
+        ]
+    return _Section("figures", "Figures", lines, tuple(entries))
+
+
+def _skipped_section(skipped):
+    if not skipped:
+        return None
+    lines = ["<ul>"]
+    lines += [
+        f"<li>{_esc(item['title'])} ({_esc(item['file'])}): {_esc(item['reason'])}.</li>"
+        for item in skipped
+    ]
+    return _Section("not-drawn", "Not drawn", [*lines, "</ul>"])
+
+
+def _contents(sections):
+    """The table of contents: a link to each section and to each figure."""
+    lines = ['<nav id="contents" aria-label="Contents">', "<h2>Contents</h2>", "<ol>"]
+    for section in sections:
+        link = f'<a href="#{section.id}">{_esc(section.heading)}</a>'
+        if section.entries:
+            items = "".join(
+                f'<li><a href="#{_esc(i)}">{_esc(title)}</a></li>' for i, title in section.entries
+            )
+            link += f"<ol>{items}</ol>"
+        lines.append(f"<li>{link}</li>")
+    return [*lines, "</ol>", "</nav>"]
+
+
 def _head(title):
     """The page's opening lines, up to its ``<body>``."""
     return [
@@ -499,64 +1024,30 @@ def _head(title):
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title>",
+        f"<title>{_esc(title)}</title>",
         f"<style>\n{_CSS}</style>",
         "</head>",
         "<body>",
     ]
 
 
-def _summary(title, metrics):
-    """The heading, a sentence on the run with links to its files, and the metrics table."""
-    esc = html.escape
-    lines = [
-        f"<h1>{esc(title)}</h1>",
-        f"<p>{esc(metrics['estimator'])} with {esc(str(metrics['n_components']))} latent "
-        f"dimensions, fitted on {esc(str(metrics['n_train']))} samples of "
-        f"{esc(metrics['data_name'])}. Files: "
+def _intro(title, metrics):
+    """The heading and a sentence on the run with links to its files."""
+    return [
+        f"<h1>{_esc(title)}</h1>",
+        f"<p>{_esc(metrics['estimator'])} with {_esc(str(metrics['n_components']))} latent "
+        f"dimensions, fitted on {_esc(str(metrics['n_train']))} samples of "
+        f"{_esc(metrics['data_name'])}. Files: "
         '<a href="model.skvae">model.skvae</a> (read it with <code>skvae.load</code>), '
         '<a href="metrics.json">metrics.json</a>.</p>',
-        "<h2>Metrics</h2>",
-        '<table id="metrics">',
     ]
-    lines += [
-        f'<tr><th scope="row">{esc(name)}</th><td class="value">{esc(value)}</td></tr>'
-        for name, value in _metric_rows(metrics)
-    ]
-    lines.append("</table>")
-    return lines
-
-
-def _figure_sections(figures, skipped):
-    """Each figure with its number and caption, then the figures not drawn and why."""
-    from urllib.parse import quote
-
-    esc = html.escape
-    lines = ["<h2>Figures</h2>"]
-    for number, figure in enumerate(figures, 1):
-        stem = figure["file"].rsplit(".", 1)[0]
-        lines += [
-            f'<figure id="{esc(stem)}">',
-            f'<img src="{esc(quote(figure["file"]))}" alt="{esc(figure["title"])}">',
-            f"<figcaption><strong>Figure {number}. {esc(figure['title'])}.</strong> "
-            f"{esc(figure['caption'])}</figcaption>",
-            "</figure>",
-        ]
-    if skipped:
-        lines += ["<h2>Not drawn</h2>", "<ul>"]
-        lines += [
-            f"<li>{esc(item['title'])} ({esc(item['file'])}): {esc(item['reason'])}.</li>"
-            for item in skipped
-        ]
-        lines.append("</ul>")
-    return lines
 
 
 def _footer(metrics):
     """The command that made the page and skvae's version; the closing tags."""
     return [
-        f"<footer>Made by <code>{html.escape(metrics['command'])}</code> with skvae "
-        f"{html.escape(metrics['skvae_version'])}.</footer>",
+        f"<footer>Made by <code>{_esc(metrics['command'])}</code> with skvae "
+        f"{_esc(metrics['skvae_version'])}.</footer>",
         "</body>",
         "</html>",
         "",
@@ -564,7 +1055,18 @@ def _footer(metrics):
 
 
 def write_index(out, metrics, figures, skipped=()):
-    """Write ``index.html``: the metrics as a table and each figure with its caption.
+    """Write ``index.html``: notes, contents, the numbers, then each figure.
+
+    The page opens with a note for each warning of the run (training that
+    did not converge, from ``metrics["convergence_warning"]``; latent units
+    that collapsed, fewer active units than latent dimensions) and a table
+    of contents that links to each section and figure. Then the data and
+    the model (the data's shape, the likelihood and how it was chosen, the
+    likelihood of each column of a table), the metrics, the PCA baseline
+    (``metrics["baseline"]``, see :func:`pca_baseline`), the
+    hyper-parameters (``metrics["params"]``), the figures with their
+    captions and the figures not drawn. Entries of ``metrics`` that a
+    section needs and that are missing leave that section out.
 
     A static page with relative links only (the folder can be moved or
     served as it is); every text from the run is HTML-escaped.
@@ -597,16 +1099,28 @@ def write_index(out, metrics, figures, skipped=()):
     >>> figures = [{"file": "samples.png", "title": "Samples", "caption": "z ~ p(z)"}]
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     page = write_index(pathlib.Path(tmp), metrics, figures).read_text()
-    >>> "a&lt;b" in page, 'src="samples.png"' in page
-    (True, True)
+    >>> "a&lt;b" in page, 'src="samples.png"' in page, 'href="#samples"' in page
+    (True, True, True)
+    >>> "Latent units collapsed" in page  # 1 active unit of 2
+    True
     """
     title = f"skvae fit: {metrics['data_name']}"
-    lines = [
-        *_head(title),
-        *_summary(title, metrics),
-        *_figure_sections(figures, skipped),
-        *_footer(metrics),
+    notes = _notes(metrics)
+    sections = [
+        _Section("notes", "Notes", notes) if notes else None,
+        _model_section(metrics),
+        _metrics_section(metrics),
+        _baseline_section(metrics),
+        _params_section(metrics),
+        _figures_section(figures) if figures else None,
+        _skipped_section(skipped),
     ]
+    sections = [s for s in sections if s is not None]
+    lines = [*_head(title), *_intro(title, metrics), *_contents(sections)]
+    for section in sections:
+        lines += [f'<section id="{section.id}">', f"<h2>{_esc(section.heading)}</h2>",
+                  *section.lines, "</section>"]  # fmt: skip
+    lines += _footer(metrics)
     path = out / "index.html"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -9,10 +9,12 @@ Subcommands
     :mod:`skvae.datasets` (digits, the default, Fashion-MNIST, MNIST,
     CIFAR-10, texture patches) or on a ``.npy`` or ``.csv`` file; report the
     train and test ELBO, the test log-likelihood (IWAE bound) and the number
-    of active latent units; write into an output folder the model
-    (``model.skvae``, see :func:`skvae.save`), ``metrics.json``, every figure
-    of :mod:`skvae.plotting` that applies, as PNG, and ``index.html``, a page
-    that shows them all.
+    of active latent units beside a PCA baseline; write into an output
+    folder the model (``model.skvae``, see :func:`skvae.save`),
+    ``metrics.json``, every figure of :mod:`skvae.plotting` that applies,
+    as PNG, and ``index.html``, a page that shows them all with the
+    hyper-parameters, notes on a fit that did not converge or whose latent
+    units collapsed, and a table of contents.
 ``skvae sample``
     Load a ``.skvae`` model and write generated samples to ``.npy``,
     ``.csv`` or a PNG grid.
@@ -291,10 +293,16 @@ _FIT_DESCRIPTION = (
     "  reconstructions.png    test samples and their reconstructions\n"
     "  latent_traversal.png   one latent dimension swept at a time\n"
     "  training_curves.png    loss and its terms per epoch\n"
+    "  validation_curve.png   training and validation loss (--early-stopping only)\n"
     "  kl_per_dimension.png   KL of each latent dimension, active ones marked\n"
     "  class_conditional.png  samples of each class (--conditional only)\n"
     "  outliers.png           the most anomalous test rows (--outliers only)\n"
     "  index.html             a page with the metrics and every figure\n\n"
+    "Beside the VAE's numbers, metrics.json and the page give a baseline: PCA with as "
+    "many components, its reconstruction error (squared error per sample, the VAE's "
+    "too) and, for data sets with labels, the test accuracy of a logistic regression "
+    "on PCA's codes and on the VAE's. The page notes a fit that did not converge and "
+    "latent units that collapsed.\n\n"
     "With --outliers the model is a VAEOutlierDetector (scikit-learn's outlier "
     "detector contract) and the metrics add its offset and the share of rows it "
     "predicts as outliers; with --missing-values nan, NaN entries of the data are "
@@ -513,6 +521,20 @@ def _add_training_options(group):
         metavar="F",
         default=0.0,
         help="fraction of the epochs over which beta ramps up from 0",
+    )
+    group.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="hold out --validation-fraction of the training rows, stop when their loss "
+        "no longer improves and keep the best epoch's weights; the page then shows the "
+        "validation curve (validation_curve.png)",
+    )
+    group.add_argument(
+        "--validation-fraction",
+        type=_open_unit_float,
+        default=None,
+        metavar="F",
+        help="--early-stopping only: share of the training rows held out (default: 0.1)",
     )
     group.add_argument(
         "--random-state",
@@ -871,6 +893,8 @@ def _check_option_combinations(args):
                 f"({', '.join(DATASETS)}), not a file"
             )
         _check_outlier_options(args)
+        if args.validation_fraction is not None and not args.early_stopping:
+            args.parser.error("--validation-fraction applies to --early-stopping only")
     elif args.command in ("encode", "score", "impute") and args.grayscale and args.data != "cifar10":
         args.parser.error(f"--grayscale applies to cifar10 only, not {args.data!r}")
 
@@ -969,6 +993,9 @@ def make_estimator(args, image_shape=None):
         beta=args.beta,
         kl_warmup=args.kl_warmup,
         max_iter=args.epochs,
+        early_stopping=args.early_stopping,
+        **({} if args.validation_fraction is None
+           else {"validation_fraction": args.validation_fraction}),
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         device=args.device,
@@ -1245,8 +1272,13 @@ def run_fit(args):
     - ``model.skvae``: the fitted estimator, written by :func:`skvae.save`;
     - ``metrics.json``: train and test ELBO, the test log-likelihood (IWAE
       bound with :data:`IWAE_K` samples), the active units, the KL of each
-      latent dimension, epochs run, fit time, the resolved plugins, the
-      arguments, the figures drawn and skipped and the per-epoch history;
+      latent dimension, the PCA baseline
+      (:func:`skvae._report.pca_baseline`), the message of the fit's
+      ConvergenceWarning (``convergence_warning``, None when it converged),
+      epochs run, fit time, the resolved plugins, the estimator's
+      hyper-parameters and how its likelihood was chosen
+      (:func:`skvae._report.describe_model`), the arguments, the figures
+      drawn and skipped and the per-epoch history;
     - the figures of :func:`skvae._report.write_figures`, as PNG;
     - ``index.html``: see :func:`skvae._report.write_index`.
 
@@ -1329,12 +1361,17 @@ def _fit_into(args, distributed, data_parallel, staging):
         data, test_size=args.test_size, n_train=args.n_train, random_state=args.random_state
     )
     vae = make_estimator(args, image_shape)
-    fit_seconds = _train(args, vae, X_train, y_train, distributed, data_parallel)
+    fit_seconds, not_converged = _train(args, vae, X_train, y_train, distributed, data_parallel)
     if staging is None:
         return  # the same model as rank 0's, which writes the outputs
     save(vae, staging.path / "model.skvae")
     scores = _scores(vae, X_train, X_test, y_train, y_test, args.conditional)
     scores.update(_task_scores(vae, X_train, X_test))
+    scores["convergence_warning"] = not_converged
+    scores["baseline"] = _report.pca_baseline(
+        vae, X_train, X_test, y_train, y_test,
+        conditional=args.conditional, random_state=args.random_state,
+    )  # fmt: skip
     figures, skipped = _report.write_figures(
         vae,
         staging.path,
@@ -1414,9 +1451,12 @@ def _fit_image_shape(args, data):
 def _train(args, vae, X_train, y_train, distributed, data_parallel):
     """Fit ``vae`` (data-parallel under torchrun) once it is known to fit in memory.
 
-    Returns the seconds that fitting took.
+    Returns the seconds that fitting took and the message of the fit's
+    ConvergenceWarning (None when it converged). The warnings of the fit
+    are issued again afterwards, under the filters in force.
     """
     import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
 
     from . import distributed as dp
 
@@ -1427,8 +1467,14 @@ def _train(args, vae, X_train, y_train, distributed, data_parallel):
     with _out_of_memory_is_an_error(
         "use smaller --hidden-sizes, --n-components or --batch-size"
     ), dp.data_parallel(distributed if data_parallel is not None else False):
-        vae.fit(X_train, *labels)
-    return time.perf_counter() - start
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)  # even if shown before
+            vae.fit(X_train, *labels)
+    seconds = time.perf_counter() - start
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    return seconds, (messages[-1] if messages else None)
 
 
 def _scores(vae, X_train, X_test, y_train, y_test, conditional):
@@ -1494,8 +1540,15 @@ def _value_range(X_train):
 
 
 def _settings(args, vae, data, image_shape, X_train, X_test, fit_seconds):
-    """The entries of metrics.json that describe the run: training, model, data, command."""
+    """The entries of metrics.json that describe the run: training, model, data, command.
+
+    With :func:`skvae._report.describe_model`'s ``params`` (the estimator's
+    hyper-parameters), ``likelihood_choice`` and ``columns``.
+    """
+    from ._report import describe_model
+
     return {
+        **describe_model(vae),
         "n_iter": vae.n_iter_,
         "max_iter": args.epochs,
         "fit_seconds": fit_seconds,
@@ -1537,10 +1590,30 @@ def _print_summary(vae, run, out, n_figures):
         f"  active      {run['active_units']} of {vae.n_components} latent units\n"
         f"  epochs      {n_iter} of {max_iter}{stopped}\n"
         f"  fit time    {run['fit_seconds']:.1f} s\n"
+        + _baseline_summary(run)
         + _task_summary(run)
         + f"Wrote {', '.join(_FIT_FILES)} and {n_figures} figures to {out}\n"
         f"Open {out / 'index.html'} in a browser to see them."
     )
+
+
+def _baseline_summary(run):
+    """Lines of the summary on the PCA baseline ('' without one)."""
+    base = run.get("baseline")
+    if not base:
+        return ""
+    err = base["reconstruction_error"]
+    lines = (
+        f"  PCA         {base['n_components']} components: test reconstruction error "
+        f"{err['pca']['test']:.3f}, VAE {err['vae']['test']:.3f} (squared error per sample)\n"
+    )
+    if base["accuracy"]:
+        acc = base["accuracy"]
+        lines += (
+            f"              test accuracy of a logistic regression on the codes: PCA "
+            f"{acc['pca']:.1%}, VAE {acc['vae']:.1%}\n"
+        )
+    return lines
 
 
 def _task_summary(run):

@@ -68,6 +68,13 @@ def _check_run(out, n_iter=1, figures=FIGURES):
     assert f"{metrics['active_units']} of {metrics['n_components']}" in page
     assert 'href="metrics.json"' in page and 'href="model.skvae"' in page
     assert "/" not in "".join(linked)  # relative links, next to the page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert set(re.findall(r'href="#([^"]+)"', page)) <= set(ids)  # the contents resolve
+    assert len(ids) == len(set(ids))
+    base = metrics["baseline"]
+    assert base["n_components"] == min(metrics["n_components"], metrics["n_features"])
+    assert f"{base['reconstruction_error']['pca']['test']:.3f}" in page
+    assert set(metrics["params"]) == set(skvae.load(out / "model.skvae").get_params(deep=False))
     return metrics
 
 
@@ -100,6 +107,63 @@ def test_fit_digits_writes_every_output(digits_run):
     page = (digits_run / "index.html").read_text()
     assert "the two most active of 3 dimensions" in page
     assert "<title>skvae fit: digits</title>" in page
+    # Two epochs: not converged, and the page says so first.
+    assert "reached max_iter=2" in metrics["convergence_warning"]
+    assert '<p class="note"><strong>Training did not converge.</strong>' in page
+    assert metrics["likelihood_choice"] == (
+        "chosen by likelihood='auto': every training value lies in [0, 1]"
+    )
+    assert metrics["columns"] is None
+    assert metrics["params"]["max_iter"] == "2" and "max_iter" not in metrics["params_at_default"]
+
+
+def test_fit_digits_reports_the_pca_baseline(digits_run):
+    """The baseline of metrics.json: PCA on the same split, as a direct computation gives."""
+    from sklearn.decomposition import PCA
+
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    data = skvae.datasets.load("digits")
+    X_train, X_test, y_train, y_test = skvae.datasets.split(data, n_train=300, random_state=0)
+    pca = PCA(n_components=3, random_state=0).fit(X_train)
+    base = metrics["baseline"]
+    for part, X in (("train", X_train), ("test", X_test)):
+        error = np.mean(np.sum((X - pca.inverse_transform(pca.transform(X))) ** 2, axis=1))
+        np.testing.assert_allclose(base["reconstruction_error"]["pca"][part], error, rtol=1e-4)
+    assert set(base["accuracy"]) == {"vae", "pca", "chance"}
+    assert 0.0 <= base["accuracy"]["vae"] <= 1.0
+    assert base["pca_test_log_likelihood"] is None  # Bernoulli nats
+    page = (digits_run / "index.html").read_text()
+    assert f"{base['accuracy']['pca']:.1%}" in page
+
+
+def test_fit_summary_prints_the_baseline(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["fit", "--epochs", "1", "--n-train", "100", "--hidden-sizes", "16",
+                 "--out", str(out)]) == 0  # fmt: skip
+    stdout = capsys.readouterr().out
+    base = json.loads((out / "metrics.json").read_text())["baseline"]
+    err, acc = base["reconstruction_error"], base["accuracy"]
+    assert (
+        f"  PCA         2 components: test reconstruction error {err['pca']['test']:.3f}, "
+        f"VAE {err['vae']['test']:.3f} (squared error per sample)"
+    ) in stdout
+    assert f"on the codes: PCA {acc['pca']:.1%}, VAE {acc['vae']:.1%}" in stdout
+
+
+def test_fit_early_stopping_draws_the_validation_curve(tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "--early-stopping", "--validation-fraction", "0.25", "--n-train", "200"]
+    assert main([*argv, "--out", str(out), "--epochs", "3", "--hidden-sizes", "16",
+                 "--quiet"]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    figures = FIGURES[:6] + ["validation_curve.png"] + FIGURES[6:]
+    _check_run(out, n_iter=metrics["n_iter"], figures=figures)
+    assert metrics["params"]["early_stopping"] == "True"
+    assert metrics["params"]["validation_fraction"] == "0.25"
+    assert all(h["val_loss"] is not None for h in metrics["history"])
+    page = (out / "index.html").read_text()
+    assert '<a href="#validation_curve">Validation curve</a>' in page
+    assert "the 25% of the training rows held out" in page
 
 
 def test_fit_reports_with_a_progress_bar(tmp_path, capsys):
@@ -673,6 +737,8 @@ def test_the_command_names_the_detectors_scores_and_defaults():
         (["fit", "--outliers", "--contamination", "nan"], "--contamination: must be 'auto' or"),
         (["fit", "--outliers", "--score-method", "l2"], "invalid choice: 'l2'"),
         (["fit", "--missing-values", "-1"], "invalid choice: '-1'"),
+        (["fit", "--validation-fraction", "0.2"], "--validation-fraction applies to --early"),
+        (["fit", "--early-stopping", "--validation-fraction", "1"], "--validation-fraction"),
         (["score", "m.skvae"], "DATA"),
         (["score", "m.skvae", "digits", "--method", "mse"], "invalid choice: 'mse'"),
         (["score", "m.skvae", "digits", "--n-importance", "0"], "--n-importance"),
@@ -1091,12 +1157,12 @@ def test_ci_install_says_what_it_does(torch_missing, tmp_path):
     )
     assert result.stdout.splitlines() == [
         first,
-        "ci/install: installing skvae (editable) with the test extra ...",
+        "ci/install: installing skvae (editable) with the test and docs extras ...",
         "ci/install: done (python 3.11.7, torch 2.13.0+cpu, skvae 0.1.0)",
     ]
     pip = (tmp_path / "pip.log").read_text().splitlines()
     torch_install = ["-m pip install --quiet torch==2.13.0"] if torch_missing else []
-    assert pip == [*torch_install, "-m pip install --quiet -e .[test]"]
+    assert pip == [*torch_install, "-m pip install --quiet -e .[test,docs]"]
 
 
 # ------------------------------------------------------------- the program

@@ -268,6 +268,50 @@ def test_reconstruction_of_labelled_models(cvae, aux, data):
     np.testing.assert_allclose(display.reconstructions, expected, rtol=1e-6)
 
 
+def test_reconstruction_errors_are_written_under_each_reconstruction(vae, data):
+    X, _ = data
+    display = ReconstructionDisplay.from_estimator(vae, X, n_samples=5, show_errors=True)
+    expected = np.sum((X[:5] - vae.inverse_transform(vae.transform(X[:5]))) ** 2, axis=1)
+    np.testing.assert_allclose(display.errors_, expected, rtol=1e-4, atol=1e-5)
+    labels = [f"{e:.2f}" for e in display.errors_]
+    assert _labels(display.ax_.get_xticklabels()) == labels  # one row: the tick labels
+    assert [t.get_text() for t in display.error_labels_] == labels
+    assert "squared error" in display.ax_.get_xlabel()
+    # Several rows: a label at the foot of each reconstruction, none on the axis.
+    wrapped = ReconstructionDisplay.from_estimator(vae, X, n_samples=7, n_cols=3, show_errors=True)
+    assert [t.get_text() for t in wrapped.error_labels_] == [
+        f"{e:.2f}" for e in wrapped.errors_
+    ]
+    assert [t.get_text() for t in wrapped.ax_.texts] == [f"{e:.2f}" for e in wrapped.errors_]
+    assert _labels(wrapped.ax_.get_xticklabels()) == []
+    # Off by default: the errors are there, not drawn.
+    plain = ReconstructionDisplay.from_estimator(vae, X, n_samples=5)
+    np.testing.assert_allclose(plain.errors_, display.errors_)
+    assert plain.error_labels_ == [] and len(plain.ax_.texts) == 0
+
+
+def test_reconstruction_errors_leave_missing_entries_out():
+    originals = np.array([[0.0, np.nan, 1.0], [1.0, 1.0, 1.0]])
+    recons = np.array([[0.5, 0.5, 0.5], [1.0, 0.0, 1.0]])
+    display = ReconstructionDisplay(originals, recons, image_shape=None).plot(show_errors=True)
+    np.testing.assert_allclose(display.errors_, [0.5, 1.0])
+
+
+def test_tick_labels_of_latent_values_are_distinct():
+    from skvae.plotting._base import _tick_labels
+
+    values = np.linspace(-0.5, 0.5, 15)
+    labels = _tick_labels(values)
+    assert len(set(labels)) == 15 and labels[0] == "-0.50" and labels[7] == "0.00"
+    assert _tick_labels(np.linspace(-3, 3, 4)) == ["-3.0", "-1.0", "1.0", "3.0"]
+
+
+def test_manifold_ticks_tell_close_values_apart(vae):
+    manifold = LatentManifoldDisplay.from_estimator(vae, grid_size=15, extent=0.5)
+    for labels in (manifold.ax_.get_xticklabels(), manifold.ax_.get_yticklabels()):
+        assert len(set(_labels(labels))) == 15
+
+
 # ---------------------------------------------------------- traversal
 def test_traversal_varies_one_dimension_per_row(vae3, data):
     X, _ = data

@@ -450,6 +450,22 @@ def _positive_int(value, name):
     return int(value)
 
 
-def _tick_label(value):
+def _tick_label(value, decimals=1):
     """Short label of a latent value: -4.0, -3.4, 0.0, 1.8."""
-    return f"{value:.1f}" if abs(value) < 100 else f"{value:.3g}"
+    return f"{value:.{decimals}f}" if abs(value) < 100 else f"{value:.3g}"
+
+
+def _tick_labels(values):
+    """Labels of distinct latent values, with the fewest decimals (1 to 3) that tell them apart.
+
+    Examples
+    --------
+    >>> from skvae.plotting._base import _tick_labels
+    >>> _tick_labels([-1.0, 0.0, 1.0]), _tick_labels([0.0, 0.07, 0.14])
+    (['-1.0', '0.0', '1.0'], ['0.00', '0.07', '0.14'])
+    """
+    for decimals in (1, 2, 3):
+        labels = [_tick_label(float(v), decimals) for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return labels

@@ -19,7 +19,7 @@ from ._base import (
     _grid_figsize,
     _positive_int,
     _resolve_image_shape,
-    _tick_label,
+    _tick_labels,
 )
 
 # Labels with at most this many distinct integer values are classes.
@@ -439,8 +439,8 @@ class LatentManifoldDisplay:
             **kwargs,
         )
         rotation = 90 if n_x > 15 else 0
-        ax.set_xticks(grid.x_centers, [_tick_label(v) for v in grid_x], rotation=rotation)
-        ax.set_yticks(grid.y_centers, [_tick_label(v) for v in grid_y[::-1]])
+        ax.set_xticks(grid.x_centers, _tick_labels(grid_x), rotation=rotation)
+        ax.set_yticks(grid.y_centers, _tick_labels(grid_y[::-1]))
         ax.tick_params(labelsize="small")
         ax.set_xlabel(_dim_label(self.dims[0]))
         ax.set_ylabel(_dim_label(self.dims[1]))
@@ -658,7 +658,7 @@ class LatentTraversalDisplay:
             ax, decoded, self.image_shape, self.channels_last,
             value_range=value_range, cmap=cmap, **kwargs,
         )
-        ax.set_xticks(grid.x_centers, [_tick_label(v) for v in np.asarray(self.values)])
+        ax.set_xticks(grid.x_centers, _tick_labels(np.asarray(self.values)))
         ax.set_yticks(grid.y_centers, [_dim_label(d) for d in self.dims])
         ax.tick_params(length=0, labelsize="small")
         ax.set_xlabel("value of the swept dimension")

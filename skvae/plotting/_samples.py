@@ -208,10 +208,16 @@ class ReconstructionDisplay:
 
     Attributes
     ----------
+    errors_ : ndarray of shape (n_samples,)
+        Squared error of each reconstruction, summed over the features
+        (over the observed ones: NaN entries of an original are left out).
     image_ : ndarray or None
         The tiled image (None for lines).
     im_ : matplotlib AxesImage or None
     lines_ : matplotlib LineCollection or None
+    error_labels_ : list of matplotlib Text
+        The error written under each reconstruction (``show_errors=True``),
+        else empty.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -224,11 +230,13 @@ class ReconstructionDisplay:
     >>> from skvae.plotting import ReconstructionDisplay
     >>> X = load_digits().data[:300] / 16
     >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0).fit(X)
-    >>> display = ReconstructionDisplay.from_estimator(vae, X[:10])
-    >>> display.reconstructions.shape
-    (10, 64)
+    >>> display = ReconstructionDisplay.from_estimator(vae, X[:10], show_errors=True)
+    >>> display.reconstructions.shape, display.errors_.shape
+    ((10, 64), (10,))
     >>> [t.get_text() for t in display.ax_.get_yticklabels()]
     ['original', 'reconstruction']
+    >>> display.error_labels_[0].get_text() == f"{display.errors_[0]:.2f}"
+    True
     """
 
     def __init__(
@@ -240,7 +248,9 @@ class ReconstructionDisplay:
         self.image_shape = image_shape
         self.channels_last = channels_last
 
-    def plot(self, ax=None, *, value_range=None, cmap="gray", title=None, **kwargs):
+    def plot(
+        self, ax=None, *, value_range=None, cmap="gray", title=None, show_errors=False, **kwargs
+    ):
         """Draw the originals (upper rows) and reconstructions (lower rows).
 
         Parameters
@@ -254,6 +264,10 @@ class ReconstructionDisplay:
             Colour map of one-channel images.
         title : str, default=None
             Title of the axes.
+        show_errors : bool, default=False
+            Write each reconstruction's squared error (``errors_``) under
+            it: as the x tick labels when the samples fill one row, else in
+            a small box at the foot of each reconstruction.
         **kwargs : dict
             Passed to ``ax.imshow`` or to the ``LineCollection``.
 
@@ -286,6 +300,10 @@ class ReconstructionDisplay:
         )
         ax.set_yticks(grid.y_centers, ["original", "reconstruction"] * blocks)
         ax.tick_params(length=0)
+        self.errors_ = _squared_errors(originals, recons)
+        self.error_labels_ = (
+            _write_errors(ax, grid, self.errors_, cols, blocks) if show_errors else []
+        )
         if title is None:
             title = "Originals and their reconstructions"
             if self.image_shape is None:
@@ -310,6 +328,7 @@ class ReconstructionDisplay:
         value_range=None,
         cmap="gray",
         title=None,
+        show_errors=False,
         **kwargs,
     ):
         """Reconstruct the first ``n_samples`` rows of X and draw them.
@@ -348,6 +367,9 @@ class ReconstructionDisplay:
             Colour map of one-channel images.
         title : str, default=None
             Title of the axes.
+        show_errors : bool, default=False
+            Write each reconstruction's squared error under it (see
+            :meth:`plot`).
         **kwargs : dict
             Passed to ``ax.imshow`` or to the ``LineCollection``.
 
@@ -368,7 +390,40 @@ class ReconstructionDisplay:
         display = cls(
             originals, recons, n_cols=n_cols, image_shape=shape, channels_last=channels_last
         )
-        return display.plot(ax=ax, value_range=value_range, cmap=cmap, title=title, **kwargs)
+        return display.plot(
+            ax=ax, value_range=value_range, cmap=cmap, title=title, show_errors=show_errors,
+            **kwargs,
+        )
+
+
+def _squared_errors(originals, reconstructions):
+    """Squared error of each row, summed over its observed (not NaN) features."""
+    return np.nansum((originals - reconstructions) ** 2, axis=1)
+
+
+def _write_errors(ax, grid, errors, cols, blocks):
+    """Write each error under its reconstruction; return the Text artists.
+
+    One row of samples: the x tick labels. Several: a small box at the foot
+    of each reconstruction cell (the next originals follow right below).
+    """
+    labels = [f"{e:.2f}" for e in errors]
+    if blocks == 1:
+        ax.set_xticks(grid.x_centers[: len(labels)], labels, fontsize="small")
+        ax.tick_params(axis="x", length=0, pad=2)
+        ax.set_xlabel("squared error of each reconstruction", fontsize="small")
+        return list(ax.get_xticklabels())
+    step = grid.y_centers[1] - grid.y_centers[0]  # an original's row to its reconstruction's
+    texts = []
+    for i, label in enumerate(labels):
+        block, col = divmod(i, cols)
+        y = grid.y_centers[2 * block + 1] + 0.45 * step
+        texts.append(ax.text(
+            grid.x_centers[col], y, label, ha="center", va="bottom", fontsize="x-small",
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "alpha": 0.75,
+                  "linewidth": 0},
+        ))  # fmt: skip
+    return texts
 
 
 class ClassConditionalDisplay:
