@@ -272,16 +272,11 @@ class ConditionalVAETransformer(_LabelledVAE):
     with c the one-hot label, zeroed with probability ``label_dropout``;
     minibatches average it, and the validation loss (no dropout) is the same.
 
-    **Unlabelled rows.** ``y == -1`` marks an unlabelled row
-    (scikit-learn's semi-supervised convention). Its condition is the
-    all-zero unknown condition, the one label dropout trains, so that the
-    row trains the model's unconditional part with the same loss (its
-    label unknown, not guessed); ``classes_`` and ``class_count_`` leave it
-    out. At inference, -1 in the ``y`` of ``transform``,
-    ``inverse_transform``, ``score_samples`` or ``sample`` means the same
-    unknown condition for that row, as in training: ``transform(X, y)``
-    with some -1 entries encodes those rows as ``transform(X)`` does. See
-    ``docs/semi_supervised.md``.
+    **Unlabelled rows.** ``y == -1`` marks an unlabelled row (scikit-learn's
+    semi-supervised convention): it trains with the all-zero unknown
+    condition, the one label dropout trains, and ``classes_`` leaves it
+    out; -1 in the ``y`` of any method means that condition for that row.
+    See :doc:`/semi_supervised`.
 
     The architecture must accept condition widths in ``build``
     (``encoder_conditions``, ``decoder_conditions``), as ``"mlp"`` does;
@@ -796,14 +791,11 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     the decoder given the classifier's softmax of x.
 
     **Unlabelled rows** (``y == -1``, scikit-learn's semi-supervised
-    convention) make the fit Kingma et al.'s model M2: the encoder takes
-    the label too, q(z | x, y); a labelled row's encoder and decoder get its
-    one-hot label (the classifier learns from it through the cross-entropy
-    only), and an unlabelled row's loss is the expectation of the negative
-    ELBO over q(y | x), enumerated over the classes, minus the entropy of
-    q(y | x). ``transform(X)`` then encodes with the classifier's softmax
-    in place of the label. A fully labelled fit keeps the objective above
-    and the encoder q(z | x). See ``docs/semi_supervised.md``.
+    convention) make the fit Kingma et al.'s model M2: the encoder takes the
+    label too, q(z | x, y), and an unlabelled row's loss is the expected
+    negative ELBO over q(y | x) minus its entropy; ``transform(X)`` then
+    encodes with the classifier's softmax in place of the label. A fully
+    labelled fit keeps the objective above. See :doc:`/semi_supervised`.
 
     The architecture must accept a decoder condition width in ``build``
     (``decoder_conditions``), as ``"mlp"`` does. Close to the seed's model:

@@ -175,7 +175,7 @@ class VAETransformer(
         Compile the training step with :func:`torch.compile` (True: mode
         "default"; "reduce-overhead" replays CUDA graphs on a GPU). Pays off
         for long fits; needs a C++ compiler on the CPU. See
-        ``docs/training.md``.
+        :doc:`/gpus`.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and every draw of training, through a
         :class:`torch.Generator` (the global torch RNG is left alone). The
@@ -188,18 +188,18 @@ class VAETransformer(
         When an epoch's loss or weights become NaN or infinite: "raise" a
         FloatingPointError (the estimator unchanged), or "restore" the last
         completed epoch, halve the learning rate and train it again (at most
-        5 times). See ``docs/training.md``.
+        5 times). See :doc:`/training`.
     checkpoint_path : str, path-like or None, default=None
         When set, ``fit`` writes a checkpoint (a ``.skvae`` file, atomically)
         after every epoch, and resumes from it when the file exists: the
         same model as an uninterrupted fit, at most the epoch in progress
         lost. The file must come from the same class, parameters and data.
-        See ``docs/training.md``.
+        See :doc:`/checkpoints`.
     data_on_device : "auto" or bool, default="auto"
         True: the training set is copied to ``device`` once (fastest). False:
         it stays in its host array (a :class:`numpy.memmap` larger than
         memory), read one minibatch at a time; the same model either way.
-        "auto": False for a memmap, else True. See ``docs/training.md``.
+        "auto": False for a memmap, else True. See :doc:`/large_data`.
     missing_values : None or np.nan, default=None
         None: NaN in X is an error. ``np.nan``: NaN entries are missing
         values, in ``fit`` and in every method that takes X (MIWAE, Mattei
@@ -208,7 +208,7 @@ class VAETransformer(
         with its missingness mask (when the architecture can take it, as
         "mlp" does; else the zero-filled row alone). A feature with no
         observed value in the data of a new fit is an error. Infinite values
-        stay an error. See ``docs/missing_values.md``.
+        stay an error. See :doc:`/missing_values`.
 
     Attributes
     ----------
@@ -239,76 +239,21 @@ class VAETransformer(
 
     Notes
     -----
-    **Tables.** ``fit`` on a pandas DataFrame with ``likelihood="auto"`` or
-    a ``ColumnLikelihood``, or with a category, object or string column,
-    models it as a table: one model column per frame column, numeric
-    columns standardised inside the model when their likelihood is a
-    location-scale family (so a raw table needs no scaler), binary columns
-    as 0/1, categories as codes, missing entries (NaN, None, ``pd.NA``) as
-    missing values with ``missing_values=np.nan``. ``transform``,
-    ``score_samples`` and the other methods take the frame as it is (a
-    category not seen in ``fit`` is an error); ``sample`` and
-    ``inverse_transform`` return a DataFrame with the same columns, order,
-    dtypes and categories (numbers on their own scale, integers rounded;
-    a binary or categorical column's most probable value with
-    ``decode="mean"``, a draw with ``decode="draw"``). Model files keep the
-    schema. A polars DataFrame is read as pandas' would be, and the outputs
-    of a model fitted on one are polars DataFrames. See ``docs/tables.md``.
+    The user guide discusses these parameters at length: :doc:`/training`
+    (warm-up, free bits, IWAE, stopping, divergences), :doc:`/tables`
+    (pandas and polars DataFrames of mixed columns, fitted as they are),
+    :doc:`/checkpoints` (Ctrl-C and resuming), :doc:`/large_data` (memory
+    maps, ``partial_fit``), :doc:`/gpus` and :doc:`/reproducibility`.
 
-    **Interruptions.** A KeyboardInterrupt (Ctrl-C) during ``fit`` after at
-    least one completed epoch ends training: the estimator keeps the best
-    epoch so far (early stopping on validation data) or the last completed
-    one, ``n_iter_`` being the completed epochs (the epoch in progress is
-    dropped, never half-applied; the checkpoint, if any, holds the last
-    completed epoch), and then the KeyboardInterrupt is raised again, so
-    that a script, a ``GridSearchCV`` or a test run stops. Catch it to use
-    the model trained so far. Before the first epoch completes, the
-    estimator is left as it was. Any exception (bad input, divergence)
-    also leaves the estimator exactly as it was before the call.
-
-    **Convergence.** When ``max_iter`` epochs end while the loss still
-    improves by more than ``tol`` within the last ``n_iter_no_change``
-    epochs, ``fit`` warns with a
-    :class:`~sklearn.exceptions.ConvergenceWarning`, as scikit-learn's
-    ``MLPClassifier`` does.
-
-    **Data larger than memory.** Save the data as a ``.npy`` file and fit on
-    ``np.load(path, mmap_mode="r")``: with ``data_on_device="auto"`` the
-    memory map is never read whole. Validation (finite values, numeric
-    dtype, the likelihood's domain and ``likelihood="auto"``) reads it in
-    chunks of about 8 MB, and each minibatch's rows are read from the file
-    and copied to the device on their own; the pages that were read are
-    released from the process as training goes (``madvise``), so that its
-    resident memory stays bounded whatever the file size. A checkpoint's
-    data digest is also computed chunk by chunk. ``partial_fit`` over
-    chunks (``for part in np.array_split(np.arange(n), k):
-    vae.partial_fit(X[part[0] : part[-1] + 1])``) trains one epoch per
-    call on each chunk, which can be loaded in memory (pass
-    ``np.asarray(chunk)``, or set ``data_on_device=True``, to put each
-    chunk on the device). ``transform``, ``score_samples`` and the other
-    inference methods already work in batches of 1024 rows; their input
-    check reads a memory map without copying it.
-
-    **Reproducibility.** On the CPU, the same ``random_state`` (an int) gives
-    bit-identical weights, ``history_`` losses, ``transform``,
-    ``inverse_transform``, ``score_samples`` and ``sample(random_state=...)``
-    results, in any process, for the same data, versions of torch and
-    skvae, number of torch threads and CPU kernels (another CPU, or
-    another ``ATEN_CPU_CAPABILITY`` or ``MKL_ENABLE_INSTRUCTIONS``, rounds
-    float32 sums differently in the last bits, and training carries such
-    differences on: models then agree in quality, not bit for bit). On a GPU, some CUDA kernels (such as
-    atomic-add reductions in backward passes) are not deterministic: two
-    fits with the same seed give models that are equal in distribution but
-    not bit for bit. For bit-identical GPU runs call
-    ``torch.use_deterministic_algorithms(True)`` before ``fit`` and set the
-    environment variable ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (or ``:16:8``)
-    before CUDA starts; this is slower, and an operation with no
-    deterministic kernel then raises a RuntimeError. ``transform`` and
-    ``score_samples`` need no such setting: they run in padded batches of a
-    fixed shape and give the same result for a row whatever the other rows
-    (bit for bit where the CPU's GEMM rounds a row the same at every batch
-    position; MKL's pre-AVX2 kernels differ by a few units in the last
-    place).
+    A failed ``fit`` leaves the estimator exactly as it was. A
+    KeyboardInterrupt (Ctrl-C) after the first completed epoch keeps the
+    last completed epoch (the best one with early stopping), then is raised
+    again; catch it to use the model trained so far. When ``max_iter``
+    epochs end while the loss still improves by more than ``tol``, ``fit``
+    warns with a :class:`~sklearn.exceptions.ConvergenceWarning`, as
+    ``MLPClassifier`` does. On the CPU, the same int ``random_state`` gives
+    bit-identical models and outputs for the same data, versions, number of
+    threads and CPU kernels; on a GPU, models equal in distribution.
 
     See Also
     --------
@@ -517,7 +462,7 @@ class VAETransformer(
         X : array-like or pandas DataFrame of shape (n_samples, n_features)
             Training data (float32 stays float32). A DataFrame may be a
             table of numeric, boolean, category and string columns (see
-            Notes of the class).
+            :doc:`/tables`).
         y : None
             Ignored.
 

@@ -143,7 +143,7 @@ class VAEImputer(VAETransformer):
     ``missing_features_`` are set by the first call of a fit (a new fit,
     or the first ``partial_fit``). The ``n_importance`` training draws cost
     k decoder passes per row and step; ``benchmarks/bench_impute.py`` and
-    ``docs/imputation.md`` compare the settings and scikit-learn's imputers.
+    :doc:`/imputation` compare the settings and scikit-learn's imputers.
 
     Examples
     --------

@@ -74,26 +74,13 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
         Q3): rows scoring as low as a box plot's outlying points are
         outliers, however many there are.
     score_method : {"reconstruction", "elbo", "iwae"}, default="reconstruction"
-        What ``score_samples`` returns, per row, in nats:
-
-        - "reconstruction": ``E_q[log p(x | z)]``, the negative expected
-          reconstruction error (for a Gaussian likelihood with a fixed
-          scale, a scaled squared error). The default: on the validation
-          splits of the one-class benchmarks (training classes of digits
-          and Fashion-MNIST, ``benchmarks/bench_outliers.py --validate``)
-          it ranked outliers as well as the ELBO or slightly better (mean
-          AUROC above the ELBO's in 8 of 11 settings, equal to three
-          decimals in 2, 0.001 below in 1, never 0.01 apart), and the
-          per-feature errors of :meth:`reconstruction_errors` sum to it
-          exactly; see ``docs/outliers.md``;
-        - "elbo": the evidence lower bound,
-          ``E_q[log p(x | z)] - KL(q(z | x) || p(z))``, a lower bound of
-          log p(x); it also counts how unusual the row's code is;
-        - "iwae": the importance-weighted bound (Burda et al. 2016), closer
-          to log p(x); costs ``n_score_draws`` decoder passes per row, and
-          ranked outliers worse than both on the validation splits (a
-          better density estimate is not a better detector: likelihoods
-          favour simple images, Nalisnick et al. 2019).
+        What ``score_samples`` returns, per row, in nats: "reconstruction",
+        ``E_q[log p(x | z)]``, the negative expected reconstruction error
+        (:meth:`reconstruction_errors` splits it per feature); "elbo", the
+        evidence lower bound, which also counts how unusual the row's code
+        is; "iwae", the importance-weighted bound, closer to log p(x) and
+        slower. The default ranked outliers best on the one-class
+        benchmarks' validation splits; see :doc:`/outliers`.
     n_score_draws : int or None, default=None
         Draws of z per row for the score: None uses 16 for "elbo" and
         "reconstruction" and 128 for "iwae". The draws are the same for
@@ -136,7 +123,7 @@ class VAEOutlierDetector(OutlierMixin, VAETransformer):
     :class:`~skvae.VAETransformer` does; for grey-level images a Gaussian
     with a learned scale per pixel (``likelihood="gaussian"``) detects far
     better: mean AUROC 0.91 against 0.81 on the validation splits of
-    Fashion-MNIST (``docs/outliers.md``). A Bernoulli likelihood rewards
+    Fashion-MNIST (:doc:`/outliers`). A Bernoulli likelihood rewards
     dark images, whatever their shape.
 
     Training scores are a little optimistic (the model was fitted to those
