@@ -47,7 +47,7 @@ class LaplaceModule(LikelihoodModule):
 class Laplace(Likelihood):
     """Laplace likelihood, for real-valued data with heavy tails or outliers.
 
-    p(x | z) = prod_j exp(-|x_j - mu_j(z)| / b_j) / (2 b_j): the decoder
+    ``p(x | z) = prod_j exp(-|x_j - mu_j(z)| / b_j) / (2 b_j)``: the decoder
     outputs the location mu(z) (the mean and median); the absolute error
     makes the fit robust to outliers, and the mean reconstruction is a
     conditional median rather than a conditional mean. Standardise the data

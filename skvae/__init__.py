@@ -32,6 +32,9 @@ The package is laid out by job:
   ``index.html``) of ``skvae fit``;
 - :mod:`skvae.datasets`: data sets by name or file (digits, MNIST,
   Fashion-MNIST, CIFAR-10, texture patches, ``.npy``, ``.csv``).
+- :mod:`skvae.onnx`: ONNX export and skl2onnx converters (the ``onnx``
+  extra); :mod:`skvae.hub`: Hub-style model folders (``save_pretrained``,
+  ``from_pretrained``).
 
 The built-in plugins (architectures, likelihoods, priors) are not in this
 package: the source folder ``plugins/`` installs as the package

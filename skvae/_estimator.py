@@ -27,6 +27,7 @@ from ._model import CommonNoise, RandomNoise, VAEModule
 from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
 from ._sklearn_callbacks import CallbackSupport, fit_callbacks
+from .hub import PretrainedMixin
 from .base import Architecture, Likelihood, Prior
 
 # Rows per forward pass at inference: bounds the memory of transform,
@@ -78,7 +79,8 @@ class _TrainingInterrupted(KeyboardInterrupt):
 
 
 class VAETransformer(
-    CallbackSupport, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    PretrainedMixin, CallbackSupport, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+    BaseEstimator,
 ):
     """Variational autoencoder (VAE) as a scikit-learn transformer.
 

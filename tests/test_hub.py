@@ -175,9 +175,11 @@ def test_neither_folder_nor_repo_id(tmp_path):
         from_pretrained(str(tmp_path / "no" / "such" / "folder"))
 
 
-def test_mixin_checks_the_class(folder):
-    class Detector(PretrainedMixin, VAEOutlierDetector):
-        pass
-
+def test_the_estimators_have_the_methods(folder, data, tmp_path):
+    model = VAETransformer.from_pretrained(folder)
+    assert isinstance(model, VAETransformer) and issubclass(VAETransformer, PretrainedMixin)
+    model.save_pretrained(tmp_path / "again")
+    assert_allclose(VAETransformer.from_pretrained(tmp_path / "again").transform(data[:20]),
+                    model.transform(data[:20]), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="holds a VAETransformer"):
-        Detector.from_pretrained(folder)
+        VAEOutlierDetector.from_pretrained(folder)
