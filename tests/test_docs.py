@@ -32,6 +32,8 @@ PUBLIC_MODULES = [
     "skvae.datasets",
     "skvae.distributed",
     "skvae.hookspecs",
+    "skvae.hub",
+    "skvae.onnx",
     "skvae.plotting",
 ]
 
