@@ -1,11 +1,25 @@
-"""Helpers shared by the seed examples: data with fallbacks, saving figures.
+"""Helpers shared by the gallery examples: data with fallbacks, saving figures.
 
-The examples import this module from their own folder (``python examples/...``).
+Not an example itself (its name does not start with ``plot_``). The examples
+import it from their own folder, both when run as scripts
+(``python examples/plot_quickstart.py``) and when sphinx-gallery runs them
+(it runs each example in the examples folder, with that folder on
+``sys.path``).
+
+Two environment variables:
+
+- ``SKVAE_QUICK=1`` makes every example run in seconds on small data. The
+  tests use it; the figures are then noise, and the gallery never sets it.
+- ``SKVAE_EXAMPLES_OUT=folder`` writes each figure as a PNG into
+  ``folder/<example name>/``. Without it a script run writes them into
+  ``runs/<example name>/`` in the working directory, and a sphinx-gallery run
+  writes none (the gallery keeps its own copies of the figures).
 """
 
 import os
+import sys
+from pathlib import Path
 
-import matplotlib.pyplot as plt
 from sklearn.model_selection import train_test_split
 
 from skvae.datasets import load_digits, load_fashion_mnist, load_mnist
@@ -14,18 +28,32 @@ from skvae.datasets import load_digits, load_fashion_mnist, load_mnist
 QUICK = os.environ.get("SKVAE_QUICK", "") not in ("", "0")
 
 
-def load_data(choice, n_train=None, n_test=None):
-    """Images in [0, 1] as rows: MNIST, else Fashion-MNIST, else scikit-learn's digits."""
+def quick(full, small):
+    """``small`` in quick mode (the tests), ``full`` otherwise (the gallery)."""
+    return small if QUICK else full
+
+
+def load_data(choice="auto", n_train=None, n_test=None, *, download=False):
+    """Images in [0, 1] as rows, from files on the machine, else scikit-learn's digits.
+
+    ``choice`` is the order of preference: ``"auto"`` tries MNIST, then
+    Fashion-MNIST; ``"fashion"`` or ``"mnist"`` tries that one; ``"digits"``
+    none. A data set is used when :func:`skvae.datasets.load_mnist` or
+    :func:`skvae.datasets.load_fashion_mnist` finds its files (Debian's
+    ``dataset-fashion-mnist`` package puts Fashion-MNIST in
+    /usr/share/datasets); nothing is downloaded unless ``download=True``. When
+    none is found, the 8x8 digits that ship with scikit-learn stand in.
+
+    Returns ``title, X_train, y_train, X_test, y_test, class_names, image_shape``.
+    """
     loaders = {"mnist": ("MNIST", load_mnist), "fashion": ("Fashion-MNIST", load_fashion_mnist)}
     tried = []
     for key in {"auto": ["mnist", "fashion"], "digits": []}.get(choice, [choice]):
         title, loader = loaders[key]
-        try:  # "auto" uses files already there; a named data set is downloaded if missing
-            train = loader("train", download_if_missing=choice != "auto")
-            test = loader("test", download_if_missing=choice != "auto")
+        try:
+            train = loader("train", download_if_missing=download)
+            test = loader("test", download_if_missing=download)
         except FileNotFoundError:
-            if choice != "auto":
-                raise
             tried.append(title)
             continue
         data = (train.data, train.target, test.data, test.target)
@@ -47,10 +75,27 @@ def load_data(choice, n_train=None, n_test=None):
     return title, X_train, y_train, X_test, y_test, names, shape
 
 
-def save(fig, path):
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"  wrote {path}")
+def output_folder():
+    """Where :func:`save` writes this example's figures, or None (see the module's docstring)."""
+    name = Path(sys.argv[0]).stem or "example"
+    if os.environ.get("SKVAE_EXAMPLES_OUT"):
+        return Path(os.environ["SKVAE_EXAMPLES_OUT"]) / name
+    if "sphinx_gallery" in sys.modules:
+        return None
+    return Path("runs") / name
+
+
+def save(fig, filename):
+    """Write ``fig`` as a PNG into :func:`output_folder`; leave it open for the gallery.
+
+    sphinx-gallery collects the figures still open at the end of each cell,
+    so the figure is not closed here.
+    """
+    folder = output_folder()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / filename, dpi=110)
+        print(f"  wrote {folder / filename}")
 
 
 def frame_tiles(ax):

@@ -1,5 +1,12 @@
-"""The examples run."""
+"""The example gallery: every examples/plot_*.py runs (in quick mode) and draws its figures.
 
+The gallery itself (docs/, sphinx-gallery) runs the same scripts at full size;
+here each one runs with SKVAE_QUICK=1 on tiny data, as a script, and must
+write the PNG files listed in FIGURES.
+"""
+
+import ast
+import importlib.util
 import os
 import pickle
 import re
@@ -11,62 +18,99 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def test_quickstart_example_runs():
-    env = {**os.environ, "SKVAE_QUICK": "1"}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "quickstart.py")],
-        env=env, capture_output=True, text=True, check=True, timeout=600,
-    )
-    assert "best parameters" in result.stdout
-    assert re.search(r"held-out ELBO: -\d+\.\d+", result.stdout)
-
-
-# ---------------------------------------------------------------------------
-# examples/seed*.py: one script per seed post, each run in its quick mode.
-# ---------------------------------------------------------------------------
-#: The figures each seed script writes into --out.
-SEED_FIGURES = {
-    "seed000_textures": ["samples.png", "reconstructions.png", "traversal.png", "training_curves.png"],
-    "seed001_conv_mnist": ["latent_scatter.png", "latent_manifold.png", "training_curves.png"],
-    "seed002_mlp_mnist": ["samples.png", "latent_manifold.png", "latent_scatter.png"],
-    "seed003_cifar_gray": ["reconstructions.png", "training_cost.png"],
-    "seed004_aux_classifier": ["samples_per_epoch.png", "class_conditional.png", "loss_curves.png"],
-}
-SEED_SCRIPTS = sorted((REPO / "examples").glob("seed*.py"))
+EXAMPLES = REPO / "examples"
+SCRIPTS = sorted(EXAMPLES.glob("plot_*.py"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
+#: The figures each example writes into $SKVAE_EXAMPLES_OUT/<example>/.
+FIGURES = {
+    "plot_quickstart": ["grid_search.png", "reconstructions.png", "samples.png"],
+    "plot_seed000_textures": ["training_curves.png", "samples.png", "reconstructions.png",
+                              "traversal.png"],
+    "plot_seed001_conv_mnist": ["training_curves.png", "latent_scatter.png",
+                                "latent_manifold.png"],
+    "plot_seed002_mlp_mnist": ["samples.png", "latent_manifold.png", "latent_scatter.png"],
+    "plot_seed003_cifar_gray": ["training_cost.png", "reconstructions.png"],
+    "plot_seed004_aux_classifier": ["loss_curves.png", "samples_per_epoch.png",
+                                    "class_conditional.png"],
+    "plot_task_outliers": ["roc.png", "scores.png", "least_normal.png", "auroc_per_class.png"],
+    "plot_task_imputation": ["mcar_completions.png", "half_completions.png",
+                             "multiple_imputation.png"],
+    "plot_task_mixed_table": ["measurements.png", "species_island.png"],
+    "plot_task_few_labels": ["accuracy.png", "class_conditional.png"],
+}
 
-def run_seed_script(script, out, **env):
+#: Packages an example needs beyond skvae's test extra.
+NEEDS = {"plot_task_mixed_table": "palmerpenguins"}
+
+
+def run_example(script, out, **env):
+    """Run ``script`` in quick mode from ``out``'s parent, figures into ``out``."""
     return subprocess.run(
-        [sys.executable, str(script), "--out", str(out)],
-        env={**os.environ, "SKVAE_QUICK": "1", **env},
-        cwd=out.parent, capture_output=True, text=True, timeout=300,
+        [sys.executable, str(script)],
+        env={**os.environ, "SKVAE_QUICK": "1", "MPLBACKEND": "Agg",
+             "SKVAE_EXAMPLES_OUT": str(out), **env},
+        cwd=out.parent, capture_output=True, text=True, timeout=600,
     )
 
 
 def assert_figures(script, out):
-    for name in SEED_FIGURES[script.stem]:
-        path = out / name
+    folder = out / script.stem
+    for name in FIGURES[script.stem]:
+        path = folder / name
         assert path.is_file(), f"{script.name} did not write {name}"
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{path} is not a PNG image"
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == sorted(FIGURES[script.stem]), f"{script.name} wrote {written}"
 
 
-def test_every_seed_post_has_a_script():
-    assert [p.stem for p in SEED_SCRIPTS] == sorted(SEED_FIGURES)
+def test_every_example_is_listed():
+    assert [p.stem for p in SCRIPTS] == sorted(FIGURES)
 
 
-@pytest.mark.parametrize("script", SEED_SCRIPTS, ids=lambda p: p.stem)
-def test_seed_example_runs_quick(script, tmp_path):
+def test_every_seed_post_has_an_example():
+    seeds = sorted(p.stem for p in SCRIPTS if p.stem.startswith("plot_seed"))
+    assert [s[len("plot_seed"):][:3] for s in seeds] == ["000", "001", "002", "003", "004"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_is_in_sphinx_gallery_form(script):
+    """A docstring whose first line is the title, underlined with '=', then '# %%' cells."""
+    source = script.read_text()
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert docstring, f"{script.name} has no docstring"
+    lines = docstring.strip("\n").splitlines()
+    assert len(lines) >= 3, f"{script.name}: a title, its underline and a paragraph"
+    title, underline = lines[0], lines[1]
+    assert title.strip() and title == title.strip(), f"{script.name}: title {title!r}"
+    assert set(underline) == {"="} and len(underline) >= len(title), (
+        f"{script.name}: the title must be underlined with '=' at least as long as it"
+    )
+    assert source.count("\n# %%\n") >= 2, f"{script.name}: no '# %%' cells"
+    assert "argparse" not in source and "__main__" not in source  # sphinx-gallery runs it as is
+
+
+def test_gallery_header_exists():
+    header = (EXAMPLES / "README.rst").read_text().splitlines()
+    title = next(i for i, line in enumerate(header) if line and not line.startswith(".."))
+    assert set(header[title + 1]) == {"="}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_runs_quick(script, tmp_path):
+    if script.stem in NEEDS:
+        pytest.importorskip(NEEDS[script.stem])
     out = tmp_path / "out"
-    result = run_seed_script(script, out)
+    result = run_example(script, out, SKVAE_DATA=str(tmp_path / "no-data"))
     assert result.returncode == 0, result.stdout + result.stderr
-    if script.stem == "seed003_cifar_gray" and result.stdout.startswith("skipping"):
-        assert "--download" in result.stdout  # says how to get CIFAR-10
-        return
     assert_figures(script, out)
+    if script.stem == "plot_quickstart":
+        assert "best parameters" in result.stdout
+        assert re.search(r"held-out ELBO: -\d+\.\d+", result.stdout)
+    if script.stem == "plot_seed003_cifar_gray" and "not on this machine" in result.stdout:
+        assert "DOWNLOAD = True" in result.stdout  # says how to get CIFAR-10
+        assert "grey patches" in result.stdout  # and what it trains on instead
 
 
 def fake_cifar10(root, n_per_batch=200):
@@ -83,13 +127,40 @@ def fake_cifar10(root, n_per_batch=200):
 
 
 def test_seed003_trains_on_cifar10_files(tmp_path):
-    # Whether or not CIFAR-10 is on this machine, run the training path on fake files.
+    # Whether or not CIFAR-10 is on this machine, run the CIFAR path on fake files.
     fake_cifar10(tmp_path / "data")
     out = tmp_path / "out"
-    result = run_seed_script(REPO / "examples" / "seed003_cifar_gray.py", out,
-                             SKVAE_DATA=str(tmp_path / "data"))
+    script = EXAMPLES / "plot_seed003_cifar_gray.py"
+    result = run_example(script, out, SKVAE_DATA=str(tmp_path / "data"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "skipping" not in result.stdout
+    assert "not on this machine" not in result.stdout
     assert "Number of minibatches: 1" in result.stdout
     assert re.search(r"^\s+2\s+\d+\.\d+\s+704\.72$", result.stdout, re.M)  # epoch 2 next to the post's
-    assert_figures(REPO / "examples" / "seed003_cifar_gray.py", out)
+    assert_figures(script, out)
+
+
+def load_common(monkeypatch):
+    """examples/_common.py as a module."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location("_common_under_test", EXAMPLES / "_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_figures_go_where_asked(monkeypatch, tmp_path):
+    common = load_common(monkeypatch)
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLES / "plot_quickstart.py")])
+    monkeypatch.setenv("SKVAE_EXAMPLES_OUT", str(tmp_path))
+    assert common.output_folder() == tmp_path / "plot_quickstart"
+    monkeypatch.delenv("SKVAE_EXAMPLES_OUT")
+    assert common.output_folder() == Path("runs") / "plot_quickstart"  # a script run
+    monkeypatch.setitem(sys.modules, "sphinx_gallery", object())
+    assert common.output_folder() is None  # the gallery keeps its own copies
+
+
+def test_quick_switch(monkeypatch):
+    monkeypatch.setenv("SKVAE_QUICK", "1")
+    assert load_common(monkeypatch).quick("full", "small") == "small"
+    monkeypatch.setenv("SKVAE_QUICK", "0")
+    assert load_common(monkeypatch).quick("full", "small") == "full"
