@@ -292,11 +292,11 @@ def to_onnx(estimator, method="transform", *, log_var=False, conditions=False,
 default="transform"
         What the graph computes:
 
-        - "transform": input ``X`` (batch, n_features_in_), output ``Z``
+        - "transform": input ``X`` (batch, ``n_features_in_``), output ``Z``
           (batch, n_components), the posterior means; with ``log_var=True``
           a second output ``log_var``;
         - "inverse_transform": input ``Z`` (batch, n_components), output
-          ``X`` (batch, n_features_in_), the likelihood's mean;
+          ``X`` (batch, ``n_features_in_``), the likelihood's mean;
         - "decision_function" (:class:`~skvae.VAEOutlierDetector` only):
           input ``X``, outputs ``label`` (batch, 1) int64, +1 inliers and
           -1 outliers (``predict``), and ``scores`` (batch, 1), the
@@ -306,7 +306,7 @@ default="transform"
         as the model clamps it).
     conditions : bool, default=False
         For a :class:`~skvae.ConditionalVAETransformer`: add an input ``C``
-        (batch, len(classes_)), the one-hot label in the order of
+        (batch, ``len(classes_)``), the one-hot label in the order of
         ``classes_`` (an all-zero row is the unknown condition). Without
         it the graph uses the unknown condition, as ``transform(X)`` does.
     target_opset : int or None, default=None
