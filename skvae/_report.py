@@ -538,7 +538,7 @@ def describe_model(vae):
     >>> description["params"]["beta"], description["params"]["likelihood"]
     ('0.5', "'auto'")
     >>> description["likelihood_choice"]
-    "chosen by likelihood='auto': training values outside [0, 1] (Bernoulli needs [0, 1])"
+    "chosen by likelihood='auto': some training values lie outside [0, 1]"
     """
     params = {name: repr(value) for name, value in vae.get_params(deep=False).items()}
     defaults = {name: repr(value) for name, value in type(vae)().get_params(deep=False).items()}
@@ -566,7 +566,7 @@ def _likelihood_choice(vae, schema):
         return "chosen by likelihood='auto' for each column of the table (see Columns)"
     if getattr(vae.likelihood_, "name", None) == "bernoulli":
         return "chosen by likelihood='auto': every training value lies in [0, 1]"
-    return "chosen by likelihood='auto': training values outside [0, 1] (Bernoulli needs [0, 1])"
+    return "chosen by likelihood='auto': some training values lie outside [0, 1]"
 
 
 def pca_baseline(vae, X_train, X_test, y_train=None, y_test=None, *, conditional=False,
@@ -627,18 +627,18 @@ def pca_baseline(vae, X_train, X_test, y_train=None, y_test=None, *, conditional
     """
     if getattr(vae, "table_schema_", None) is not None:
         return None
-    X_train, X_test = (np.asarray(X, dtype=float) for X in (X_train, X_test))
+    X_train, X_test = (_as_float(X) for X in (X_train, X_test))
     k = min(vae.n_components, *X_train.shape)
     pca, fill = _fit_pca(X_train, k, random_state)
-    train_labels, test_labels = (y_train, y_test) if conditional else (None, None)
+    parts = {"train": (X_train, y_train), "test": (X_test, y_test)}
     errors = {
         "vae": {
-            "train": _reconstruction_error(X_train, _vae_reconstruction(vae, X_train, train_labels)),
-            "test": _reconstruction_error(X_test, _vae_reconstruction(vae, X_test, test_labels)),
+            part: _reconstruction_error(X, _vae_reconstruction(vae, X, y if conditional else None))
+            for part, (X, y) in parts.items()
         },
         "pca": {
             part: _reconstruction_error(X, pca.inverse_transform(pca.transform(fill(X))))
-            for part, X in (("train", X_train), ("test", X_test))
+            for part, (X, _) in parts.items()
         },
     }
     accuracy = None
@@ -647,12 +647,7 @@ def pca_baseline(vae, X_train, X_test, y_train=None, y_test=None, *, conditional
             "vae": (vae.transform(X_train), vae.transform(X_test)),
             "pca": (pca.transform(fill(X_train)), pca.transform(fill(X_test))),
         }
-        accuracy = {
-            name: _code_accuracy(train, test, y_train, y_test, random_state)
-            for name, (train, test) in codes.items()
-        }
-        values, counts = np.unique(y_train, return_counts=True)
-        accuracy["chance"] = float(np.mean(np.asarray(y_test) == values[np.argmax(counts)]))
+        accuracy = _accuracies(codes, y_train, y_test, random_state)
     continuous = getattr(vae.likelihood_, "name", None) in CONTINUOUS_LIKELIHOODS
     missing = bool(np.isnan(X_train).any() or np.isnan(X_test).any())
     log_likelihood = float(pca.score(X_test)) if continuous and not missing else None
@@ -664,15 +659,22 @@ def pca_baseline(vae, X_train, X_test, y_train=None, y_test=None, *, conditional
     }
 
 
+def _as_float(X):
+    """X as a float array: float32 kept (large image data), anything else as float64."""
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
 def _fit_pca(X_train, k, random_state):
     """PCA fitted on ``X_train`` (missing entries as the column means), and the filling."""
     from sklearn.decomposition import PCA
 
     means = np.nanmean(X_train, axis=0)
-    means = np.where(np.isnan(means), 0.0, means)  # a column with no observed entry
+    means = np.where(np.isnan(means), 0.0, means).astype(X_train.dtype)  # an empty column: 0
 
     def fill(X):
-        return np.where(np.isnan(X), means, X)
+        missing = np.isnan(X)
+        return np.where(missing, means, X) if missing.any() else X
 
     return PCA(n_components=k, random_state=random_state).fit(fill(X_train)), fill
 
@@ -686,7 +688,19 @@ def _vae_reconstruction(vae, X, y):
 
 def _reconstruction_error(X, X_hat):
     """Squared error summed over the observed features, averaged over the rows."""
-    return float(np.mean(np.nansum((X - np.asarray(X_hat, dtype=float)) ** 2, axis=1)))
+    squared = (X - np.asarray(X_hat, dtype=X.dtype)) ** 2
+    return float(np.mean(np.nansum(squared, axis=1, dtype=np.float64)))
+
+
+def _accuracies(codes, y_train, y_test, random_state):
+    """Test accuracy on each model's codes, and of predicting the most frequent class."""
+    accuracy = {
+        name: _code_accuracy(train, test, y_train, y_test, random_state)
+        for name, (train, test) in codes.items()
+    }
+    values, counts = np.unique(y_train, return_counts=True)
+    accuracy["chance"] = float(np.mean(np.asarray(y_test) == values[np.argmax(counts)]))
+    return accuracy
 
 
 def _code_accuracy(Z_train, Z_test, y_train, y_test, random_state):
