@@ -476,6 +476,11 @@ def test_a_conditional_model_reconstructs_with_labels_and_encodes_without(labell
     np.testing.assert_allclose(base["reconstruction_error"]["vae"]["test"], expected, rtol=1e-4)
     expected = _direct_accuracy(cvae.transform(X_train), cvae.transform(X_test), y_train, y_test)
     np.testing.assert_allclose(base["accuracy"]["vae"], expected, atol=1e-12)
+    assert base["conditional"] is True
+    remark = _report._baseline_remark(_metrics(), base)
+    assert "reconstructs each row given its label" in remark
+    plain = _report._baseline_remark(_metrics(), {**base, "conditional": False})
+    assert "given its label" not in plain
 
 
 # ---------------------------------------------------------------- figures
