@@ -24,6 +24,10 @@ Subcommands
     Load a ``.skvae`` model and write the score of each row of data (its
     ELBO or IWAE bound); for a :class:`~skvae.VAEOutlierDetector` (``skvae
     fit --outliers``) also its ``decision_function`` and ``predict``.
+``skvae export``
+    Load a ``.skvae`` model and write one of its methods (``transform``,
+    ``inverse_transform``, a detector's ``decision_function``) as an ONNX
+    graph (:mod:`skvae.onnx`; the ``onnx`` extra).
 ``skvae impute``
     Load a model fitted with missing values (``skvae fit --missing-values
     nan``, or a :class:`~skvae.VAEImputer`) and write data with their
@@ -274,6 +278,7 @@ def build_parser():
         _add_encode_parser,
         _add_score_parser,
         _add_impute_parser,
+        _add_export_parser,
         _add_plugins_parser,
     ):
         add_parser(subparsers)
@@ -809,6 +814,58 @@ def _add_impute_parser(subparsers):
     _add_threads_option(impute)
     _add_data_set_options(impute.add_argument_group("data sets"))
     impute.set_defaults(func=run_impute, parser=impute)
+
+
+def _add_export_parser(subparsers):
+    """``skvae export MODEL --format onnx --out FILE``: what to export, and where."""
+    export = subparsers.add_parser(
+        "export",
+        help="write a saved model's encoder, decoder or detector as an ONNX graph",
+        description=_wrap(
+            "Load MODEL with skvae.load and write one of its methods as an ONNX graph "
+            "with a dynamic batch dimension, which ONNX Runtime runs with the model's "
+            "results (float32): the encoder (transform: input X, output Z), the decoder "
+            "(inverse_transform: input Z, output X) or, for an outlier detector, "
+            "decision_function (input X, outputs label and scores). Needs the onnx "
+            'extra: pip install "skvae[onnx]". To convert a whole Pipeline, use '
+            "skl2onnx.to_onnx after import skvae.onnx (docs/deployment.md)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skvae export runs/digits/model.skvae --out encoder.onnx\n"
+            "  skvae export model.skvae --method inverse_transform --out decoder.onnx\n"
+            "  skvae export detector.skvae --method decision_function --out detector.onnx"
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    export.add_argument("model", type=Path, metavar="MODEL", help="a .skvae file (skvae fit)")
+    export.add_argument(
+        "--format", choices=("onnx",), default="onnx", help="the format to write"
+    )
+    export.add_argument(
+        "--out", type=Path, default=Path("model.onnx"), metavar="FILE",
+        help="where to write: a .onnx file",
+    )
+    export.add_argument(
+        "--method",
+        choices=("transform", "inverse_transform", "decision_function"),
+        default="transform",
+        help="the method the graph computes",
+    )
+    export.add_argument(
+        "--log-var", action="store_true",
+        help="with --method transform: also output the posterior log-variance (log_var)",
+    )
+    export.add_argument(
+        "--conditions", action="store_true",
+        help="for a conditional model: a second input C, the one-hot label (else the "
+        "unknown label, as transform(X) uses)",
+    )
+    export.add_argument(
+        "--opset", type=_positive_int, default=None, metavar="N",
+        help="the ONNX opset, 18 or newer (default: 18)",
+    )
+    export.set_defaults(func=run_export, parser=export)
 
 
 def _add_plugins_parser(subparsers):
@@ -2116,6 +2173,68 @@ def plugin_table():
             )
         )
     return rows
+
+
+def run_export(args):
+    """Run ``skvae export``: write a saved model's method as an ONNX graph.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``export`` arguments.
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Raises
+    ------
+    CLIError
+        If ``--out`` does not end in ``.onnx`` or cannot be written, or the
+        onnx extra is not installed (the message says what to install).
+    ValueError
+        If the model or method does not export (skvae.onnx.to_onnx says
+        why); reported as ``skvae: error: ...``.
+
+    Examples
+    --------
+    >>> from skvae.cli import main
+    >>> main(["export", "runs/digits/model.skvae", "--out", "encoder.onnx"])  # doctest: +SKIP
+    0
+    """
+    if args.out.suffix.lower() != ".onnx":
+        raise CLIError(f"--out must end in .onnx; got {str(args.out)!r}")
+    _check_out_suffix(args.out, (".onnx",))  # a writable file, not a folder
+    vae = load_model(args.model)
+    try:
+        from . import onnx as skvae_onnx
+
+        model = skvae_onnx.to_onnx(
+            vae, args.method, log_var=args.log_var, conditions=args.conditions,
+            target_opset=args.opset,
+        )
+    except ImportError as exc:  # the onnx extra is missing; the message names it
+        raise CLIError(_message(exc)) from None
+    data = model.SerializeToString()
+    fd, tmp = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".tmp", dir=args.out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, args.out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    inputs = ", ".join(i.name for i in model.graph.input)
+    outputs = ", ".join(o.name for o in model.graph.output)
+    print(
+        f"Wrote {type(vae).__name__}.{args.method} as ONNX (opset "
+        f"{model.opset_import[0].version}; inputs {inputs}; outputs {outputs}; a dynamic "
+        f"batch dimension) to {args.out}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def run_plugins(args):

@@ -169,3 +169,58 @@ def test_missing_extra_names_it(monkeypatch, missing):
         importlib.import_module("skvae.onnx")
     monkeypatch.undo()
     assert sys.modules["skvae.onnx"] is skvae.onnx
+
+
+# ------------------------------------------------------------- skvae export
+from skvae.cli import main  # noqa: E402  (the CLI tests below)
+
+
+def _assert_error(code, capsys, message):
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skvae: error: ") and message in err, err
+
+
+# --- tests for tests/test_cli.py (use its digits_run fixture there) ---
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    X = skvae.datasets.load_digits().data[:100]
+    vae = skvae.VAETransformer(n_components=3, max_iter=1, random_state=0).fit(X)
+    return skvae.save(vae, tmp_path_factory.mktemp("m") / "model.skvae")
+
+
+def test_export_onnx_runs_like_the_model(digits_model, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    pytest.importorskip("onnxscript")
+    vae = skvae.load(digits_model)
+    X = skvae.datasets.load_digits().data[:10].astype(np.float32)
+    out = tmp_path / "encoder.onnx"
+    assert main(["export", str(digits_model), "--format", "onnx", "--out", str(out)]) == 0
+    assert "inputs X; outputs Z" in capsys.readouterr().err
+    session = ort.InferenceSession(str(out))
+    np.testing.assert_allclose(session.run(None, {"X": X})[0], vae.transform(X),
+                               rtol=1e-4, atol=1e-5)
+    out = tmp_path / "decoder.onnx"
+    assert main(["export", str(digits_model), "--method", "inverse_transform",
+                 "--out", str(out)]) == 0
+    Z = vae.transform(X)
+    np.testing.assert_allclose(ort.InferenceSession(str(out)).run(None, {"Z": Z})[0],
+                               vae.inverse_transform(Z), rtol=1e-4, atol=1e-5)
+
+
+def test_export_errors_return_2(digits_model, tmp_path, capsys, monkeypatch):
+    code = main(["export", str(digits_model), "--out", str(tmp_path / "model.txt")])
+    _assert_error(code, capsys, "--out must end in .onnx")
+    code = main(["export", str(digits_model), "--method", "decision_function",
+                 "--out", str(tmp_path / "d.onnx")])
+    _assert_error(code, capsys, "exports a VAEOutlierDetector")
+    code = main(["export", str(tmp_path / "missing.skvae"), "--out", str(tmp_path / "m.onnx")])
+    _assert_error(code, capsys, "model file not found")
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)
+    monkeypatch.delitem(sys.modules, "skvae.onnx", raising=False)
+    code = main(["export", str(digits_model), "--out", str(tmp_path / "m.onnx")])
+    _assert_error(code, capsys, 'pip install "skvae[onnx]"')
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(SystemExit):
+        main(["export", str(digits_model), "--format", "torchscript"])
