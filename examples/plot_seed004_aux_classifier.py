@@ -118,8 +118,10 @@ save(curves.figure_, "loss_curves.png")
 # Choosing the class
 # ------------------
 # One row per epoch: the same z, decoded with each class's one-hot vector in
-# place of the classifier's softmax. The class part decides what is drawn;
-# z holds the rest (thickness, slant, brightness).
+# place of the classifier's softmax. The class part steers what is drawn (a
+# trouser, a shoe or a top from the same z); z, trained alongside it, holds
+# the rest, and some of the class too: classes that share a silhouette
+# (pullover, coat, shirt, bag) come out alike.
 class_labels = [str(n) for n in names]
 samples = SamplesDisplay(np.stack(per_epoch), (len(per_epoch), len(model.classes_)),
                          image_shape=shape).plot(title="One z per epoch, decoded with each class")

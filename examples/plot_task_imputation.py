@@ -105,9 +105,12 @@ show_rows([X_test_missing, filled["KNN (5 neighbours)"], filled["VAE"], X_test],
 # The lower half missing
 # ----------------------
 # A harder mask, not the one the models were trained with: the lower half of
-# each test image. The VAE was fitted on random masks, so its encoder has
-# seen every pixel missing at times, but never a whole region; KNN compares
-# the upper halves and copies the nearest images' lower halves.
+# each test image. KNN compares the upper halves and copies the nearest
+# images' lower halves, which works well here. The VAE was fitted on random
+# masks: its encoder has seen every pixel missing at times, but never a
+# whole region, and its completions of the lower half are blurred and
+# fainter. A model meant to fill such holes should be trained with them
+# (rows with a missing half among its training rows).
 X_half = X_test.astype(float)
 X_half[:, X_half.shape[1] // 2:] = np.nan
 half = np.isnan(X_half)
@@ -127,7 +130,9 @@ show_rows([X_half, half_filled["KNN (5 neighbours)"], half_filled["VAE"], X_test
 # from p(x_miss | x_obs) instead; the spread between draws is the uncertainty
 # about the missing pixels (for an analysis, combine the completed data sets
 # with Rubin's rules). ``set_params`` changes the fitted imputer's inference,
-# not its model.
+# not its model. Here the draws differ in the pixel noise of the Gaussian
+# likelihood (scale 0.1) more than in shape: given the upper half, the
+# model is fairly sure of the shoe's outline.
 vae = imputers["VAE"].set_params(sample_posterior=True)
 one = X_half[:1].repeat(8, axis=0)  # one image, eight times: eight draws in one call
 draws = vae.transform(one)
