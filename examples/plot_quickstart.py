@@ -10,6 +10,8 @@ that a classifier can use. This example does both on scikit-learn's 8x8
 digits, then looks at what the chosen model learned.
 """
 
+# sphinx_gallery_thumbnail_number = 3
+
 # %%
 # The data
 # --------

@@ -23,6 +23,8 @@ puts them in /usr/share/datasets), else scikit-learn's 8x8 digits. The
 output says which; nothing is downloaded unless ``DOWNLOAD = True``.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Data and model
 # --------------

@@ -17,6 +17,8 @@ imputation). About two minutes on two CPU cores. (Without the Fashion-MNIST
 files, scikit-learn's 8x8 digits stand in.)
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Incomplete images
 # -----------------

@@ -17,6 +17,8 @@ minutes on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
 8x8 digits stand in.)
 """
 
+# sphinx_gallery_thumbnail_number = 3
+
 # %%
 # Data and detectors
 # ------------------
