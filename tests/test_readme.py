@@ -8,6 +8,9 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -51,3 +54,22 @@ def test_readme_links_to_pages_that_exist():
     missing = [link for link in links if not (REPO / link).exists()]
     # docs/deployment.md arrives with issue 16's ONNX export
     assert missing in ([], ["docs/deployment.md"]), missing
+
+
+def test_readme_deploy_snippet_runs(digits, tmp_path, monkeypatch):
+    pytest.importorskip("skl2onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "save_pretrained" in b)
+    monkeypatch.chdir(tmp_path)
+    X = digits[0][:200].astype(np.float32)
+    namespace = {"X": X}
+    exec(compile(snippet.replace("max_iter=50", "max_iter=2"), "README.md", "exec"), namespace)
+    session = ort.InferenceSession(namespace["onx"].SerializeToString())
+    np.testing.assert_allclose(session.run(None, {"X": X})[0], namespace["vae"].transform(X),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(namespace["same"].transform(X), namespace["vae"].transform(X),
+                               rtol=1e-5, atol=1e-6)
+    assert (tmp_path / "digits-vae" / "model.safetensors").is_file()
