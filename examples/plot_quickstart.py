@@ -10,8 +10,6 @@ that a classifier can use. This example does both on scikit-learn's 8x8
 digits, then looks at what the chosen model learned.
 """
 
-# sphinx_gallery_thumbnail_number = 3
-
 # %%
 # The data
 # --------
@@ -32,6 +30,7 @@ from sklearn.preprocessing import MinMaxScaler
 from skvae import VAETransformer
 from skvae.plotting import ReconstructionDisplay, SamplesDisplay
 from _common import quick, save
+# sphinx_gallery_thumbnail_number = 3
 
 EPOCHS = quick(40, 3)
 

@@ -18,8 +18,6 @@ with scikit-learn and matplotlib (3 classes), or from your own images
 and binarisation at 0.5.
 """
 
-# sphinx_gallery_thumbnail_number = 2
-
 # %%
 # Settings
 # --------
@@ -43,6 +41,7 @@ from skvae.plotting import (
 )
 from skvae_plugins.gaussian import Gaussian
 from _common import frame_tiles, quick, save
+# sphinx_gallery_thumbnail_number = 2
 
 EPOCHS = quick(35, 3)  # beta warms up over the first 3/7 of them
 N_PATCHES = quick(12000, 600)  # 28x28 patches in all, 20 % held out

@@ -23,8 +23,6 @@ puts them in /usr/share/datasets), else scikit-learn's 8x8 digits. The
 output says which; nothing is downloaded unless ``DOWNLOAD = True``.
 """
 
-# sphinx_gallery_thumbnail_number = 2
-
 # %%
 # Data and model
 # --------------
@@ -40,6 +38,7 @@ from skvae import VAETransformer
 from skvae.plotting import LatentManifoldDisplay, LatentScatterDisplay, TrainingCurvesDisplay
 from skvae_plugins.presets import KerasConv
 from _common import load_data, quick, save
+# sphinx_gallery_thumbnail_number = 2
 
 DATASET = "auto"  # MNIST, else Fashion-MNIST; or "mnist", "fashion", "digits"
 DOWNLOAD = False  # True: download the DATASET's files when missing

@@ -27,8 +27,6 @@ puts them in /usr/share/datasets), else scikit-learn's 8x8 digits. The
 output says which; nothing is downloaded unless ``DOWNLOAD = True``.
 """
 
-# sphinx_gallery_thumbnail_number = 3
-
 # %%
 # The post's network
 # ------------------
@@ -50,6 +48,7 @@ from skvae.plotting import ClassConditionalDisplay, SamplesDisplay, TrainingCurv
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.presets import SigmoidMLP
 from _common import load_data, quick, save
+# sphinx_gallery_thumbnail_number = 3
 
 DATASET = "auto"  # MNIST, else Fashion-MNIST; or "mnist", "fashion", "digits"
 DOWNLOAD = False  # True: download the DATASET's files when missing

@@ -17,8 +17,6 @@ imputation). About two minutes on two CPU cores. (Without the Fashion-MNIST
 files, scikit-learn's 8x8 digits stand in.)
 """
 
-# sphinx_gallery_thumbnail_number = 2
-
 # %%
 # Incomplete images
 # -----------------
@@ -30,6 +28,7 @@ from skvae import VAEImputer
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP
 from _common import load_data, quick, save
+# sphinx_gallery_thumbnail_number = 2
 
 title, X_train, _, X_test, _, _, shape = load_data("fashion", quick(3000, 400), quick(1000, 100))
 DIGITS = shape[0] == 8

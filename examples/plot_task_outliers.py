@@ -17,8 +17,6 @@ minutes on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
 8x8 digits stand in.)
 """
 
-# sphinx_gallery_thumbnail_number = 3
-
 # %%
 # Data and detectors
 # ------------------
@@ -39,6 +37,7 @@ from skvae.plotting import OutlierDisplay
 from skvae_plugins.gaussian import Gaussian
 from skvae_plugins.mlp import MLP
 from _common import load_data, quick, save
+# sphinx_gallery_thumbnail_number = 3
 
 title, X_train, y_train, X_test, y_test, names, shape = load_data(
     "fashion", None, quick(3000, 600)
@@ -143,7 +142,7 @@ for label in classes:
     print(f"{names[label]!s:12s} " + "  ".join(f"{n} {a[-1]:.3f}" for n, a in auroc.items()))
 print("mean AUROC: " + ", ".join(f"{n} {np.mean(a):.3f}" for n, a in auroc.items()))
 
-fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+fig, ax = plt.subplots(figsize=(9, 3.6), layout="constrained")
 width = 0.4
 for i, (name, values) in enumerate(auroc.items()):
     ax.bar(np.arange(len(classes)) + (i - 0.5) * width, values, width,
