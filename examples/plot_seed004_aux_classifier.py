@@ -18,7 +18,7 @@ It also draws the final model's classes from several shared codes, and the
 VAE and classifier loss curves, and prints the classifier's test accuracy.
 
 The post trained on all 60,000 images; the gallery trains on the first
-12,000 (about two minutes on two CPU cores). Set ``N_TRAIN = None`` for the
+12,000 (under a minute on two CPU cores). Set ``N_TRAIN = None`` for the
 post's run (about ten minutes).
 
 Data: MNIST when :func:`skvae.datasets.load_mnist` finds its files, else

@@ -12,8 +12,8 @@ q(y | x), so every image trains the classifier, labelled or not.
 
 Here 5 % of 3,000 Fashion-MNIST training images keep their label (150, 15
 per class); the others get -1. M2 is compared with the classifiers
-``benchmarks/bench_semi_supervised.py`` uses, on 1,000 test images. A few
-minutes on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
+``benchmarks/bench_semi_supervised.py`` uses, on 1,000 test images. About
+two minutes on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
 8x8 digits stand in.)
 """
 

@@ -13,7 +13,7 @@ Here half the pixels of Fashion-MNIST images are removed completely at random
 on the incomplete training images and fills the held-out ones, scored by the
 RMSE on the removed pixels. Then the same model completes images whose lower
 half is gone, and draws several completions of one image (multiple
-imputation). About two minutes on two CPU cores. (Without the Fashion-MNIST
+imputation). About three minutes on two CPU cores. (Without the Fashion-MNIST
 files, scikit-learn's 8x8 digits stand in.)
 """
 

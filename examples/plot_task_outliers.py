@@ -12,8 +12,8 @@ new ones by how well the VAE reconstructs them, and
 The one-class protocol of ``benchmarks/bench_outliers.py``: one class of
 Fashion-MNIST is normal; each detector is fitted on 1,000 training images of
 that class and ranks test images, where the other nine classes are the
-outliers. First one class in detail, then every class in turn. About two
-minutes on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
+outliers. First one class in detail, then every class in turn. About a
+minute on two CPU cores. (Without the Fashion-MNIST files, scikit-learn's
 8x8 digits stand in.)
 """
 
