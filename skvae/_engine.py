@@ -40,6 +40,7 @@ import torch
 from ._model import RandomNoise, VAEModule
 from .callbacks import CallbackError
 from ._state import Snapshot
+from ._warnings import user_stacklevel
 from ._step import EpochSums, StepForward, autocast
 
 #: How many times ``on_divergence="restore"`` may halve the learning rate in
@@ -760,5 +761,5 @@ def _handle_divergence(problem, epoch, schedule, learning_rate, result):
         f"to {learning_rate * 0.5:.4g} (halving {result.halvings} of at most "
         f"{MAX_LR_HALVINGS}).",
         RuntimeWarning,
-        stacklevel=7,  # the caller of the estimator's fit
+        stacklevel=user_stacklevel(),  # the caller of the estimator's fit
     )

@@ -28,6 +28,7 @@ from ._plugin_check import check_vae_module
 from ._registry import resolve_plugin
 from ._sklearn_callbacks import CallbackSupport, fit_callbacks
 from .hub import PretrainedMixin
+from ._warnings import user_stacklevel
 from .base import Architecture, Likelihood, Prior
 
 # Rows per forward pass at inference: bounds the memory of transform,
@@ -555,7 +556,7 @@ class VAETransformer(
                 "converged. Increase max_iter, or set warm_start=True and fit again to "
                 "train on.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         return self
 

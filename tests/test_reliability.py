@@ -128,8 +128,10 @@ def test_restore_goes_back_to_the_last_good_epoch_and_halves_the_rate(digits_sma
 
     _poison_gradient_at_step(monkeypatch, 3)
     vae = VAETransformer(max_iter=5, on_divergence="restore", **ONE_STEP)
-    with pytest.warns(RuntimeWarning, match="epoch 3.*restored the weights of epoch 2"):
+    with pytest.warns(RuntimeWarning, match="epoch 3.*restored the weights of epoch 2") as seen:
         vae.fit(X)
+    # The warning names the user's line, not skvae's.
+    assert {w.filename for w in seen if w.category is RuntimeWarning} == {__file__}
     assert vae.n_iter_ == 5 and [h["epoch"] for h in vae.history_] == [1, 2, 3, 4, 5]
     assert [h["learning_rate"] for h in vae.history_] == [rate] * 2 + [rate / 2] * 3
     notes = vae.history_[2]["divergences"]
