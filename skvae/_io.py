@@ -391,23 +391,35 @@ def _dtype_name(dtype):
 
 
 def _write_zip(path, members):
-    # Written next to the destination, then renamed: no half-written model.
+    """Write the model archive of ``members`` (name -> bytes) at ``path``, atomically."""
+    def write(f):
+        with zipfile.ZipFile(f, "w") as archive:
+            for name, data in members.items():
+                info = zipfile.ZipInfo(name, date_time=_DATE)
+                info.external_attr = 0o644 << 16
+                # JSON compresses well; tensors hardly, and stored members
+                # can be read without inflating.
+                info.compress_type = (
+                    zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+                )
+                archive.writestr(info, data)
+
+    write_atomically(path, write)
+
+
+def write_atomically(path, write):
+    """Write a file at ``path`` by ``write(f)`` on a binary file object, atomically.
+
+    Written next to the destination, then renamed: no half-written file.
+    The data reach the disk (fsync) before the rename, and the rename
+    before we return (fsync of the folder): after a crash or a power cut
+    the path holds the old file or the new one, whole. Temporary files
+    that killed writers of the same path left behind are removed.
+    """
     fd, tmp, lock = _locked_temp_file(path)
-    # The data reach the disk (fsync) before the rename, and the rename
-    # before we return (fsync of the folder): after a crash or a power cut
-    # the path holds the old file or the new one, whole.
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w") as archive:
-                for name, data in members.items():
-                    info = zipfile.ZipInfo(name, date_time=_DATE)
-                    info.external_attr = 0o644 << 16
-                    # JSON compresses well; tensors hardly, and stored members
-                    # can be read without inflating.
-                    info.compress_type = (
-                        zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
-                    )
-                    archive.writestr(info, data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

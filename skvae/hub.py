@@ -136,7 +136,7 @@ def save_pretrained(estimator, folder, *, metrics=None, intended_use=None,
     files[MODEL_CARD] = model_card(config, estimator, name=name, metrics=metrics,
                                    intended_use=intended_use).encode("utf-8")
     for file_name, data in files.items():
-        _write_file(folder / file_name, data)
+        _io.write_atomically(folder / file_name, lambda f, data=data: f.write(data))
     if TRAINING not in files and (folder / TRAINING).is_file():
         (folder / TRAINING).unlink()  # an earlier save's state: not this model's
     return folder
@@ -155,21 +155,6 @@ def _check_metrics(metrics):
             raise ValueError(f"metric {name!r} must be a finite number; got {value!r}.")
         checked[name] = float(value)
     return checked
-
-
-def _write_file(path, data):
-    """Write ``data`` next to ``path`` then move it into place: no half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------- model card
