@@ -91,27 +91,8 @@ def _torch_modules():
     import torch
     from torch import nn
 
-    class Encoder(nn.Module):
-        """x (and c) -> posterior mean (and log-variance), as ``transform``."""
-
-        def __init__(self, vae_module, shift, scale, log_var, conditions):
-            super().__init__()
-            self.vae = vae_module
-            self.standardize = shift is not None
-            if self.standardize:
-                self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
-                self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-            self.log_var = log_var
-            self.conditions = conditions
-
-        def forward(self, x, c=None):
-            if self.standardize:
-                x = (x - self.shift) / self.scale
-            mean, log_var = self.vae.encode(x, c) if self.conditions else self.vae.encode(x)
-            return (mean, log_var) if self.log_var else mean
-
-    class Decoder(nn.Module):
-        """z (and c) -> the likelihood's mean, as ``inverse_transform``."""
+    class Standardized(nn.Module):
+        """The VAE module, and a table's standardisation (shift, scale) as buffers."""
 
         def __init__(self, vae_module, shift, scale, conditions):
             super().__init__()
@@ -121,6 +102,22 @@ def _torch_modules():
                 self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
                 self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
             self.conditions = conditions
+
+    class Encoder(Standardized):
+        """x (and c) -> posterior mean (and log-variance), as ``transform``."""
+
+        def __init__(self, vae_module, shift, scale, log_var, conditions):
+            super().__init__(vae_module, shift, scale, conditions)
+            self.log_var = log_var
+
+        def forward(self, x, c=None):
+            if self.standardize:
+                x = (x - self.shift) / self.scale
+            mean, log_var = self.vae.encode(x, c) if self.conditions else self.vae.encode(x)
+            return (mean, log_var) if self.log_var else mean
+
+    class Decoder(Standardized):
+        """z (and c) -> the likelihood's mean, as ``inverse_transform``."""
 
         def forward(self, z, c=None):
             params = self.vae.decode(z, c) if self.conditions else self.vae.decode(z)
