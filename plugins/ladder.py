@@ -128,6 +128,23 @@ def _clamp(log_var):
     return F.hardtanh(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
 
 
+def encoder_view(likelihood, x):
+    """The rows as the encoder sees them: the likelihood module's ``features``.
+
+    A likelihood of counts shows log(1 + x), a categorical one one-hot codes;
+    a module without ``features`` shows the rows themselves.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae_plugins.poisson import PoissonModule
+    >>> encoder_view(PoissonModule(), torch.tensor([[0.0, 1.0]]))
+    tensor([[0.0000, 0.6931]])
+    """
+    features = getattr(likelihood, "features", None)
+    return x if features is None else features(x)
+
+
 class _BatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d that uses its running statistics for a one-row training batch.
 
@@ -197,6 +214,11 @@ class LadderNet(nn.Module):
     >>> net.decode(torch.zeros(3, 2)).shape
     torch.Size([3, 5])
     """
+
+    #: ``terms`` and ``log_weights`` encode the likelihood's view of the rows
+    #: (:func:`encoder_view`), as the model's ``encode`` does before calling
+    #: :meth:`encode`: so count and categorical likelihoods pair with the ladder.
+    encodes_features = True
 
     def __init__(
         self, n_features, latent_sizes, hidden_sizes, n_outputs, activation="relu",
@@ -300,7 +322,7 @@ class LadderNet(nn.Module):
         layer, the analytic KL(q(z_i | .) || p(z_i | z_{i+1})) at the drawn
         z_{i+1}.
         """
-        layers = self.posterior(x, noise)
+        layers = self.posterior(encoder_view(likelihood, x), noise)
         nll = negative_log_likelihood(likelihood, x, self.decoder(layers[0]["z"]))
         top = layers[-1]
         kl = prior.kl(top["mean"], top["log_var"], top["z"])
@@ -315,7 +337,7 @@ class LadderNet(nn.Module):
 
         One importance weight per sample (IWAE bound), shape ``(batch,)``.
         """
-        layers = self.posterior(x, noise)
+        layers = self.posterior(encoder_view(likelihood, x), noise)
         top = layers[-1]
         log_w = likelihood.log_prob(x, self.decoder(layers[0]["z"])) + prior.log_prob(top["z"])
         for layer in layers:
@@ -465,8 +487,11 @@ def transform_layers(vae, X):
         )
     sizes = list(net.latent_sizes)
 
+    likelihood = vae.module_.likelihood
+
     def all_means(xb):
-        return torch.cat([mean for mean, _ in net.encode_layers(xb)], dim=1)
+        layers = net.encode_layers(encoder_view(likelihood, xb))
+        return torch.cat([mean for mean, _ in layers], dim=1)
 
     # The estimator's batched, padded inference (validation included): bounded
     # memory, and each row's result independent of the other rows.

@@ -9,14 +9,15 @@ from skvae.base import Likelihood, LikelihoodModule
 from skvae.hookspecs import hookimpl
 
 from ._scale import is_positive_real, standard_gamma
-from .poisson import check_counts
+from .poisson import check_counts, check_log_input
 
 
 class NegativeBinomialModule(LikelihoodModule):
     """Torch side of :class:`NegativeBinomial`: the decoder outputs log-means."""
 
-    def __init__(self, n_features, theta):
+    def __init__(self, n_features, theta, log_input=True):
         super().__init__()
+        self.log_input = log_input
         if isinstance(theta, str):  # "learned": log theta per feature, theta = 1 at first
             self.log_theta = nn.Parameter(torch.zeros(n_features))
             self.fixed_log_theta = None
@@ -38,8 +39,12 @@ class NegativeBinomialModule(LikelihoodModule):
 
     def extra_repr(self):
         if self.log_theta is None:
-            return f"theta={math.exp(self.fixed_log_theta):g}"
-        return "theta=learned"
+            return f"theta={math.exp(self.fixed_log_theta):g}, log_input={self.log_input}"
+        return f"theta=learned, log_input={self.log_input}"
+
+    def features(self, x):
+        """The encoder's view: log(1 + x) (counts on a log scale), or x."""
+        return torch.log1p(x) if self.log_input else x
 
     def log_prob_features(self, x, params):
         # log NB(x; mu, theta) with log mu = params, as in scvi-tools but with
@@ -84,6 +89,10 @@ class NegativeBinomial(Likelihood):
     theta : float or "learned", default="learned"
         Inverse dispersion: a fixed positive number, or "learned" for one per
         feature (learned on the log scale, starting at 1).
+    log_input : bool, default=True
+        Whether the encoder sees log(1 + x) rather than the raw counts (see
+        :class:`~skvae_plugins.poisson.Poisson`). Model files written before
+        this parameter existed load with ``log_input=False``.
 
     Examples
     --------
@@ -95,9 +104,11 @@ class NegativeBinomial(Likelihood):
     """
 
     name = "negative_binomial"
+    _defaults_of_older_files = {"log_input": False}
 
-    def __init__(self, theta="learned"):
+    def __init__(self, theta="learned", log_input=True):
         self.theta = theta
+        self.log_input = log_input
 
     def build(self, n_features):
         learned = isinstance(self.theta, str) and self.theta == "learned"
@@ -106,7 +117,8 @@ class NegativeBinomial(Likelihood):
                 "NegativeBinomial theta (inverse dispersion) must be a positive "
                 f"number or 'learned' (one per feature); got {self.theta!r}."
             )
-        return NegativeBinomialModule(n_features, self.theta)
+        check_log_input(self.name, self.log_input)
+        return NegativeBinomialModule(n_features, self.theta, bool(self.log_input))
 
     def check_data(self, X):
         check_counts(

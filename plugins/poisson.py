@@ -45,8 +45,42 @@ def check_counts(name, X, alternative):
         )
 
 
+def check_log_input(name, log_input):
+    """Raise ValueError unless ``log_input`` is a bool.
+
+    Examples
+    --------
+    >>> check_log_input("poisson", True)
+    >>> check_log_input("poisson", "yes")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'poisson' likelihood's log_input must be True or False; got 'yes'.
+    """
+    if not isinstance(log_input, (bool, np.bool_)):
+        raise ValueError(
+            f"The '{name}' likelihood's log_input must be True or False; got {log_input!r}."
+        )
+
+
 class PoissonModule(LikelihoodModule):
-    """Torch side of :class:`Poisson`: the decoder outputs log-rates."""
+    """Torch side of :class:`Poisson`: the decoder outputs log-rates.
+
+    Parameters
+    ----------
+    log_input : bool, default=True
+        Whether the encoder sees log(1 + x) rather than the raw counts.
+    """
+
+    def __init__(self, log_input=True):
+        super().__init__()
+        self.log_input = log_input
+
+    def extra_repr(self):
+        return f"log_input={self.log_input}"
+
+    def features(self, x):
+        """The encoder's view: log(1 + x) (counts on a log scale), or x."""
+        return torch.log1p(x) if self.log_input else x
 
     def nll(self, x, params):
         """-log p(x | params) summed over features (no negation in the training step)."""
@@ -72,6 +106,16 @@ class Poisson(Likelihood):
     output. The variance equals the mean; for over-dispersed counts (variance
     above the mean, as in single-cell RNA counts) use "negative_binomial".
 
+    Parameters
+    ----------
+    log_input : bool, default=True
+        Whether the encoder sees log(1 + x) rather than the raw counts, as
+        scvi-tools does (``log_variational``). Counts in the hundreds seen raw
+        drive the first layer's activations, and with them the log-rates, far
+        out: ``exp`` overflows and the fit diverges in its first epoch. The
+        likelihood always scores the raw counts. Model files written before
+        this parameter existed load with ``log_input=False``, as they were fitted.
+
     Examples
     --------
     >>> import torch
@@ -84,9 +128,14 @@ class Poisson(Likelihood):
     """
 
     name = "poisson"
+    _defaults_of_older_files = {"log_input": False}
+
+    def __init__(self, log_input=True):
+        self.log_input = log_input
 
     def build(self, n_features):
-        return PoissonModule()
+        check_log_input(self.name, self.log_input)
+        return PoissonModule(bool(self.log_input))
 
     def check_data(self, X):
         check_counts(

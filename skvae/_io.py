@@ -1995,6 +1995,7 @@ def _decode_plugin(value, where):
     if params is None:
         return cls
     params = {k: _decode(v, f"{where}__{k}") for k, v in _expect(params, dict, where).items()}
+    params = {**getattr(cls, "_defaults_of_older_files", {}), **params}
     try:
         return cls(**params)
     except TypeError as exc:

@@ -91,7 +91,8 @@ class VAEModule(nn.Module):
         # The encoder's view of the rows: the likelihood's ``features`` when it
         # overrides the identity (categories seen one-hot), else the rows.
         self._features = _features_function(likelihood)
-        if self._features is not None and self._net_terms:
+        if (self._features is not None and self._net_terms
+                and not getattr(net, "encodes_features", False)):
             raise ValueError(
                 f"The likelihood module {type(likelihood).__name__} shows the encoder "
                 f"its own view of the data (features), which the network "
@@ -411,6 +412,11 @@ class ObservedLikelihood:
     def log_prob_features(self, x, params):
         log_p = self.likelihood.log_prob_features(x, params)
         return torch.where(self.observed, log_p, 0.0)
+
+    def features(self, x):
+        """The likelihood's view of the rows, 0 where the view is missing."""
+        view = self.likelihood.features(torch.where(self.observed, x, torch.nan))
+        return torch.where(torch.isnan(view), 0.0, view)
 
     def log_prob(self, x, params):
         return self.log_prob_features(x, params).sum(-1)

@@ -71,6 +71,11 @@ class Plugin(BaseEstimator):
     name = None
     #: Kind of the plugin: "architecture", "likelihood" or "prior".
     kind = None
+    #: Parameters added after model files were first written, with the value
+    #: that gives the older behaviour: a saved plugin whose record lacks one of
+    #: them loads with this value rather than the constructor's default, so an
+    #: older ``.skvae`` file keeps computing what it computed.
+    _defaults_of_older_files = {}
 
 
 class EncoderDecoder(nn.Module):

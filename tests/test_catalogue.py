@@ -49,8 +49,8 @@ def data(digits):
 
 # Likelihoods of coded columns (categories coded 0..K-1, one column group per
 # likelihood): the encoder sees their own view of the rows (one-hot codes), so
-# they pair with single-network architectures such as mlp, not with conv
-# (its input is an image) nor ladder (its own model); fitted separately below.
+# they pair with mlp and the ladder (tests/test_ladder.py), not with conv (its
+# input is an image); fitted separately below.
 CODED_LIKELIHOODS = {
     "categorical": lambda: Categorical(n_categories=[17] * 64),
     "columns": lambda: ColumnLikelihood(

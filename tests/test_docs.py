@@ -200,7 +200,8 @@ def test_tables_snippets_run():
     assert synthetic.dtypes.equals(penguins.dtypes)
     assert set(synthetic["island"]) <= set(penguins["island"])
     assert namespace["vae"].table_schema_.likelihoods["species"] == "categorical"
-    columns = _snippet("tables.md", "ColumnLikelihood([", [("max_iter=200", "max_iter=2")])
+    columns = _snippet("tables.md", "ColumnLikelihood([",
+                       [("max_iter=200)", "max_iter=2, random_state=0)")])
     namespace = _run("tables.md", columns, namespace)
     kinds = [type(part).__name__ for part, _ in namespace["vae"].likelihood_.likelihoods]
     assert kinds == ["Gaussian", "Poisson", "Bernoulli", "Categorical"]

@@ -56,3 +56,19 @@ def test_a_model_of_format_1_0_trains_on(tmp_path):
     skvae.save(model, tmp_path / "again.skvae")
     again = skvae.load(tmp_path / "again.skvae")
     np.testing.assert_array_equal(again.transform(PROBE), model.transform(PROBE))
+
+
+COUNTS = json.loads((DATA / "counts_6474c3e_expected.json").read_text())
+
+
+@pytest.mark.parametrize("likelihood", ["poisson", "negative_binomial"])
+def test_a_count_model_from_before_log_input_keeps_its_raw_count_encoder(likelihood):
+    """Files written before ``log_input`` existed record no value for it: they
+    load with ``log_input=False`` (the encoder sees the raw counts, as it was
+    fitted) and give the codes they gave, while a new model defaults to True."""
+    model = skvae.load(DATA / f"counts_6474c3e_{likelihood}.skvae")
+    assert model.likelihood_.log_input is False
+    assert model.module_.likelihood.log_input is False
+    probe = np.asarray(COUNTS["probe"], dtype=np.float32)
+    np.testing.assert_allclose(model.transform(probe), COUNTS[likelihood], rtol=1e-4, atol=1e-5)
+    assert type(model.likelihood_)().log_input is True

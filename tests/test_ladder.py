@@ -320,3 +320,26 @@ def test_transform_is_invariant_to_batching_up_to_float32_rounding(fitted_digits
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("likelihood", ["poisson", "categorical"])
+def test_the_ladder_encodes_the_likelihoods_view_of_the_rows(likelihood):
+    """A likelihood with its own encoder view (log(1 + x) of counts, one-hot
+    codes) pairs with the ladder: training (``terms``), ``transform`` and
+    ``transform_layers`` all encode that view."""
+    from skvae_plugins.categorical import Categorical
+
+    X = np.rint(load_digits().data[:120]).astype(np.float32)
+    plugin = Categorical(n_categories=[17] * 64) if likelihood == "categorical" else likelihood
+    vae = VAETransformer(architecture="ladder", likelihood=plugin, n_components=2,
+                         max_iter=2, random_state=0).fit(X)
+    net, module = vae.module_.net, vae.module_.likelihood
+    view = module.features(torch.as_tensor(X[:10]))
+    assert view.shape[1] == (64 * 17 if likelihood == "categorical" else 64)
+    with torch.no_grad():
+        top = net.posterior(view)[-1]["mean"]
+        nll, _ = net.terms(torch.as_tensor(X[:10]), None, module, vae.module_.prior)
+        params = net.decoder(net.posterior(view)[0]["z"])
+    np.testing.assert_allclose(vae.transform(X[:10]), top.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(transform_layers(vae, X[:10])[-1], top.numpy(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(nll, -module.log_prob(torch.as_tensor(X[:10]), params))
