@@ -43,6 +43,8 @@ Examples
         --hidden 512,256 --latent 16 --threads 2 --epochs 10 --first lean
     python benchmarks/bench_step_overhead.py --data digits --rows 26955 --batch-size 32 \
         --epochs 21 --profile
+    python benchmarks/bench_step_overhead.py --data digits --rows 1797 --batch-size 128 \
+        --epochs 20 --fit 15
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p --dump-before=os_getppid \
         python benchmarks/bench_step_overhead.py --data digits --rows 1797 --batch-size 32 \
         --epochs 2 --callgrind /tmp/cg
@@ -86,6 +88,14 @@ def parse_args(argv=None):
         choices=("skvae", "lean"),
         default="skvae",
         help="what is timed against the lean loop: skvae, or a second lean loop (noise floor)",
+    )
+    parser.add_argument(
+        "--fit",
+        type=int,
+        metavar="REPEATS",
+        default=0,
+        help="time whole fits instead of partial_fit epochs: REPEATS times, a fit of "
+        "1 + --epochs epochs minus a fit of 1 against --epochs epochs of the lean loop",
     )
     parser.add_argument(
         "--profile",
@@ -142,6 +152,9 @@ def main(argv=None):
         count_instructions(X, args.epochs, steps, args.callgrind)
         return 0
     device = torch.device("cpu")
+    if args.fit:
+        time_fits(X, args.epochs, args.fit, steps)
+        return 0
     name = "skvae" if args.first == "skvae" else "lean#2"
     if args.first == "skvae":
         first = bench_fit.SkvaeEpochs(X, device, 0)
@@ -174,6 +187,49 @@ def time_epochs(first, lean, epochs, steps, name):
         f"overhead us/step: {(min(a) - min(b)) * us:+.1f} (min), "
         f"{(statistics.median(a) - statistics.median(b)) * us:+.1f} (median); "
         f"paired ratio median {statistics.median(x / y for x, y in zip(a, b)):.3f}x"
+    )
+
+
+def time_fits(X, epochs, repeats, steps):
+    """Time ``fit`` against the lean loop, every per-epoch cost of ``fit`` included.
+
+    Each repeat times a fit of 1 epoch, a fit of 1 + ``epochs`` epochs (the
+    same seed) and ``epochs`` epochs of a fresh lean loop, in an order that
+    alternates; skvae's epochs take the difference of its two fits, so that
+    the validation of X, the set-up and the final checks cancel.
+    """
+    import time
+
+    device = torch.device("cpu")
+
+    def fit(n):
+        t0 = time.perf_counter()
+        bench_fit.make_skvae(n, device, 0).fit(X)
+        return time.perf_counter() - t0
+
+    def lean_epochs():
+        lean = bench_fit.LeanLoop(X, device, 0)
+        return sum(lean.epoch()[0] for _ in range(epochs))
+
+    skvae, lean = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few epochs on purpose
+        fit(1), lean_epochs()  # warm-up
+        for repeat in range(repeats):
+            if repeat % 2:
+                lean.append(lean_epochs())
+                skvae.append(fit(1 + epochs) - fit(1))
+            else:
+                skvae.append(fit(1 + epochs) - fit(1))
+                lean.append(lean_epochs())
+    us = 1e6 / (epochs * steps)
+    print(f"{repeats} repeats of {epochs} epochs each (fit of {1 + epochs} - fit of 1)")
+    print(f"skvae  us/step: min {min(skvae) * us:8.1f}  median {statistics.median(skvae) * us:8.1f}")
+    print(f"lean   us/step: min {min(lean) * us:8.1f}  median {statistics.median(lean) * us:8.1f}")
+    ratios = [a / b for a, b in zip(skvae, lean)]
+    print(
+        f"overhead us/step: {(statistics.median(skvae) - statistics.median(lean)) * us:+.1f} "
+        f"(median); paired ratio median {statistics.median(ratios):.3f}x"
     )
 
 

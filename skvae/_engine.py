@@ -291,6 +291,7 @@ class Trainer:
         self.weights_finite = True
         self.probe_loss = None
         self._floating_state = None
+        self._submodules = None
 
     def loss(self, x, noise, beta, c=None):
         """The module's loss tuple on minibatch ``x`` (conditions ``c``) with ``noise``."""
@@ -330,7 +331,7 @@ class Trainer:
         objective, which does not split into them.
         """
         module, optimizer = self.module, self.optimizer
-        module.train()
+        self._set_training(True)
         n = len(data)
         batch_size = min(strategy.local_batch_size(self.batch_size), n)
         generator = strategy.generator(self)
@@ -350,16 +351,19 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.clip_grad_norm)
             optimizer.step()
             sums.add(out, stop - start)
-        module.eval()
+        self._set_training(False)
         with torch.no_grad():
             totals = sums.totals()
-            # Checks are values that must be finite: 0 or NaN for the weights.
-            checks = [_zero_if_finite(self._state_tensors()).to(totals.dtype)]
+            # Values that must be finite, in one tensor: the largest magnitude
+            # of each state tensor (one fused call), then the probe's loss.
+            checks = list(torch._foreach_norm(self._state_tensors(), math.inf))
             if probe is not None:
-                checks.append(self._probe_loss(probe, beta, probe_seed).to(totals.dtype))
-            values = strategy.end_epoch(module, totals, n, torch.stack(checks))
+                checks.append(self._probe_loss(probe, beta, probe_seed))
+            checks = torch.stack(checks) if checks else totals.new_zeros(1)
+            values = strategy.end_epoch(module, totals, n, checks.to(totals.dtype))
         k = len(checks)
-        self.weights_finite = math.isfinite(values[-k])
+        weights = values[-k:-1] if probe is not None else values[-k:]
+        self.weights_finite = all(map(math.isfinite, weights))
         self.probe_loss = values[-1] if probe is not None else None
         loss, nll, kl = values[:3]
         self.epoch_extras = dict(zip(sums.extra_names, values[3:-k]))
@@ -368,13 +372,28 @@ class Trainer:
         return loss, nll, kl
 
     def _state_tensors(self):
-        """The module's floating-point state tensors (kept: a run never replaces them)."""
+        """The module's floating-point parameters and buffers (kept: a run never
+        replaces them)."""
         if self._floating_state is None:
+            module = self.module
             self._floating_state = [
-                t for t in self.module.state_dict(keep_vars=True).values()
+                t for t in (*module.parameters(), *module.buffers())
                 if t.is_floating_point() and t.numel()
             ]
         return self._floating_state
+
+    def _set_training(self, mode):
+        """``module.train(mode)``: each submodule's ``training`` flag set in one flat
+        loop (kept for the run), or ``train`` itself when a submodule overrides it."""
+        if self._submodules is None:
+            submodules = list(self.module.modules())
+            plain = all(type(m).train is torch.nn.Module.train for m in submodules)
+            self._submodules = submodules if plain else ()
+        if not self._submodules:
+            self.module.train(mode)
+            return
+        for submodule in self._submodules:
+            object.__setattr__(submodule, "training", mode)
 
     def _probe_loss(self, probe, beta, seed):
         """The float32 loss on the probe rows with fixed noise, on the device (no sync)."""
@@ -607,6 +626,8 @@ def run(trainer, data, schedule, strategy=None, callbacks=(), *, validation=None
             started.append(callback)
             _call(callback, "on_train_begin", state)
         _epochs(trainer, data, validation, probe, strategy, callbacks, state)
+        if probe is not None and trainer.probe_loss is None and result.history:
+            _check_final_outputs(trainer, probe, strategy, state)
         state.outcome = "stopped" if result.stopped else (
             "interrupted" if result.interrupted else "completed"
         )
@@ -686,6 +707,11 @@ def _train_one_epoch(trainer, data, validation, probe, strategy, state):
     learning_rate = schedule.learning_rate(epoch) * state.result.lr_scale
     for group in trainer.optimizer.param_groups:
         group["lr"] = learning_rate
+    # The probe guards the state a divergence goes back to: every epoch's under
+    # on_divergence="restore"; else (a later non-finite loss raises anyway) the
+    # last epoch's only, here or, for a run that stops earlier, in run.
+    if schedule.on_divergence != "restore" and epoch + 1 < schedule.stop_epoch:
+        probe = None
     with module_lock(trainer.module):
         strategy.begin_epoch(trainer, epoch)
         loss, nll, kl = trainer.train_epoch(data, beta, strategy, probe, schedule.val_seed)
@@ -706,12 +732,23 @@ def _train_one_epoch(trainer, data, validation, probe, strategy, state):
     return record, _divergence(loss, val_loss, trainer.weights_finite, trainer.probe_loss)
 
 
-def _zero_if_finite(tensors):
-    """0 when every element of ``tensors`` is finite, else NaN (a 0-dim tensor, no sync)."""
-    if not tensors:
-        return torch.zeros(())
-    # The largest magnitude of each tensor in one fused call: NaN or inf when any is.
-    return torch.stack(torch._foreach_norm(tensors, math.inf)).max() * 0
+def _check_final_outputs(trainer, probe, strategy, state):
+    """Raise FloatingPointError unless the final state's loss on the probe rows is finite.
+
+    For a run that ended before its last planned epoch (stopped by a
+    callback, or interrupted), whose last epoch was not probed.
+    """
+    schedule = state.schedule
+    epoch = state.result.history[-1]["epoch"] - 1  # the last completed epoch
+    with module_lock(trainer.module):
+        loss = float(trainer._probe_loss(probe, schedule.beta(epoch), schedule.val_seed))
+    if strategy.any_rank(not math.isfinite(loss)):
+        raise FloatingPointError(
+            f"{_divergence(0.0, None, True, loss if not math.isfinite(loss) else math.nan)} "
+            f"at epoch {epoch + 1}. Lower learning_rate, set clip_grad_norm, or scale the "
+            "data (e.g. StandardScaler)."
+        )
+    trainer.probe_loss = loss
 
 
 def _divergence(loss, val_loss, weights_finite, probe_loss=None):

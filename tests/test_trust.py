@@ -75,6 +75,63 @@ def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
     assert np.isfinite(vae.sample(20, random_state=0)).all()
 
 
+def _blow_up_at_the_end_of_epoch(monkeypatch, epoch, steps):
+    """Make the weights huge (finite) at the last step of the given (1-based) epoch."""
+    original = _engine.Trainer.train_epoch
+    calls = []
+
+    def train_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) != epoch:
+            return original(self, *args, **kwargs)
+        done = []
+
+        def blow_up(optimizer, args, kwargs):
+            done.append(1)
+            if len(done) == steps:
+                with torch.no_grad():
+                    for parameter in self.module.parameters():
+                        parameter.mul_(1e30)
+
+        hook = self.optimizer.register_step_post_hook(blow_up)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
+    return calls
+
+
+def test_a_run_stopped_early_checks_the_outputs_of_its_last_epoch(digits, monkeypatch):
+    """Under on_divergence="raise" only the last epoch is probed: a run that a
+    callback stops before max_iter (here the training-loss rule, after epoch 2)
+    is probed when it ends, and finite weights with overflowing outputs raise."""
+    X = digits[0][:200]
+    calls = _blow_up_at_the_end_of_epoch(monkeypatch, epoch=2, steps=4)
+    vae = VAETransformer(max_iter=6, batch_size=64, tol=1e9, n_iter_no_change=1,
+                         likelihood="gaussian", random_state=0)
+    with pytest.raises(FloatingPointError, match="first training rows became .* at epoch 2"):
+        vae.fit(X)
+    assert len(calls) == 2 and not hasattr(vae, "module_")
+
+
+@pytest.mark.parametrize("on_divergence, probes", [("raise", 1), ("restore", 4)])
+def test_the_probe_runs_once_a_fit_unless_divergences_are_restored(
+    digits, monkeypatch, on_divergence, probes
+):
+    original = _engine.Trainer._probe_loss
+    calls = []
+
+    def probe_loss(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(_engine.Trainer, "_probe_loss", probe_loss)
+    VAETransformer(on_divergence=on_divergence, **{**FAST, "max_iter": 4}).fit(digits[0][:200])
+    assert len(calls) == probes
+
+
 # --------------------------------------------------- the domain at inference
 @pytest.fixture(scope="module")
 def bernoulli_vae(digits):
