@@ -365,8 +365,7 @@ class Trainer:
         weights = values[-k:-1] if probe is not None else values[-k:]
         self.weights_finite = all(map(math.isfinite, weights))
         self.probe_loss = values[-1] if probe is not None else None
-        loss, nll, kl = values[:3]
-        self.epoch_extras = dict(zip(sums.extra_names, values[3:-k]))
+        loss, nll, kl, self.epoch_extras = sums.means(values[:-k])
         if self.n_importance > 1:
             return loss, None, None
         return loss, nll, kl

@@ -87,6 +87,10 @@ class Snapshot:
         self.generator = generator
         self._copy = None
         self._spare = None  # the copy before the current one: its buffers are reused
+        # (optimizer state size, keys, tensors) of the live state, kept while the
+        # optimizer's state has as many entries (a run replaces no tensor; the
+        # optimizer makes its state at its first step).
+        self._live = None
         self.take(tag)
 
     @property
@@ -110,7 +114,7 @@ class Snapshot:
 
     def take(self, tag=None):
         """Copy the current state (replacing the last copy)."""
-        keys, tensors, others = _live_state(self.module, self.optimizer)
+        keys, tensors, others = self._live_state()
         spare, self._spare = self._spare, None
         if spare is not None and spare.fits(keys, tensors):
             with torch.no_grad():
@@ -128,9 +132,21 @@ class Snapshot:
         if previous is not None:
             self._spare = previous[1]
 
+    def _live_state(self):
+        """:func:`_live_state` of the module and optimizer, its keys and tensors kept
+        while the optimizer's state has the same number of entries and no
+        value that is not a tensor."""
+        size = 0 if self.optimizer is None else len(self.optimizer.state)
+        if self._live is not None and self._live[0] == size:
+            return self._live[1], self._live[2], []
+        keys, tensors, others = _live_state(self.module, self.optimizer)
+        self._live = None if others else (size, keys, tensors)
+        return keys, tensors, others
+
     def restore(self):
         """Put the copied state back; the module is left in eval mode."""
         _, copies, groups, generator_state = self._copy
+        self._live = None  # the optimizer gets new state tensors
         live = self.module.state_dict(keep_vars=True)
         optimizer_state = {}
         with torch.no_grad():

@@ -268,8 +268,10 @@ class EpochSums:
     >>> sums = EpochSums(beta=0.5, elbo_form=True)
     >>> nll, kl = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
     >>> sums.add(((nll + 0.5 * kl).mean(), nll, kl), rows=2)
-    >>> sums.totals().tolist()  # loss, nll, kl summed over the rows
-    [6.0, 4.0, 4.0]
+    >>> sums.totals().tolist()  # nll and kl summed over the rows
+    [4.0, 4.0]
+    >>> sums.means([4.0 / 2, 4.0 / 2])  # loss, nll, kl and extra terms, per row
+    (3.0, 2.0, 2.0, {})
     """
 
     COLLAPSE = 256
@@ -329,13 +331,29 @@ class EpochSums:
 
     @torch.no_grad()
     def totals(self):
-        """Return the sums ``[loss, nll, kl, *extras]`` as one device tensor."""
+        """Return the epoch's sums as one device tensor, for :meth:`means`.
+
+        ``[loss, nll, kl, *extras]``; in the ELBO form ``[nll, kl]`` (the
+        loss's sum, nll + beta * kl, is formed on the host by :meth:`means`).
+        """
         if self._running is not None:
             return self._running
         if not self._nll:
             raise ValueError("no step was recorded")
-        nll, kl = self._kept_sums()
-        return torch.stack((nll + self.beta * kl, nll, kl))
+        # One concatenation: the steps' nll then kl, as many values each.
+        both = torch.cat(self._nll + self._kl).view(2, -1)
+        return both.sum(dim=1, dtype=torch.float32)
+
+    def means(self, values):
+        """Return ``(loss, nll, kl, extras)`` from the host values of :meth:`totals`.
+
+        ``values`` are the totals divided by the number of rows (floats);
+        ``extras`` maps each extra term's name to its mean.
+        """
+        if self._running is None:
+            nll, kl = values
+            return nll + self.beta * kl, nll, kl, {}
+        return (*values[:3], dict(zip(self.extra_names, values[3:])))
 
 
 def _sum32(tensors):
