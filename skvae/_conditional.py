@@ -116,7 +116,8 @@ class _LabelledVAE(VAETransformer):
                 self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1,
                 ensure_all_finite=self._finite_rule(),
             )
-        data = TrainingData(X, self._conditions_of_training_labels(y, reset, classes))
+        data = TrainingData(X, self._conditions_of_training_labels(y, reset, classes),
+                            labelled_share=self._labelled_share())
         if data.has_unlabelled:
             self._check_unlabelled_fit()
         return data
@@ -162,6 +163,11 @@ class _LabelledVAE(VAETransformer):
         conditions = np.zeros((y.shape[0], n_classes), dtype=np.float32)
         conditions[~unlabelled] = self._one_hot(index)
         return conditions
+
+    def _labelled_share(self):
+        """The share of labelled rows in a training epoch with unlabelled rows (None:
+        the rows as given); see :class:`AuxiliaryClassifierVAE`."""
+        return None
 
     def _check_unlabelled_fit(self):
         """Raise if this estimator's settings cannot train on unlabelled rows (none here)."""
@@ -817,6 +823,14 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     classifier_activation : {"relu", "leaky_relu", "elu", "gelu", "silu", \
 "tanh", "sigmoid"}, default="sigmoid"
         Activation after each hidden layer of the classifier.
+    labelled_share : float in (0, 1) or None, default=0.5
+        With unlabelled rows (y == -1): the share of labelled rows in each
+        training epoch. Every unlabelled row is seen once an epoch and the
+        labelled rows in turn, repeated until they make up this share (as
+        Kingma et al. pair each unlabelled batch with a labelled one), so
+        that a few labels still reach the classifier in most batches. An
+        epoch then has more rows than the data. None, or a share the
+        labelled rows already reach, trains on every row once an epoch.
 
     Attributes
     ----------
@@ -880,6 +894,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
         "classifier_hidden_sizes": ["array-like", Integral],
         "classifier_activation": [StrOptions(set(ACTIVATIONS))],
+        "labelled_share": [Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(
@@ -917,6 +932,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         classifier_weight=10.0,
         classifier_hidden_sizes=(128,),
         classifier_activation="sigmoid",
+        labelled_share=0.5,
     ):
         super().__init__(
             n_components,
@@ -952,6 +968,10 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         self.classifier_weight = classifier_weight
         self.classifier_hidden_sizes = classifier_hidden_sizes
         self.classifier_activation = classifier_activation
+        self.labelled_share = labelled_share
+
+    def _labelled_share(self):
+        return self.labelled_share
 
     def _module_config(self):
         # A new fit on data with unlabelled rows builds the encoder with the

@@ -415,6 +415,10 @@ class TrainingData:
         of shape (n_rows, width); None for a model without labels. An
         unlabelled row (y == -1) has the all-zero condition
         (:attr:`has_unlabelled`).
+    labelled_share : float or None, default=None
+        With labelled and unlabelled rows: the share of labelled rows that
+        :meth:`epoch_order` gives an epoch, labelled rows repeated to reach
+        it (None: every row once).
 
     Examples
     --------
@@ -434,10 +438,12 @@ class TrainingData:
     #: checks then look at the observed values only.
     missing = False
 
-    def __init__(self, rows, conditions=None, missing=False):
+    def __init__(self, rows, conditions=None, missing=False, labelled_share=None):
         self.rows = rows
         self.conditions = conditions
         self.missing = missing
+        self.labelled_share = labelled_share
+        self._labelled_split = None  # (labelled, unlabelled) row indices, on the device
 
     def __len__(self):
         return self.rows.shape[0]
@@ -488,7 +494,8 @@ class TrainingData:
         if isinstance(index, torch.Tensor) and not isinstance(self.rows, torch.Tensor):
             index = index.numpy()
         return TrainingData(
-            _take(self.rows, index), _take(self.conditions, index), missing=self.missing
+            _take(self.rows, index), _take(self.conditions, index), missing=self.missing,
+            labelled_share=self.labelled_share,
         )
 
     def head(self, n):
@@ -507,7 +514,8 @@ class TrainingData:
         conditions = self.conditions
         if conditions is not None and not isinstance(conditions, torch.Tensor):
             conditions = to_tensor(conditions, device)
-        return TrainingData(rows, conditions, missing=self.missing)
+        return TrainingData(rows, conditions, missing=self.missing,
+                            labelled_share=self.labelled_share)
 
     def value_range(self):
         """(min, max) of the values (of every chunk, for streamed rows)."""
@@ -560,6 +568,44 @@ class TrainingData:
         return digest.hexdigest()
 
     # ----------------------------------------------------- on the device
+    def epoch_order(self, generator):
+        """The rows of one epoch, in a random order: an index tensor on the device.
+
+        Every row once (a permutation), or, with :attr:`labelled_share` above
+        the labelled rows' own share, every unlabelled row once and labelled
+        rows in turn (each as often as the others, to within one) until they
+        make up that share of the epoch. Drawn from ``generator``; no host
+        synchronisation after the first call.
+        """
+        n, device = len(self), self.device
+        split = self._split_labelled() if self.labelled_share else None
+        if split is None:
+            return torch.randperm(n, generator=generator, device=device)
+        labelled, unlabelled = split
+        share = self.labelled_share
+        draws = int(round(share / (1.0 - share) * len(unlabelled)))
+        if draws <= len(labelled):  # the rows' own share reaches it
+            return torch.randperm(n, generator=generator, device=device)
+        rounds = -(-draws // len(labelled))
+        repeats = [labelled[torch.randperm(len(labelled), generator=generator, device=device)]
+                   for _ in range(rounds)]
+        order = torch.cat([unlabelled, *repeats])[: len(unlabelled) + draws]
+        return order[torch.randperm(len(order), generator=generator, device=device)]
+
+    def _split_labelled(self):
+        """(labelled, unlabelled) row indices on the device, or None when a kind is
+        missing; computed once (one synchronisation)."""
+        if self._labelled_split is None:
+            conditions = self.conditions
+            if conditions is None:
+                self._labelled_split = ()
+            else:
+                known = conditions.abs().sum(dim=1) != 0
+                labelled, unlabelled = known.nonzero().flatten(), (~known).nonzero().flatten()
+                both = len(labelled) and len(unlabelled)
+                self._labelled_split = (labelled, unlabelled) if both else ()
+        return self._labelled_split or None
+
     def batch(self, index):
         """Rows ``index`` (a device index tensor or a slice) and their conditions, or None."""
         conditions = self.conditions

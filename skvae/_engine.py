@@ -332,10 +332,10 @@ class Trainer:
         """
         module, optimizer = self.module, self.optimizer
         self._set_training(True)
-        n = len(data)
-        batch_size = min(strategy.local_batch_size(self.batch_size), n)
         generator = strategy.generator(self)
-        perm = torch.randperm(n, generator=generator, device=data.device)
+        perm = data.epoch_order(generator)
+        n = len(perm)
+        batch_size = min(strategy.local_batch_size(self.batch_size), n)
         forward = self.step_forward(data.device, compile=strategy.compiles)
         step_loss = strategy.step_loss
         sums = EpochSums(beta, elbo_form=self._elbo_form())

@@ -203,8 +203,12 @@ def test_the_fit_trains_the_m2_objective(monkeypatch, semi, digits_small):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(AuxiliaryClassifierModule, "semi_supervised_terms", counting)
-    model = AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(X, y_semi)
+    model = AuxiliaryClassifierVAE(max_iter=2, random_state=0, labelled_share=None,
+                                   **SMALL).fit(X, y_semi)
     assert len(calls) == 2 * 5  # 300 rows in batches of 64: 5 steps per epoch
+    calls.clear()
+    AuxiliaryClassifierVAE(max_iter=2, random_state=0, **SMALL).fit(X, y_semi)
+    assert len(calls) == 2 * 9  # 270 unlabelled rows and 270 labelled draws: 9 steps
     # Fully labelled data: the labelled objective only, no enumeration.
     calls.clear()
     _, y = digits_small
@@ -232,6 +236,55 @@ def test_unlabelled_data_improve_accuracy(digits):
     )
     semi_supervised = AuxiliaryClassifierVAE(max_iter=80, **settings).fit(X_train, y_semi)
     assert semi_supervised.score(X_test, y_test) > labelled_only.score(X_test, y_test) + 0.01
+
+
+# ------------------------------------------------------------- the labelled share
+def _epoch_order(conditions, share, seed=0):
+    from skvae._data import TrainingData
+
+    data = TrainingData(np.zeros((len(conditions), 2), np.float32), conditions,
+                        labelled_share=share).to("cpu")
+    return data.epoch_order(torch.Generator().manual_seed(seed)).numpy()
+
+
+def test_an_epoch_repeats_the_labelled_rows_up_to_their_share():
+    conditions = np.zeros((100, 3), np.float32)
+    conditions[np.arange(7), np.arange(7) % 3] = 1.0  # rows 0-6 labelled
+    order = _epoch_order(conditions, 0.25)
+    unlabelled, labelled = order[order >= 7], order[order < 7]
+    assert sorted(unlabelled) == list(range(7, 100))  # every unlabelled row once
+    assert len(labelled) == round(0.25 / 0.75 * 93)  # 31: a quarter of the epoch
+    counts = np.bincount(labelled, minlength=7)
+    assert counts.max() - counts.min() <= 1  # each labelled row in turn
+    assert not np.array_equal(order, np.sort(order))  # shuffled
+    assert not np.array_equal(order, _epoch_order(conditions, 0.25, seed=1))
+    # None, a share the labelled rows already have, or no unlabelled row: a permutation.
+    every_row_labelled = np.tile(np.eye(3, dtype=np.float32), (34, 1))[:100]
+    for share, c in [(None, conditions), (0.05, conditions), (0.5, every_row_labelled)]:
+        assert sorted(_epoch_order(c, share)) == list(range(100))
+
+
+def test_the_labelled_share_puts_labels_in_the_batches(monkeypatch, semi):
+    """What the steps see: about half labelled rows by default, 10 % without it."""
+    from skvae._data import TrainingData
+
+    X, y_semi, keep = semi
+    seen = []
+    original = TrainingData.batch
+
+    def batch(self, index):
+        x, c = original(self, index)
+        if not isinstance(index, slice):  # a training step's rows, not the probe's
+            seen.append((len(c), int((c.sum(-1) != 0).sum())))
+        return x, c
+
+    monkeypatch.setattr(TrainingData, "batch", batch)
+    for share, expected in [(0.5, 0.5), (None, keep.mean())]:
+        seen.clear()
+        AuxiliaryClassifierVAE(max_iter=1, random_state=0, labelled_share=share,
+                               **SMALL).fit(X, y_semi)
+        rows, labelled = map(sum, zip(*seen))
+        assert labelled / rows == pytest.approx(expected, abs=0.01)
 
 
 # ------------------------------------------------------------- labels and classes
