@@ -39,42 +39,6 @@ def test_divergence_in_the_last_epoch_is_caught(digits):
         VAETransformer(learning_rate=1e30, likelihood="gaussian", random_state=0).partial_fit(X)
 
 
-def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
-    """Finite weights whose outputs overflow: restored and trained again at half the rate."""
-    X = digits[0][:200]
-    original = _engine.Trainer.train_epoch
-    calls = []
-
-    def train_epoch(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) != 2:
-            return original(self, *args, **kwargs)
-        steps = []
-
-        def blow_up(optimizer, args, kwargs):  # the last step of epoch 2: huge (finite) weights
-            steps.append(1)
-            if len(steps) == 4:  # 200 rows in batches of 64: 4 steps
-                with torch.no_grad():
-                    for parameter in self.module.parameters():
-                        parameter.mul_(1e30)
-
-        hook = self.optimizer.register_step_post_hook(blow_up)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            hook.remove()
-
-    monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
-    vae = VAETransformer(max_iter=2, batch_size=64, on_divergence="restore", random_state=0)
-    with pytest.warns(RuntimeWarning, match="first training rows became"):
-        vae.fit(X)
-    assert len(calls) == 3 and vae.n_iter_ == 2
-    assert "first training rows" in vae.history_[-1]["divergences"][0]
-    assert all(torch.isfinite(p).all() for p in vae.module_.parameters())
-    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score_samples(X)).all()
-    assert np.isfinite(vae.sample(20, random_state=0)).all()
-
-
 def _blow_up_at_the_end_of_epoch(monkeypatch, epoch, steps):
     """Make the weights huge (finite) at the last step of the given (1-based) epoch."""
     original = _engine.Trainer.train_epoch
@@ -101,6 +65,21 @@ def _blow_up_at_the_end_of_epoch(monkeypatch, epoch, steps):
 
     monkeypatch.setattr(_engine.Trainer, "train_epoch", train_epoch)
     return calls
+
+
+def test_restore_also_covers_outputs_that_overflow(digits, monkeypatch):
+    """Finite weights whose outputs overflow: restored and trained again at half the rate."""
+    X = digits[0][:200]
+    # The last step of epoch 2 (200 rows in batches of 64: 4 steps) makes huge weights.
+    calls = _blow_up_at_the_end_of_epoch(monkeypatch, epoch=2, steps=4)
+    vae = VAETransformer(max_iter=2, batch_size=64, on_divergence="restore", random_state=0)
+    with pytest.warns(RuntimeWarning, match="first training rows became"):
+        vae.fit(X)
+    assert len(calls) == 3 and vae.n_iter_ == 2
+    assert "first training rows" in vae.history_[-1]["divergences"][0]
+    assert all(torch.isfinite(p).all() for p in vae.module_.parameters())
+    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score_samples(X)).all()
+    assert np.isfinite(vae.sample(20, random_state=0)).all()
 
 
 def test_a_run_stopped_early_checks_the_outputs_of_its_last_epoch(digits, monkeypatch):
