@@ -586,10 +586,12 @@ class TrainingData:
         draws = int(round(share / (1.0 - share) * len(unlabelled)))
         if draws <= len(labelled):  # the rows' own share reaches it
             return torch.randperm(n, generator=generator, device=device)
+        # Rounds of the labelled rows, each round in its own random order (one
+        # permutation per row of ``keys``), cut at ``draws``.
         rounds = -(-draws // len(labelled))
-        repeats = [labelled[torch.randperm(len(labelled), generator=generator, device=device)]
-                   for _ in range(rounds)]
-        order = torch.cat([unlabelled, *repeats])[: len(unlabelled) + draws]
+        keys = torch.rand((rounds, len(labelled)), generator=generator, device=device)
+        repeats = labelled[keys.argsort(dim=1)].flatten()[:draws]
+        order = torch.cat([unlabelled, repeats])
         return order[torch.randperm(len(order), generator=generator, device=device)]
 
     def _split_labelled(self):
