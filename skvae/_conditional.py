@@ -823,14 +823,14 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
     classifier_activation : {"relu", "leaky_relu", "elu", "gelu", "silu", \
 "tanh", "sigmoid"}, default="sigmoid"
         Activation after each hidden layer of the classifier.
-    labelled_share : float in (0, 1) or None, default=0.5
+    labelled_share : float in (0, 1) or None, default=0.25
         With unlabelled rows (y == -1): the share of labelled rows in each
         training epoch. Every unlabelled row is seen once an epoch and the
         labelled rows in turn, repeated until they make up this share (as
-        Kingma et al. pair each unlabelled batch with a labelled one), so
-        that a few labels still reach the classifier in most batches. An
-        epoch then has more rows than the data. None, or a share the
-        labelled rows already reach, trains on every row once an epoch.
+        Kingma et al. pair unlabelled batches with labelled ones), so that a
+        few labels still reach the classifier in most batches. An epoch then
+        has more rows than the data. None, or a share the labelled rows
+        already reach, trains on every row once an epoch.
 
     Attributes
     ----------
@@ -932,7 +932,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
         classifier_weight=10.0,
         classifier_hidden_sizes=(128,),
         classifier_activation="sigmoid",
-        labelled_share=0.5,
+        labelled_share=0.25,
     ):
         super().__init__(
             n_components,
