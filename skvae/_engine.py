@@ -359,8 +359,9 @@ class Trainer:
             checks = list(torch._foreach_norm(self._state_tensors(), math.inf))
             if probe is not None:
                 checks.append(self._probe_loss(probe, beta, probe_seed))
+            # (In their own dtype: a float64 weight above float32's range is finite.)
             checks = torch.stack(checks) if checks else totals.new_zeros(1)
-            values = strategy.end_epoch(module, totals, n, checks.to(totals.dtype))
+            values = strategy.end_epoch(module, totals, n, checks)
         k = len(checks)
         weights = values[-k:-1] if probe is not None else values[-k:]
         self.weights_finite = all(map(math.isfinite, weights))
