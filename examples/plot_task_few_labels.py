@@ -85,7 +85,8 @@ for name, value in accuracy.items():
 
 # One seed and 1,000 test images: a point of accuracy is ten images. The
 # benchmark (``benchmarks/bench_semi_supervised.py``) has 1 %, 5 % and 10 %
-# labels: M2 ties the best baseline at 5 % and 10 % and loses at 1 %.
+# labels: M2 is within a point of the best baseline at 5 % and 10 % and
+# behind self-training at 1 %.
 fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
 bars = ax.barh(list(accuracy), list(accuracy.values()),
                color=["0.6"] * (len(accuracy) - 1) + ["tab:blue"])
