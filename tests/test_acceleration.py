@@ -203,12 +203,55 @@ def test_fused_optimizer_state_loads_into_a_cpu_optimizer():
     assert torch.equal(target.state[params[0]]["exp_avg"], source.state[params[0]]["exp_avg"])
 
 
-def test_make_optimizer_fuses_adam_on_cuda_only():
-    params = [torch.nn.Parameter(torch.randn(3))]
-    assert not _optimizers.make_optimizer("adam", params, 0.1, device="cpu").defaults.get("fused")
+def _torch_fuses_adam_on_cpu():
+    try:
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], fused=True)
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_make_optimizer_fuses_adam_where_torch_can(name):
+    """Fused wherever torch has the kernel (the CPU from torch 2.4), with the
+    default implementation's updates within float32 rounding."""
+    torch.manual_seed(0)
+    start = torch.randn(50, 7)
+    grads = [torch.randn(50, 7) for _ in range(5)]
+    results = []
+    for fused in (True, False):
+        param = torch.nn.Parameter(start.clone())
+        if fused:
+            optimizer = _optimizers.make_optimizer(name, [param], 0.01, device="cpu")
+            assert bool(optimizer.defaults.get("fused")) == _torch_fuses_adam_on_cpu()
+        else:
+            optimizer = _optimizers.OPTIMIZERS[name]([param], lr=0.01)
+        for grad in grads:
+            param.grad = grad.clone()
+            optimizer.step()
+        results.append(param.detach())
+    assert not torch.equal(results[0], start)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
     if torch.cuda.is_available():
         cuda_params = [torch.nn.Parameter(torch.randn(3, device="cuda"))]
-        assert _optimizers.make_optimizer("adamw", cuda_params, 0.1, device="cuda").defaults["fused"]
+        assert _optimizers.make_optimizer(name, cuda_params, 0.1, device="cuda").defaults["fused"]
+
+
+def test_make_optimizer_falls_back_where_torch_has_no_fused_kernel(monkeypatch):
+    """As on torch < 2.4 on the CPU: the fused constructor refuses, the default is made."""
+
+    class NoFusedAdam(torch.optim.Adam):
+        def __init__(self, params, lr, fused=None):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be on CUDA")
+            super().__init__(params, lr=lr)
+
+    monkeypatch.setitem(_optimizers.OPTIMIZERS, "adam", NoFusedAdam)
+    params = (p for p in [torch.nn.Parameter(torch.randn(3))])  # a generator, as module.parameters()
+    optimizer = _optimizers.make_optimizer("adam", params, 0.1)
+    assert type(optimizer) is NoFusedAdam
+    assert not optimizer.defaults.get("fused")
+    assert len(optimizer.param_groups[0]["params"]) == 1
 
 
 @needs_cuda
