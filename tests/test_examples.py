@@ -6,6 +6,7 @@ write the PNG files listed in FIGURES.
 """
 
 import ast
+import concurrent.futures
 import importlib.util
 import os
 import pickle
@@ -46,12 +47,48 @@ NEEDS = {"plot_task_mixed_table": "palmerpenguins"}
 
 def run_example(script, out, **env):
     """Run ``script`` in quick mode from ``out``'s parent, figures into ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [sys.executable, str(script)],
         env={**os.environ, "SKVAE_QUICK": "1", "MPLBACKEND": "Agg",
              "SKVAE_EXAMPLES_OUT": str(out), **env},
         cwd=out.parent, capture_output=True, text=True, timeout=600,
     )
+
+
+#: Quick runs at once: one per core (two at most), each on one torch thread.
+PARALLEL_RUNS = max(1, min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="module")
+def quick_runs(request, tmp_path_factory):
+    """The quick runs of the selected examples, started together on first use.
+
+    A quick run is mostly the start of a Python process and single-threaded
+    work on tiny data, so :data:`PARALLEL_RUNS` of them share the machine
+    (each with one torch thread) in about the time of one after the other
+    divided by that number. Maps an example's name to ``(result, out)``.
+    """
+    selected = [
+        item.callspec.params["script"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_example_runs_quick"
+        and not (item.callspec.params["script"].stem in NEEDS
+                 and importlib.util.find_spec(NEEDS[item.callspec.params["script"].stem]) is None)
+    ]
+    root = tmp_path_factory.mktemp("examples")
+    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(script):
+        out = root / script.stem / "out"
+        no_data = str(root / script.stem / "no-data")
+        return run_example(script, out, SKVAE_DATA=no_data, **threads), out
+
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        futures = {script.stem: pool.submit(run, script) for script in selected}
+        yield futures
+        for future in futures.values():  # runs not started yet (a stopped session)
+            future.cancel()
 
 
 def assert_figures(script, out):
@@ -98,11 +135,10 @@ def test_gallery_header_exists():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_example_runs_quick(script, tmp_path):
+def test_example_runs_quick(script, quick_runs):
     if script.stem in NEEDS:
         pytest.importorskip(NEEDS[script.stem])
-    out = tmp_path / "out"
-    result = run_example(script, out, SKVAE_DATA=str(tmp_path / "no-data"))
+    result, out = quick_runs[script.stem].result()
     assert result.returncode == 0, result.stdout + result.stderr
     assert_figures(script, out)
     if script.stem == "plot_quickstart":
