@@ -13,7 +13,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, VAETransformer
-from skvae import _engine, _optimizers
+from skvae import _optimizers
 from skvae._model import RandomNoise
 from skvae._step import RecordingNoise, StepForward, compile_mode
 from skvae_plugins.ladder import Ladder
