@@ -58,6 +58,9 @@ Examples
     python benchmarks/bench_semi_supervised.py --quick               # smoke test, minutes
     nice -n 10 python benchmarks/bench_semi_supervised.py --seeds 3  # the README table
     python benchmarks/bench_semi_supervised.py --datasets digits --json semi.json
+    python benchmarks/bench_semi_supervised.py --datasets fashion --seeds 1 --first-seed 1 \
+        --json fashion1.json                                       # one seed per process
+    python benchmarks/bench_semi_supervised.py --merge fashion0.json fashion1.json
     nice -n 10 python benchmarks/bench_semi_supervised.py --select --datasets fashion \
         --fashion-train 3000 --fashion-test 1000                  # choose the M2 settings
 """
@@ -297,6 +300,11 @@ def markdown_table(results, methods):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed: --seeds seeds from it (to split a run over "
+                             "processes; --merge puts their --json files together)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="print the table of these --json files' runs together, and exit")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
@@ -324,6 +332,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.merge:
+        results = []
+        for path in args.merge:
+            with open(path) as f:
+                results += json.load(f)["results"]
+        methods = [m for m in METHODS if any(r["method"] == m for r in results)]
+        seeds = sorted({r["seed"] for r in results})
+        print(markdown_table(results, methods))
+        print(f"\nMedian accuracy over seeds {seeds} (in brackets: labelled rows).")
+        return
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -340,7 +358,7 @@ def main(argv=None):
     results = []
     t0 = time.perf_counter()
     for dataset in args.datasets:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             data = load_dataset(dataset, seed, fashion_train=args.fashion_train,
                                 fashion_test=args.fashion_test)
             for fraction in args.fractions:
