@@ -10,7 +10,7 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(name, parameters, learning_rate, device=None):
+def make_optimizer(name, parameters, learning_rate):
     """Return a torch optimizer by name ("adam", "adamw", "rmsprop", "sgd").
 
     Adam and AdamW use their fused implementation (one kernel updates each
@@ -18,10 +18,8 @@ def make_optimizer(name, parameters, learning_rate, device=None):
     the installed torch has one for the parameters' device: CUDA, and the
     CPU from torch 2.4 on. On a small model that is a fifth of a training
     step's time on the CPU (``benchmarks/bench_step_overhead.py``). Where
-    torch has none, they fall back to the default implementation.
-
-    ``device`` is accepted for callers that pass it; the parameters' own
-    device decides.
+    torch has none, they fall back to the default implementation. The
+    parameters' device decides (they are on it already).
 
     Examples
     --------
@@ -55,7 +53,7 @@ def load_optimizer_state(optimizer, state):
     >>> import torch
     >>> params = [torch.nn.Parameter(torch.zeros(2))]
     >>> state = torch.optim.Adam(params, foreach=True).state_dict()
-    >>> optimizer = make_optimizer("adam", params, 1e-3, device="cpu")
+    >>> optimizer = make_optimizer("adam", params, 1e-3)
     >>> load_optimizer_state(optimizer, state)
     >>> optimizer.param_groups[0]["foreach"]  # this optimizer's: None
     """

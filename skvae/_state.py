@@ -279,7 +279,7 @@ def rebuild(
     ('Adam', device(type='cpu'))
     """
     module.to(device).eval()
-    optimizer = make_optimizer(optimizer_name, module.parameters(), learning_rate, device)
+    optimizer = make_optimizer(optimizer_name, module.parameters(), learning_rate)
     if optimizer_state is not None:
         load_optimizer_state(optimizer, optimizer_state)
     generator = torch.Generator(device=device)

@@ -188,16 +188,16 @@ def test_compile_mode_names():
         compile_mode("fastest")
 
 
-def test_fused_optimizer_state_loads_into_a_cpu_optimizer():
-    """A fused (CUDA) Adam's state keeps the CPU optimizer's own implementation."""
+def test_optimizer_state_of_another_implementation_keeps_this_one():
+    """A state saved fused (on CUDA) or not keeps the loading optimizer's own implementation."""
     params = [torch.nn.Parameter(torch.randn(3))]
     source = torch.optim.Adam(params, lr=0.1)
     params[0].grad = torch.ones(3)
     source.step()
     state = source.state_dict()
-    state["param_groups"][0]["fused"] = True  # as saved by make_optimizer on CUDA
-    target = _optimizers.make_optimizer("adam", params, 0.1, device="cpu")
+    target = _optimizers.make_optimizer("adam", params, 0.1)
     before = target.param_groups[0]["fused"]
+    state["param_groups"][0]["fused"] = not before  # saved by the other implementation
     _optimizers.load_optimizer_state(target, state)
     assert target.param_groups[0]["fused"] == before
     assert torch.equal(target.state[params[0]]["exp_avg"], source.state[params[0]]["exp_avg"])
@@ -222,7 +222,7 @@ def test_make_optimizer_fuses_adam_where_torch_can(name):
     for fused in (True, False):
         param = torch.nn.Parameter(start.clone())
         if fused:
-            optimizer = _optimizers.make_optimizer(name, [param], 0.01, device="cpu")
+            optimizer = _optimizers.make_optimizer(name, [param], 0.01)
             assert bool(optimizer.defaults.get("fused")) == _torch_fuses_adam_on_cpu()
         else:
             optimizer = _optimizers.OPTIMIZERS[name]([param], lr=0.01)
@@ -233,8 +233,8 @@ def test_make_optimizer_fuses_adam_where_torch_can(name):
     assert not torch.equal(results[0], start)
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
     if torch.cuda.is_available():
-        cuda_params = [torch.nn.Parameter(torch.randn(3, device="cuda"))]
-        assert _optimizers.make_optimizer(name, cuda_params, 0.1, device="cuda").defaults["fused"]
+        cuda_params = [torch.nn.Parameter(torch.randn(3))]
+        assert _optimizers.make_optimizer(name, cuda_params, 0.1).defaults["fused"]
 
 
 def test_make_optimizer_falls_back_where_torch_has_no_fused_kernel(monkeypatch):
@@ -258,7 +258,7 @@ def test_make_optimizer_falls_back_where_torch_has_no_fused_kernel(monkeypatch):
 @pytest.mark.parametrize("compile", [False, "reduce-overhead"])
 def test_gpu_fit_with_bf16_and_cuda_graphs(compile, digits):
     X = digits[0]
-    kw = dict(max_iter=3, batch_size=256, n_iter_no_change=10, random_state=0, device="cuda")
+    kw = dict(max_iter=3, batch_size=256, n_iter_no_change=10, random_state=0)
     reference = VAETransformer(**kw).fit(X)
     fast = VAETransformer(precision="bf16-mixed", compile=compile, **kw).fit(X)
     assert fast.optimizer_.defaults["fused"]
