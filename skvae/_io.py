@@ -421,6 +421,7 @@ def write_atomically(path, write):
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            _give_new_file_mode(f.fileno(), path)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -432,6 +433,28 @@ def write_atomically(path, write):
             os.close(lock)
     _fsync_folder(path.parent)
     _remove_stale_temp_files(path)
+
+
+def _give_new_file_mode(fd, path):
+    """Give the temporary file the mode that ``open(path, "w")`` would.
+
+    ``mkstemp`` creates it readable by its owner only; the file we replace
+    keeps its mode, and a new one gets ``0o666`` less the umask, so that a
+    saved model or Hub folder can be shared like any other file.
+    """
+    if not hasattr(os, "fchmod"):  # Windows: no POSIX modes
+        return
+    try:
+        old = os.lstat(path)
+    except OSError:
+        old = None
+    if old is not None and stat.S_ISREG(old.st_mode):
+        mode = stat.S_IMODE(old.st_mode)
+    else:
+        umask = os.umask(0)  # read it: the only portable way is to set it
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.fchmod(fd, mode)
 
 
 # A temporary file of _write_zip: "." + the target's name + mkstemp's 8

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import os
 import pickle
+import stat
 import sys
 import textwrap
 import zipfile
@@ -419,6 +421,20 @@ def saved(data, tmp_path_factory):
     model = ConditionalVAETransformer(architecture=SMALL, max_iter=1, random_state=0).fit(X, y)
     path = skvae.save(model, tmp_path_factory.mktemp("saved") / "cvae.skvae")
     return path
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_saved_files_get_the_mode_of_a_new_file(data, tmp_path):
+    model = VAETransformer(architecture=SMALL, max_iter=1, random_state=0).fit(data["unit"])
+    umask = os.umask(0o027)
+    try:
+        path = skvae.save(model, tmp_path / "new.skvae")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # not mkstemp's 0o600
+        os.chmod(path, 0o604)
+        skvae.save(model, path)  # a file replaced keeps its mode
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o604
+    finally:
+        os.umask(umask)
 
 
 def _members(path):
