@@ -451,10 +451,26 @@ def _give_new_file_mode(fd, path):
     if old is not None and stat.S_ISREG(old.st_mode):
         mode = stat.S_IMODE(old.st_mode)
     else:
-        umask = os.umask(0)  # read it: the only portable way is to set it
-        os.umask(umask)
-        mode = 0o666 & ~umask
+        mode = 0o666 & ~_current_umask()
     os.fchmod(fd, mode)
+
+
+def _current_umask():
+    """The process's umask, read without changing it where the system allows.
+
+    Linux (4.7 and newer) shows it in /proc/self/status. Elsewhere it is set
+    and set back, which another thread creating a file in between would see.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)  # the strictest while it is out: nothing is created open
+    os.umask(umask)
+    return umask
 
 
 # A temporary file of _write_zip: "." + the target's name + mkstemp's 8

@@ -437,6 +437,24 @@ def test_saved_files_get_the_mode_of_a_new_file(data, tmp_path):
         os.umask(umask)
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_the_umask_is_read_without_proc_too(monkeypatch):
+    from skvae import _io
+
+    umask = os.umask(0o027)
+    try:
+        assert _io._current_umask() == 0o027
+
+        def no_proc(*args, **kwargs):
+            raise OSError("no /proc here")
+
+        monkeypatch.setattr(_io, "open", no_proc, raising=False)
+        assert _io._current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # and it is left as it was
+    finally:
+        os.umask(umask)
+
+
 def _members(path):
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
