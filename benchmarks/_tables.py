@@ -272,24 +272,11 @@ def association_error(real, synthetic):
 
 def tstr_accuracy(train, test, target, seed):
     """Accuracy on ``test`` of a random forest fitted on ``train`` to predict ``target``."""
-    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
-    kinds = column_kinds(test)
-    features = [c for c in test.columns if c != target]
-    categorical = [c for c in features if kinds[c] == "categorical"]
-    encode = ColumnTransformer(
-        [("onehot", OneHotEncoder(handle_unknown="ignore"), categorical)],
-        remainder="passthrough",
-    )
-    model = make_pipeline(
-        encode, RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
-    )
-    model.fit(_as_features(train[features], categorical), train[target].astype(str))
-    predicted = model.predict(_as_features(test[features], categorical))
-    return float(np.mean(predicted == test[target].astype(str).to_numpy()))
+    forest = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
+    predicted, truth = _train_and_predict(forest, train, test, target)
+    return float(np.mean(predicted == truth))
 
 
 def efficacy_f1(train, test, target, seed):
@@ -304,21 +291,12 @@ def efficacy_f1(train, test, target, seed):
     one-hot encoded and numeric ones standardised. Macro F1 for every target
     (the paper's F1 for binary targets needs a positive class).
     """
-    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import AdaBoostClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
-    kinds = column_kinds(test)
-    features = [c for c in test.columns if c != target]
-    categorical = [c for c in features if kinds[c] == "categorical"]
-    numeric = [c for c in features if kinds[c] == "numeric"]
-    y_train = train[target].astype(str)
-    y_test = test[target].astype(str).to_numpy()
     if test[target].nunique() <= 2:
         classifiers = [
             DecisionTreeClassifier(max_depth=20, random_state=seed),
@@ -331,17 +309,37 @@ def efficacy_f1(train, test, target, seed):
             DecisionTreeClassifier(max_depth=30, class_weight="balanced", random_state=seed),
             MLPClassifier(hidden_layer_sizes=(100,), max_iter=50, random_state=seed),
         ]
-    scores = []
-    for classifier in classifiers:
-        encode = ColumnTransformer([
-            ("onehot", OneHotEncoder(handle_unknown="ignore"), categorical),
-            ("scale", StandardScaler(), numeric),
-        ])
-        model = make_pipeline(encode, classifier)
-        model.fit(_as_features(train[features], categorical), y_train)
-        predicted = model.predict(_as_features(test[features], categorical))
-        scores.append(f1_score(y_test, predicted, average="macro"))
+    scores = [
+        f1_score(truth, predicted, average="macro")
+        for predicted, truth in (
+            _train_and_predict(c, train, test, target, scale=True) for c in classifiers
+        )
+    ]
     return float(np.mean(scores))
+
+
+def _train_and_predict(classifier, train, test, target, scale=False):
+    """Fit ``classifier`` on ``train``'s features; return (predicted, true) ``target`` of ``test``.
+
+    Categorical features are one-hot encoded; numeric ones are passed as
+    they are, or standardised with ``scale``. Labels are compared as text.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    kinds = column_kinds(test)
+    features = [c for c in test.columns if c != target]
+    categorical = [c for c in features if kinds[c] == "categorical"]
+    numeric = [c for c in features if kinds[c] == "numeric"]
+    encode = ColumnTransformer(
+        [("onehot", OneHotEncoder(handle_unknown="ignore"), categorical),
+         ("numeric", StandardScaler() if scale else "passthrough", numeric)],
+    )
+    model = make_pipeline(encode, classifier)
+    model.fit(_as_features(train[features], categorical), train[target].astype(str))
+    predicted = model.predict(_as_features(test[features], categorical))
+    return predicted, test[target].astype(str).to_numpy()
 
 
 def _as_features(frame, categorical):
