@@ -486,7 +486,7 @@ def pooled_row(dataset, method, settings, runs):
                    for m in QUALITY_METRICS})
 
 
-def score_on_splits(make_synthetic, splits, target):
+def score_on_splits(make_synthetic, splits, target_column):
     """``{name: [(scores, fit s), ...]}`` over the validation ``splits``.
 
     ``make_synthetic(fit_rows, k)`` returns ``({name: synthetic frame}, fit s)``
@@ -496,7 +496,8 @@ def score_on_splits(make_synthetic, splits, target):
     for k, (fit_rows, val_rows) in enumerate(splits):
         frames, fit_s = make_synthetic(fit_rows, k)
         for name, synthetic in frames.items():
-            runs.setdefault(name, []).append((evaluate(synthetic, val_rows, target, k), fit_s))
+            scores = evaluate(synthetic, val_rows, target_column, k)
+            runs.setdefault(name, []).append((scores, fit_s))
     return runs
 
 
