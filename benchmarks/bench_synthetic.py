@@ -122,7 +122,7 @@ METRICS = (*QUALITY_METRICS, "fit_s", "sample_s")
 #: 0.232 (18.5 s), wine 0.404 / 0.486 / 0.345 (8.0 s). MLP (128, 128) throughout.
 DEFAULT_SETTINGS = dict(
     n_components=8, hidden_sizes=(128, 128), max_iter=300, beta=1.0, decode="draw",
-    batch_size=64,
+    batch_size=64, prior="normal",
 )
 SKVAE_SETTINGS = {
     "penguins": dict(DEFAULT_SETTINGS, beta=0.5, batch_size=256, decode="mean"),
@@ -143,9 +143,13 @@ SKVAE_QUALITY_SETTINGS = {
     "wine": dict(DEFAULT_SETTINGS, n_components=16, max_iter=1000, beta=0.5, batch_size=256),
 }
 
-#: The grid of :func:`select`: every combination is fitted once per data set.
+#: The grid of :func:`select`: every combination is fitted on every split. The
+#: sixth run's selection chose beta 0.5 on every table (TVAE's weighting of its KL
+#: term), so the beta axis gave way to the prior: the standard normal or a learned
+#: mixture of Gaussians (``prior="mixture"``).
 SELECT_GRID = dict(
-    n_components=(8, 16), max_iter=(100, 300, 1000), batch_size=(64, 256), beta=(1.0, 0.5),
+    n_components=(8, 16), max_iter=(100, 300, 1000), batch_size=(64, 256), beta=(0.5,),
+    prior=("normal", "mixture"),
 )
 #: :func:`select` takes the cheapest setting whose validation score is at most
 #: this much (relative) above the best one's.
@@ -173,6 +177,7 @@ def skvae_estimator(settings, seed):
         n_components=settings["n_components"],
         architecture=MLP(hidden_sizes=tuple(settings["hidden_sizes"])),
         likelihood="auto",
+        prior=settings.get("prior", "normal"),
         beta=settings["beta"],
         max_iter=settings["max_iter"],
         n_iter_no_change=settings["max_iter"],  # every epoch runs
@@ -392,15 +397,24 @@ def target_lines(results, dataset, methods):
     tvae, real = medians(results, dataset, "tvae"), medians(results, dataset, "real")
     if tvae is None or real is None:
         return []
-    target = target_scores(tvae, real)
     lines = [""]
     for method in (m for m in methods if m.startswith("skvae")):
         m = medians(results, dataset, method)
-        short = shortfalls(m, target)
-        verdict = "below the target on " + ", ".join(short) if short else "meets the target"
-        lines.append(f"- {method}: {verdict}, in {m['fit_s'] / tvae['fit_s']:.2f}x "
-                     "of TVAE's fit time")
+        lines.append(f"- {method}: {verdict(m, tvae, real)}, in "
+                     f"{m['fit_s'] / tvae['fit_s']:.2f}x of TVAE's fit time")
     return lines
+
+
+def verdict(scores, tvae, real):
+    """How ``scores`` stand against the target, in words."""
+    short = shortfalls(scores, target_scores(tvae, real))
+    if short:
+        return "below the target on " + ", ".join(short)
+    below_tvae = shortfalls(scores, tvae)
+    if below_tvae:
+        return ("meets the target read against the real rows (below TVAE's own "
+                + ", ".join(below_tvae) + ")")
+    return "meets the target: at least TVAE's score on every metric"
 
 
 # --------------------------------------------------------------- select
@@ -424,14 +438,13 @@ def training_steps(settings, n_rows):
 
 
 def target_scores(tvae, real):
-    """The scores that meet the issue's target, from TVAE's and the real rows' scores.
+    """The scores that meet the target, read against the real rows where TVAE beats them.
 
-    The target is at least TVAE's quality: per metric, TVAE's score, or the
-    real rows' where those are worse. A faithful generator cannot be
-    expected to be more useful than the real rows themselves: on fair, a
-    random forest learns more from TVAE's rows than from the real ones,
-    because TVAE exaggerates how strongly the features tell the target
-    (benchmarks/README.md, fourth run).
+    The issue's target is at least TVAE's quality. Here, per metric, it is
+    TVAE's score, or the real rows' where those are worse: a faithful
+    generator cannot be expected to be more useful than the real rows
+    themselves (on fair, classifiers learn more from TVAE's rows than from
+    the real ones; benchmarks/README.md, fourth and sixth runs).
     """
     worse = {m: max for m in LOWER_IS_BETTER} | {m: min for m in HIGHER_IS_BETTER}
     return {m: worse[m](tvae[m], real[m]) for m in QUALITY_METRICS}
@@ -447,16 +460,20 @@ def choose(rows):
     """The cheapest skvae row whose score is within :data:`SELECT_TOLERANCE` of the best.
 
     With a ``tvae`` row among ``rows``, only the skvae rows that fitted in at
-    most :data:`SELECT_TIME_SHARE` of its fit time take part, and of those
-    only the ones that meet :func:`target_scores` on them (each filter is
-    dropped when no row passes it).
+    most :data:`SELECT_TIME_SHARE` of its fit time take part. Of those, the
+    ones at least as good as TVAE on every metric (the issue's target as
+    written) are kept if there are any, else the ones that meet
+    :func:`target_scores`, else all of them.
     """
     mine = [r for r in rows if r["method"] == "skvae"]
-    target = validation_target(rows)
-    if target is not None:
+    capped = validation_target(rows)
+    if capped is not None:
         tvae = next(r for r in rows if r["method"] == "tvae")
         mine = [r for r in mine if r["fit_s"] <= SELECT_TIME_SHARE * tvae["fit_s"]] or mine
-        mine = [r for r in mine if not shortfalls(r, target)] or mine
+        for target in (tvae, capped):
+            if any(not shortfalls(r, target) for r in mine):
+                mine = [r for r in mine if not shortfalls(r, target)]
+                break
     best = min(validation_score(r) for r in mine)
     near = [r for r in mine if validation_score(r) <= best * (1 + SELECT_TOLERANCE)]
     return min(near, key=lambda r: (training_cost(r["settings"]), validation_score(r)))
@@ -528,7 +545,7 @@ def select(dataset, quick=False, sdv_python=None):
     optimizer steps are skipped. With ``sdv_python``, TVAE is fitted on the
     same splits first, and :func:`choose` keeps to the settings that fit in
     at most :data:`SELECT_TIME_SHARE` of its time (time them on an otherwise
-    idle machine) and that meet :func:`target_scores`; the settings are then
+    idle machine) and that meet the target; the settings are then
     fitted in order of their steps, and those of more steps than one that
     took over that time are skipped. The copula and the real fitting rows
     are scored alongside for reference. ``quick``: one split, one setting.
@@ -581,7 +598,8 @@ def _describe(settings):
     if settings is None:
         return ""
     return (f"d={settings['n_components']} ep={settings['max_iter']} "
-            f"batch={settings['batch_size']} beta={settings['beta']} {settings['decode']}")
+            f"batch={settings['batch_size']} beta={settings['beta']} "
+            f"{settings.get('prior', 'normal')} {settings['decode']}")
 
 
 def selection_table(rows):
@@ -590,6 +608,7 @@ def selection_table(rows):
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = sorted((r for r in rows if r["dataset"] == dataset),
                       key=lambda r: (r["method"] == "skvae", validation_score(r)))
+        by_method = {r["method"]: r for r in mine}
         target = validation_target(mine)
         lines = [f"**{dataset}** (validation rows, means over {mine[0]['n_splits']} "
                  "split(s); fit s: medians)", "",
@@ -598,7 +617,8 @@ def selection_table(rows):
                  "|---|---|---|---|---|---|---|---|---|"]
         for r in mine:
             met = "" if target is None or r["method"] != "skvae" else (
-                "no" if shortfalls(r, target) else "yes")
+                "no" if shortfalls(r, target) else
+                "yes" if shortfalls(r, by_method["tvae"]) else "yes, TVAE's own too")
             lines.append(
                 f"| {r['method']} | {_describe(r['settings'])} | {validation_score(r):.4f} "
                 f"| {r['marginal']:.4f} | {r['association']:.4f} | {r['tstr']:.3f} "
