@@ -279,43 +279,65 @@ def tstr_accuracy(train, test, target, seed):
     return float(np.mean(predicted == truth))
 
 
+def efficacy_classifiers(n_classes, seed):
+    """``[(name, classifier), ...]``: the CTGAN paper's efficacy classifiers for ``n_classes``.
+
+    For a binary target a decision tree (depth 20), AdaBoost, a logistic
+    regression and an MLP (50 units); for more classes a decision tree
+    (depth 30, balanced) and an MLP (100 units); iterations capped at 50, as
+    in the paper's SDGym benchmark.
+    """
+    from sklearn.ensemble import AdaBoostClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    if n_classes <= 2:
+        return [
+            ("tree", DecisionTreeClassifier(max_depth=20, random_state=seed)),
+            ("adaboost", AdaBoostClassifier(random_state=seed)),
+            ("logistic", LogisticRegression(max_iter=50)),
+            ("mlp", MLPClassifier(hidden_layer_sizes=(50,), max_iter=50, random_state=seed)),
+        ]
+    return [
+        ("tree", DecisionTreeClassifier(max_depth=30, class_weight="balanced",
+                                        random_state=seed)),
+        ("mlp", MLPClassifier(hidden_layer_sizes=(100,), max_iter=50, random_state=seed)),
+    ]
+
+
 def efficacy_f1(train, test, target, seed):
     """Machine-learning efficacy as the CTGAN paper measures it: mean macro F1 on ``test``.
 
     Xu et al. (NeurIPS 2019), the paper of CTGAN and TVAE, score synthetic
     rows by classifiers fitted on them and tested on real rows, averaged over
-    several classifiers (their SDGym benchmark's set): for a binary target a
-    decision tree (depth 20), AdaBoost, a logistic regression and an MLP (50
-    units); for more classes a decision tree (depth 30, balanced) and an MLP
-    (100 units); iterations capped at 50 as there. Categorical features are
-    one-hot encoded and numeric ones standardised. Macro F1 for every target
-    (the paper's F1 for binary targets needs a positive class).
+    several classifiers (their SDGym benchmark's set,
+    :func:`efficacy_classifiers`). Categorical features are one-hot encoded
+    and numeric ones standardised. Macro F1 for every target (the paper's F1
+    for binary targets needs a positive class).
     """
-    from sklearn.ensemble import AdaBoostClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    scores = efficacy_by_classifier(train, test, target, seed)
+    return float(np.mean([s["f1"] for s in scores.values()]))
 
-    if test[target].nunique() <= 2:
-        classifiers = [
-            DecisionTreeClassifier(max_depth=20, random_state=seed),
-            AdaBoostClassifier(random_state=seed),
-            LogisticRegression(max_iter=50),
-            MLPClassifier(hidden_layer_sizes=(50,), max_iter=50, random_state=seed),
-        ]
-    else:
-        classifiers = [
-            DecisionTreeClassifier(max_depth=30, class_weight="balanced", random_state=seed),
-            MLPClassifier(hidden_layer_sizes=(100,), max_iter=50, random_state=seed),
-        ]
-    scores = [
-        f1_score(truth, predicted, average="macro")
-        for predicted, truth in (
-            _train_and_predict(c, train, test, target, scale=True) for c in classifiers
-        )
-    ]
-    return float(np.mean(scores))
+
+def efficacy_by_classifier(train, test, target, seed):
+    """``{name: {"f1", "accuracy", "minority_share"}}`` of each efficacy classifier.
+
+    ``minority_share`` is the share of the test rows predicted as the
+    rarest class of the real test rows: how far a classifier leans away from
+    the majority class.
+    """
+    from sklearn.metrics import f1_score
+
+    truth_counts = test[target].astype(str).value_counts()
+    minority = truth_counts.index[-1]
+    scores = {}
+    for name, classifier in efficacy_classifiers(test[target].nunique(), seed):
+        predicted, truth = _train_and_predict(classifier, train, test, target, scale=True)
+        scores[name] = {"f1": float(f1_score(truth, predicted, average="macro")),
+                        "accuracy": float(np.mean(predicted == truth)),
+                        "minority_share": float(np.mean(predicted == minority))}
+    return scores
 
 
 def _train_and_predict(classifier, train, test, target, scale=False):
