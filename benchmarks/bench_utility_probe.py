@@ -16,6 +16,13 @@ metrics as ``bench_synthetic.py`` (``_tables``), with two probes:
     values as categorical and returns those values. If noise alone lifts
     the real rows' TSTR to TVAE's, the lift is augmentation, not a better
     model of the table.
+``continuous``
+    skvae with its benchmark settings, but with the float columns modelled as
+    TVAE models them, continuous (``"gaussian"`` in a ``ColumnLikelihood``;
+    every other column keeps what ``likelihood="auto"`` picks), sampled with
+    ``decode="draw"`` and ``"mean"``, against ``likelihood="auto"``: the
+    four metrics of ``bench_synthetic.py``. Does TVAE's treatment buy its
+    utility, and at what cost in fidelity?
 ``classifiers``
     Each of the CTGAN paper's efficacy classifiers on its own (macro F1,
     accuracy and the share of test rows predicted as the rarest class),
@@ -25,6 +32,7 @@ metrics as ``bench_synthetic.py`` (``_tables``), with two probes:
 Examples
 --------
     python benchmarks/bench_utility_probe.py --seeds 5 --probes jitter
+    nice -n 5 python benchmarks/bench_utility_probe.py --seeds 5 --probes continuous
     nice -n 5 python benchmarks/bench_utility_probe.py --seeds 3 --probes classifiers \\
         --sdv-python /tmp/sdvenv/bin/python
 """
@@ -42,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _tables  # noqa: E402
 import bench_synthetic  # noqa: E402
 
-PROBES = ("jitter", "classifiers")
+PROBES = ("jitter", "continuous", "classifiers")
 JITTER_SCALES = (0.0, 0.1, 0.25, 0.5)
 
 
@@ -79,6 +87,60 @@ def jitter_probe(dataset, seeds, scales):
     return results
 
 
+def with_floats_continuous(train):
+    """``(frame, likelihood)``: TVAE's treatment of the float columns, "auto"'s of the rest.
+
+    ``likelihood`` is a ``ColumnLikelihood``: "gaussian" for the float
+    columns, and for every other column what ``likelihood="auto"`` picks.
+    A named "categorical" part takes its column's numbers as codes, so the
+    integer columns that "auto" models as categorical over their values
+    (discrete ones) come as pandas categories in ``frame``: the same model
+    as "auto"'s (:func:`as_dtypes_of` turns a sample back).
+    """
+    from skvae import VAETransformer
+    from skvae_plugins.columns import ColumnLikelihood
+
+    schema = VAETransformer(likelihood="auto", max_iter=1).fit(train).table_schema_
+    frame = train.copy()
+    groups = {}
+    for column in schema.columns:
+        name, kind = column.name, train[column.name].dtype.kind
+        if kind in "iu" and column.kind == "categorical":
+            frame[name] = train[name].astype("category")
+        groups.setdefault("gaussian" if kind == "f" else column.likelihood, []).append(name)
+    return frame, ColumnLikelihood(list(groups.items()))
+
+
+def as_dtypes_of(frame, train):
+    """``frame`` with the dtypes of ``train`` (integer categories back to integers)."""
+    return frame.astype({c: train[c].dtype for c in train.columns
+                         if train[c].dtype.kind in "iu"})
+
+
+def continuous_probe(dataset, seeds):
+    """``{name: [scores, ...]}``: skvae with continuous float columns, against "auto"."""
+    frame, target = _tables.load_table(dataset)
+    settings = bench_synthetic.SKVAE_SETTINGS[dataset]
+    results = {}
+    for seed in seeds:
+        train, test = _tables.split_table(frame, target, seed)
+        tables = {f"auto, {settings['decode']}": bench_synthetic.fit_skvae(
+            train, seed, settings)[0]}
+        rows, likelihood = with_floats_continuous(train)
+        model = bench_synthetic.skvae_estimator(settings, seed)
+        model.set_params(likelihood=likelihood).fit(rows)
+        for decode in ("draw", "mean"):
+            tables[f"float columns gaussian, {decode}"] = as_dtypes_of(
+                model.sample(len(train), random_state=seed, decode=decode), train)
+        for name, rows in tables.items():
+            scores = bench_synthetic.evaluate(rows, test, target, seed)
+            results.setdefault(name, []).append(scores)
+            print(f"  {dataset} seed={seed} {name}: "
+                  + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
+                  file=sys.stderr, flush=True)
+    return results
+
+
 def classifier_probe(dataset, seeds, sdv_python):
     """``{method: [{classifier: scores}, ...]}`` for the real, skvae's and TVAE's rows."""
     frame, target = _tables.load_table(dataset)
@@ -108,6 +170,17 @@ def jitter_table(results):
     for scale, runs in results.items():
         tstr, efficacy, tree = np.mean(runs, axis=0)
         lines.append(f"| {scale} | {tstr:.3f} | {efficacy:.3f} | {tree:.3f} |")
+    return "\n".join(lines)
+
+
+def continuous_table(results):
+    """Markdown: the four metrics of each way, medians over the seeds."""
+    metrics = bench_synthetic.QUALITY_METRICS
+    lines = ["| skvae's rows | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for name, runs in results.items():
+        lines.append(f"| {name} | "
+                     + " | ".join(f"{np.median([r[m] for r in runs]):.3f}" for m in metrics)
+                     + " |")
     return "\n".join(lines)
 
 
@@ -148,9 +221,13 @@ def main(argv=None):
         print(f"**{args.dataset}: the real training rows with noise on their float columns** "
               f"(means over {args.seeds} seeds)\n")
         print(jitter_table(jitter_probe(args.dataset, seeds, JITTER_SCALES)) + "\n")
+    if {"continuous", "classifiers"} & set(args.probes) and bench_synthetic.table_mode_problem():
+        sys.exit("the continuous and classifiers probes need skvae's table mode")
+    if "continuous" in args.probes:
+        print(f"**{args.dataset}: skvae with its float columns continuous** (medians over "
+              f"{args.seeds} seeds)\n")
+        print(continuous_table(continuous_probe(args.dataset, seeds)) + "\n")
     if "classifiers" in args.probes:
-        if bench_synthetic.table_mode_problem():
-            sys.exit("the classifiers probe needs skvae's table mode")
         print(f"**{args.dataset}: the efficacy classifiers one by one** (means over "
               f"{args.seeds} seeds; rare: the share of test rows predicted as the rarest "
               "class)\n")
