@@ -132,8 +132,8 @@ def continuous_probe(dataset, seeds):
         for decode in ("draw", "mean"):
             tables[f"float columns gaussian, {decode}"] = as_dtypes_of(
                 model.sample(len(train), random_state=seed, decode=decode), train)
-        for name, rows in tables.items():
-            scores = bench_synthetic.evaluate(rows, test, target, seed)
+        for name, synthetic in tables.items():
+            scores = bench_synthetic.evaluate(synthetic, test, target, seed)
             results.setdefault(name, []).append(scores)
             print(f"  {dataset} seed={seed} {name}: "
                   + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
