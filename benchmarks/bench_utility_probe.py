@@ -18,8 +18,9 @@ metrics as ``bench_synthetic.py`` (``_tables``), with two probes:
     model of the table.
 ``continuous``
     skvae with its benchmark settings, but with the float columns modelled as
-    TVAE models them, continuous (``"gaussian"`` in a ``ColumnLikelihood``;
-    every other column keeps what ``likelihood="auto"`` picks), sampled with
+    TVAE models them, continuous (``"gaussian"`` in a ``ColumnLikelihood``
+    with ``remainder="auto"``: every other column as ``likelihood="auto"``
+    models it), sampled with
     ``decode="draw"`` and ``"mean"``, against ``likelihood="auto"``: the
     four metrics of ``bench_synthetic.py``. Does TVAE's treatment buy its
     utility, and at what cost in fidelity?
@@ -87,34 +88,16 @@ def jitter_probe(dataset, seeds, scales):
     return results
 
 
-def with_floats_continuous(train):
-    """``(frame, likelihood)``: TVAE's treatment of the float columns, "auto"'s of the rest.
+def floats_continuous(train):
+    """TVAE's treatment of the float columns, "auto"'s of the rest: a ``ColumnLikelihood``.
 
-    ``likelihood`` is a ``ColumnLikelihood``: "gaussian" for the float
-    columns, and for every other column what ``likelihood="auto"`` picks.
-    A named "categorical" part takes its column's numbers as codes, so the
-    integer columns that "auto" models as categorical over their values
-    (discrete ones) come as pandas categories in ``frame``: the same model
-    as "auto"'s (:func:`as_dtypes_of` turns a sample back).
+    "gaussian" for the float columns; every other column gets what
+    ``likelihood="auto"`` gives it (``remainder="auto"``).
     """
-    from skvae import VAETransformer
     from skvae_plugins.columns import ColumnLikelihood
 
-    schema = VAETransformer(likelihood="auto", max_iter=1).fit(train).table_schema_
-    frame = train.copy()
-    groups = {}
-    for column in schema.columns:
-        name, kind = column.name, train[column.name].dtype.kind
-        if kind in "iu" and column.kind == "categorical":
-            frame[name] = train[name].astype("category")
-        groups.setdefault("gaussian" if kind == "f" else column.likelihood, []).append(name)
-    return frame, ColumnLikelihood(list(groups.items()))
-
-
-def as_dtypes_of(frame, train):
-    """``frame`` with the dtypes of ``train`` (integer categories back to integers)."""
-    return frame.astype({c: train[c].dtype for c in train.columns
-                         if train[c].dtype.kind in "iu"})
+    floats = [c for c in train.columns if train[c].dtype.kind == "f"]
+    return ColumnLikelihood([("gaussian", floats)], remainder="auto")
 
 
 def continuous_probe(dataset, seeds):
@@ -126,12 +109,11 @@ def continuous_probe(dataset, seeds):
         train, test = _tables.split_table(frame, target, seed)
         tables = {f"auto, {settings['decode']}": bench_synthetic.fit_skvae(
             train, seed, settings)[0]}
-        rows, likelihood = with_floats_continuous(train)
         model = bench_synthetic.skvae_estimator(settings, seed)
-        model.set_params(likelihood=likelihood).fit(rows)
+        model.set_params(likelihood=floats_continuous(train)).fit(train)
         for decode in ("draw", "mean"):
-            tables[f"float columns gaussian, {decode}"] = as_dtypes_of(
-                model.sample(len(train), random_state=seed, decode=decode), train)
+            tables[f"float columns gaussian, {decode}"] = model.sample(
+                len(train), random_state=seed, decode=decode)
         for name, synthetic in tables.items():
             scores = bench_synthetic.evaluate(synthetic, test, target, seed)
             results.setdefault(name, []).append(scores)

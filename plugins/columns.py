@@ -176,11 +176,20 @@ class ColumnLikelihood(Likelihood):
         class or a configured instance (``Gaussian(scale=0.5)``);
         ``columns`` a list of column names (str: a DataFrame's columns, or
         ``"x0"``, ``"x1"``... for an array) or of integer positions. Every
-        column must be named by exactly one pair. None (on a pandas
-        DataFrame only): each column's likelihood is chosen from its dtype,
-        as ``likelihood="auto"`` does for a frame with a non-number column;
+        column must be named by exactly one pair (or, with
+        ``remainder="auto"``, by at most one). None (on a pandas DataFrame
+        only): each column's likelihood is chosen from its dtype, as
+        ``likelihood="auto"`` does for a frame with a non-number column;
         the way to have a frame of numbers alone read as a table
         (standardised inside the model, a DataFrame out of ``sample``).
+    remainder : {None, "auto"}, default=None
+        The columns that no pair names. None: there must be none. "auto"
+        (on a pandas DataFrame only): each gets what ``likelihood="auto"``
+        gives it, a discrete numeric column's categorical over its values
+        included, as ``ColumnTransformer``'s ``remainder`` treats the
+        columns it does not name. The way to say "auto, except these
+        columns": ``ColumnLikelihood([("gaussian", ["age"])],
+        remainder="auto")``.
 
     See Also
     --------
@@ -215,12 +224,27 @@ class ColumnLikelihood(Likelihood):
     (5, 5)
     >>> [plugin.name for plugin in fitted.column_plugins(3)]
     ['categorical', 'gaussian', 'gaussian']
+
+    On a DataFrame, name only the columns to model otherwise than
+    ``likelihood="auto"`` would:
+
+    >>> import pandas as pd
+    >>> from skvae import VAETransformer
+    >>> frame = pd.DataFrame({"age": [17.5, 22.0, 27.0, 32.0] * 10,
+    ...                       "rating": [1, 2, 3, 4, 5] * 8,
+    ...                       "mass": np.linspace(3000.0, 5000.0, 40)})
+    >>> vae = VAETransformer(likelihood=ColumnLikelihood([("gaussian", ["age"])],
+    ...                                                  remainder="auto"),
+    ...                      n_components=2, max_iter=2, random_state=0).fit(frame)
+    >>> vae.table_schema_.likelihoods
+    {'age': 'gaussian', 'rating': 'categorical', 'mass': 'gaussian'}
     """
 
     name = "columns"
 
-    def __init__(self, likelihoods=None):
+    def __init__(self, likelihoods=None, remainder=None):
         self.likelihoods = likelihoods
+        self.remainder = remainder
 
     # ------------------------------------------------------------ the parts
     def _pairs(self):
@@ -265,8 +289,48 @@ class ColumnLikelihood(Likelihood):
         for i, (plugin, columns) in enumerate(self._pairs()):
             positions = [_position(c, i, n_features, names) for c in columns]
             parts.append((plugin, positions))
+        if self._check_remainder() == "auto":
+            raise ValueError(
+                "ColumnLikelihood(remainder='auto') gives the columns it does not name "
+                "what likelihood='auto' gives them, from a pandas DataFrame's dtypes: fit "
+                "it on a DataFrame, or name every column (remainder=None)."
+            )
         _check_coverage(parts, n_features, names)
         return parts
+
+    def named_positions(self, n_features, names=None):
+        """The sorted positions of the columns that the pairs name.
+
+        Parameters
+        ----------
+        n_features : int
+        names : list of str, default=None
+            The columns' names, to resolve names given in ``likelihoods``.
+
+        Returns
+        -------
+        positions : list of int
+            For ``remainder="auto"``: the other columns are the remainder.
+
+        Examples
+        --------
+        >>> ColumnLikelihood([("gaussian", ["b"])], remainder="auto").named_positions(
+        ...     3, ["a", "b", "c"])
+        [1]
+        """
+        self._check_remainder()
+        return sorted({_position(c, i, n_features, names)
+                       for i, (_, columns) in enumerate(self._pairs()) for c in columns})
+
+    def _check_remainder(self):
+        """``remainder``, or a ValueError unless it is None or "auto"."""
+        if self.remainder is not None and not (
+                isinstance(self.remainder, str) and self.remainder == "auto"):
+            raise ValueError(
+                f"ColumnLikelihood remainder must be None (every column named) or 'auto' "
+                f"(the others as likelihood='auto' models them), got {self.remainder!r}."
+            )
+        return self.remainder
 
     # ---------------------------------------------------- Likelihood's API
     def configure(self, columns):

@@ -621,6 +621,9 @@ def fit_table(frame, likelihood):
         schema = TableSchema(_discrete(column, raw[:, j])
                              for j, column in enumerate(schema.columns))
         raw = schema.codes(frame)
+    elif getattr(likelihood, "remainder", None) == "auto":
+        likelihood, schema = _with_auto_remainder(likelihood, schema, raw)
+        raw = schema.codes(frame)
     spec = auto_likelihood(schema.columns) if choose else likelihood
     configured = configure(resolve_plugin("likelihood", spec), schema.column_info(raw))
     plugins = column_plugins(configured, len(schema))
@@ -667,6 +670,28 @@ def configure(likelihood, columns):
 # ------------------------------------------------------------------ helpers
 def _is_auto(spec):
     return isinstance(spec, str) and spec == "auto"
+
+
+def _with_auto_remainder(likelihood, schema, raw):
+    """A ``ColumnLikelihood(remainder="auto")`` completed with "auto"'s parts, and the schema.
+
+    The columns that ``likelihood`` does not name get what
+    ``likelihood="auto"`` gives them (a discrete numeric column becomes
+    categorical over its values, :func:`_discrete`); the returned
+    likelihood names every column (``remainder=None``): the user's pairs,
+    then one pair per plugin of the remainder, on positions.
+    """
+    names = [str(c.name) for c in schema.columns]
+    named = set(likelihood.named_positions(len(schema), names))
+    columns = [column if j in named else _discrete(column, raw[:, j])
+               for j, column in enumerate(schema.columns)]
+    groups = {}
+    for j, column in enumerate(columns):
+        if j not in named:
+            groups.setdefault(AUTO_LIKELIHOODS[column.kind], []).append(j)
+    params = dict(likelihood.get_params(deep=False), remainder=None,
+                  likelihoods=[*likelihood.likelihoods, *groups.items()])
+    return type(likelihood)(**params), TableSchema(columns)
 
 
 def _is_columns_without_pairs(spec):

@@ -422,3 +422,91 @@ def test_missing_values_in_every_kind_of_column():
     full = module.likelihood.log_prob_features(torch.where(observed, x, 0.0), params)
     torch.testing.assert_close(got, torch.where(observed, full, 0.0))
     assert got[~observed].eq(0).all()
+
+
+# ------------------------------------------------------- remainder="auto"
+def coded_frame(n=60, seed=0):
+    """A frame of a coded float (ages), a rating, a measurement, a category, a bool."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.choice([17.5, 22.0, 27.0, 32.0], n),
+        "rating": rng.integers(1, 6, n),
+        "mass": rng.normal(4000.0, 500.0, n),
+        "island": pd.Categorical(rng.choice(["Biscoe", "Dream"], n)),
+        "male": rng.random(n) < 0.5,
+    })
+
+
+def fit_frame(frame, likelihood):
+    return VAETransformer(n_components=2, architecture=MLP(hidden_sizes=(8,)),
+                          likelihood=likelihood, max_iter=2, random_state=0).fit(frame)
+
+
+def test_remainder_auto_models_the_unnamed_columns_as_auto_does():
+    frame = coded_frame()
+    auto = fit_frame(frame, "auto").table_schema_
+    vae = fit_frame(frame, ColumnLikelihood([("gaussian", ["age"])], remainder="auto"))
+    schema = vae.table_schema_
+    assert auto.likelihoods["age"] == "categorical"  # a coded float: discrete under "auto"
+    assert schema.likelihoods == dict(auto.likelihoods, age="gaussian")
+    by_name = {c.name: c for c in schema.columns}
+    assert by_name["age"].kind == "numeric" and by_name["age"].scale > 0  # standardised
+    assert by_name["rating"].categories == (1, 2, 3, 4, 5)  # over its values, as "auto"
+    draws = vae.sample(200, random_state=0, decode="draw")
+    assert list(draws.dtypes) == list(frame.dtypes)
+    assert set(draws["rating"]) <= {1, 2, 3, 4, 5}
+    assert not set(draws["age"]) <= {17.5, 22.0, 27.0, 32.0}  # continuous now
+
+
+def test_remainder_auto_leaves_the_parameter_alone_and_fits_a_complete_likelihood():
+    likelihood = ColumnLikelihood([("gaussian", ["age"])], remainder="auto")
+    vae = fit_frame(coded_frame(), likelihood)
+    assert vae.likelihood is likelihood
+    assert likelihood.get_params() == {"likelihoods": [("gaussian", ["age"])],
+                                       "remainder": "auto"}
+    assert vae.likelihood_.remainder is None
+    named = sorted(p for _, positions in vae.likelihood_.likelihoods for p in positions)
+    assert named == [0, 1, 2, 3, 4]
+    assert clone(vae).likelihood.remainder == "auto"
+
+
+def test_remainder_auto_with_every_column_named_is_the_explicit_model():
+    frame = coded_frame()
+    pairs = [("gaussian", ["age", "rating", "mass"]), ("categorical", ["island"]),
+             ("bernoulli", ["male"])]
+    explicit = fit_frame(frame, ColumnLikelihood(pairs))
+    completed = fit_frame(frame, ColumnLikelihood(pairs, remainder="auto"))
+    assert repr(completed.likelihood_) == repr(explicit.likelihood_)
+    np.testing.assert_allclose(completed.transform(frame), explicit.transform(frame), **TOL)
+
+
+def test_remainder_auto_model_file_round_trip(tmp_path):
+    frame = coded_frame()
+    vae = fit_frame(frame, ColumnLikelihood([("gaussian", ["age"])], remainder="auto"))
+    path = tmp_path / "remainder.skvae"
+    skvae.save(vae, path)
+    loaded = skvae.load(path)
+    assert loaded.likelihood.get_params() == vae.likelihood.get_params()
+    assert loaded.table_schema_.likelihoods == vae.table_schema_.likelihoods
+    np.testing.assert_allclose(loaded.transform(frame), vae.transform(frame), **TOL)
+    draws, loaded_draws = (m.sample(20, random_state=3, decode="draw") for m in (vae, loaded))
+    np.testing.assert_allclose(loaded_draws["age"], draws["age"], **TOL)
+    assert (loaded_draws["rating"] == draws["rating"]).all()
+
+
+def test_remainder_auto_on_an_array_is_a_clear_error():
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    vae = VAETransformer(likelihood=ColumnLikelihood([("gaussian", [0])], remainder="auto"),
+                         max_iter=1)
+    with pytest.raises(ValueError, match="fit it on a DataFrame, or name every column"):
+        vae.fit(X)
+    assert not hasattr(vae, "n_iter_")
+
+
+@pytest.mark.parametrize("remainder", ["drop", "passthrough", True, "AUTO"])
+def test_bad_remainders_are_named(remainder):
+    with pytest.raises(ValueError, match="remainder must be None .* or 'auto'"):
+        fit_frame(coded_frame(), ColumnLikelihood([("gaussian", ["age"])],
+                                                  remainder=remainder))
