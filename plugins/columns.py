@@ -285,10 +285,7 @@ class ColumnLikelihood(Likelihood):
         names : list of str, default=None
             The columns' names, to resolve names given in ``likelihoods``.
         """
-        parts = []
-        for i, (plugin, columns) in enumerate(self._pairs()):
-            positions = [_position(c, i, n_features, names) for c in columns]
-            parts.append((plugin, positions))
+        parts = self._positioned_pairs(n_features, names)
         if self._check_remainder() == "auto":
             raise ValueError(
                 "ColumnLikelihood(remainder='auto') gives the columns it does not name "
@@ -319,8 +316,13 @@ class ColumnLikelihood(Likelihood):
         [1]
         """
         self._check_remainder()
-        return sorted({_position(c, i, n_features, names)
-                       for i, (_, columns) in enumerate(self._pairs()) for c in columns})
+        return sorted({p for _, positions in self._positioned_pairs(n_features, names)
+                       for p in positions})
+
+    def _positioned_pairs(self, n_features, names):
+        """``(plugin, positions)`` of each pair: its columns resolved to positions."""
+        return [(plugin, [_position(c, i, n_features, names) for c in columns])
+                for i, (plugin, columns) in enumerate(self._pairs())]
 
     def _check_remainder(self):
         """``remainder``, or a ValueError unless it is None or "auto"."""
