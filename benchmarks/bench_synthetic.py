@@ -171,7 +171,7 @@ SELECT_TIME_SHARE = 0.5
 #: split's luck nor one slow fit decides.
 SELECT_SPLITS = 3
 #: TVAE's epochs and batch size (SDV's ``TVAESynthesizer`` defaults, as run
-#: here), for :func:`at_training_size`.
+#: here), for :func:`training_size_scale`.
 TVAE_SETTINGS = dict(max_iter=300, batch_size=500)
 
 
@@ -185,7 +185,7 @@ def skvae_estimator(settings, seed):
         n_components=settings["n_components"],
         architecture=MLP(hidden_sizes=tuple(settings["hidden_sizes"])),
         likelihood="auto",
-        prior=settings.get("prior", "normal"),
+        prior=settings["prior"],
         beta=settings["beta"],
         max_iter=settings["max_iter"],
         n_iter_no_change=settings["max_iter"],  # every epoch runs
@@ -445,8 +445,8 @@ def training_steps(settings, n_rows):
     return settings["max_iter"] * -(-n_rows // settings["batch_size"])
 
 
-def at_training_size(fit_s, settings, n_fit, n_train):
-    """``fit_s`` measured on ``n_fit`` rows, scaled to ``n_train`` rows by optimizer steps.
+def training_size_scale(settings, n_fit, n_train):
+    """The factor from a fit time on ``n_fit`` rows to one on ``n_train``: their steps' ratio.
 
     The validation splits fit on 75 % of the training rows, so a setting of
     small batches runs fewer steps an epoch there than in the benchmark
@@ -455,7 +455,7 @@ def at_training_size(fit_s, settings, n_fit, n_train):
     each fit time by its steps at the two sizes compares the times that the
     benchmark will see.
     """
-    return fit_s * training_steps(settings, n_train) / training_steps(settings, n_fit)
+    return training_steps(settings, n_train) / training_steps(settings, n_fit)
 
 
 def target_scores(tvae, real):
@@ -517,7 +517,7 @@ def pooled_row(dataset, method, settings, runs, time_scale=1.0):
     """One result row from ``[(scores, fit s), ...]`` of several splits.
 
     The scores are the means over the splits, the fit time the median, times
-    ``time_scale`` (see :func:`at_training_size`; the median as measured is
+    ``time_scale`` (see :func:`training_size_scale`; the median as measured is
     kept as ``measured_fit_s``).
     """
     measured = statistics.median(fit_s for _, fit_s in runs)
@@ -565,7 +565,7 @@ def select(dataset, quick=False, sdv_python=None):
     validation rows by the benchmark's metrics, whose means over the splits
     make a setting's :func:`validation_score`, and its fit time is the
     median over the splits, scaled to the size of the training rows by
-    :func:`at_training_size` (the size the benchmark fits on).
+    :func:`training_size_scale` (the size the benchmark fits on).
     :func:`choose` takes the cheapest setting within 5 % of the lowest
     score. Settings of more than :data:`SELECT_MAX_STEPS` optimizer steps
     are skipped. With ``sdv_python``, TVAE is fitted on the
@@ -593,7 +593,7 @@ def select(dataset, quick=False, sdv_python=None):
     rows = []
     for method, make_synthetic in references.items():
         runs = score_on_splits(make_synthetic, splits, target)[method]
-        scale = at_training_size(1.0, TVAE_SETTINGS, n_fit, n_train) if method == "tvae" else 1
+        scale = training_size_scale(TVAE_SETTINGS, n_fit, n_train) if method == "tvae" else 1
         rows.append(pooled_row(dataset, method, None, runs, scale))
     budget = next((SELECT_TIME_SHARE * r["fit_s"] for r in rows if r["method"] == "tvae"),
                   None)
@@ -609,7 +609,7 @@ def select(dataset, quick=False, sdv_python=None):
                   f"{steps} steps", file=sys.stderr, flush=True)
             continue
         runs = score_on_splits(_fit_skvae_for_selection(settings), splits, target)
-        scale = at_training_size(1.0, settings, n_fit, n_train)
+        scale = training_size_scale(settings, n_fit, n_train)
         for decode, decode_runs in runs.items():
             row = pooled_row(dataset, "skvae", dict(settings, decode=decode), decode_runs,
                              scale)
