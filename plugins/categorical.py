@@ -133,7 +133,9 @@ class Categorical(Likelihood):
 
     For columns of category codes 0, 1, ..., K_j - 1 (what
     :class:`sklearn.preprocessing.OrdinalEncoder` gives; a DataFrame's
-    category, object and string columns are coded so by ``fit``).
+    category, object and string columns are coded so by ``fit``, and so is
+    a numeric column of a DataFrame that it models: its categories are the
+    values observed in ``fit``, as ``OneHotEncoder`` reads such a column).
     log p(x | z) = sum_j log softmax(l_j(z))[x_j], with l_j the K_j logits
     the decoder outputs for column j, so the decoder has sum_j K_j outputs;
     the encoder sees each column one-hot (sum_j K_j inputs). The mean of a
@@ -167,6 +169,7 @@ class Categorical(Likelihood):
     """
 
     name = "categorical"
+    models_categories = True
 
     def __init__(self, n_categories="auto"):
         self.n_categories = n_categories

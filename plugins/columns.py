@@ -363,7 +363,7 @@ class ColumnLikelihood(Likelihood):
             configured.append((part, positions))
         return type(self)(configured)
 
-    def column_plugins(self, n_features):
+    def column_plugins(self, n_features, names=None):
         """Return the plugin that models each column, in column order.
 
         For example to ask ``column_plugins(n)[j].standardize`` whether
@@ -372,6 +372,9 @@ class ColumnLikelihood(Likelihood):
         Parameters
         ----------
         n_features : int
+        names : list of str, default=None
+            The columns' names, to resolve names given in ``likelihoods``
+            (not needed once :meth:`configure` has made them positions).
 
         Returns
         -------
@@ -379,7 +382,7 @@ class ColumnLikelihood(Likelihood):
             One per column; the columns of a part share its instance.
         """
         plugins = [None] * n_features
-        for plugin, positions in self._parts(n_features):
+        for plugin, positions in self._parts(n_features, names):
             for p in positions:
                 plugins[p] = plugin
         return plugins

@@ -36,7 +36,10 @@ ones, and "categorical" over its values for a *discrete* numeric column:
 one with at most :data:`MAX_DISCRETE_VALUES` distinct values, each seen
 :data:`MIN_DISCRETE_COUNT` times on average (ratings, counts, coded ages),
 whose codes are those of the nearest value seen in ``fit`` and whose output
-is those values in the column's dtype.
+is those values in the column's dtype. A likelihood the user names for a
+numeric column that models category codes (``Likelihood.models_categories``,
+a ``"categorical"`` part of a ``ColumnLikelihood``) makes it categorical the
+same way, over every value it holds in ``fit``.
 
 A polars DataFrame is read column by column into pandas (:func:`as_pandas`,
 without pyarrow), and the schema keeps its polars dtypes
@@ -620,12 +623,13 @@ def fit_table(frame, likelihood):
     if choose:
         schema = TableSchema(_discrete(column, raw[:, j])
                              for j, column in enumerate(schema.columns))
-        raw = schema.codes(frame)
-    elif getattr(likelihood, "remainder", None) == "auto":
-        likelihood, schema = _with_auto_remainder(likelihood, schema, raw)
-        raw = schema.codes(frame)
-    spec = auto_likelihood(schema.columns) if choose else likelihood
-    configured = configure(resolve_plugin("likelihood", spec), schema.column_info(raw))
+        likelihood = auto_likelihood(schema.columns)
+    else:
+        if getattr(likelihood, "remainder", None) == "auto":
+            likelihood, schema = _with_auto_remainder(likelihood, schema, raw)
+        schema = _with_named_categories(resolve_plugin("likelihood", likelihood), schema, raw)
+    raw = schema.codes(frame)
+    configured = configure(resolve_plugin("likelihood", likelihood), schema.column_info(raw))
     plugins = column_plugins(configured, len(schema))
     schema = TableSchema(
         _scaled(column, raw[:, j], plugin) for j, (column, plugin)
@@ -694,6 +698,45 @@ def _with_auto_remainder(likelihood, schema, raw):
     return type(likelihood)(**params), TableSchema(columns)
 
 
+def _with_named_categories(likelihood, schema, raw):
+    """``schema`` with each numeric column that a category likelihood models made categorical.
+
+    A column whose plugin has ``models_categories`` (``"categorical"``) gets
+    the values observed in ``fit`` as its categories, sorted (ints for an
+    integer dtype), as ``OneHotEncoder(categories="auto")`` reads a numeric
+    column: the model sees their codes, and outputs are those values. A
+    value not seen in ``fit`` is coded as the nearest one, as for a
+    discrete column under "auto".
+    """
+    names = [str(c.name) for c in schema.columns]
+    method = getattr(likelihood, "column_plugins", None)
+    plugins = method(len(schema), names) if method is not None else [likelihood] * len(schema)
+    columns = []
+    for j, (column, plugin) in enumerate(zip(schema.columns, plugins)):
+        if column.kind == "numeric" and getattr(plugin, "models_categories", False):
+            column = _numbers_as_categories(column, raw[:, j])
+        columns.append(column)
+    return TableSchema(columns)
+
+
+def _numbers_as_categories(column, values):
+    """A numeric column as categorical over its observed values, or a ValueError."""
+    distinct = np.unique(values[~np.isnan(values)])
+    if distinct.size == 0:
+        raise ValueError(
+            f"Column {column.name!r} is modelled by a categorical likelihood, but no value "
+            "of it is observed in fit: there is no category to learn. Drop the column, "
+            "or give it another likelihood."
+        )
+    if not np.isfinite(distinct).all():
+        raise ValueError(
+            f"Column {column.name!r} holds infinity, which cannot be a category. Replace "
+            "it with a finite number, or with NaN to mark the entry missing."
+        )
+    cast = int if _numpy_int(column.dtype) is not None else float
+    return column._replace(kind="categorical", categories=tuple(cast(v) for v in distinct))
+
+
 def _is_columns_without_pairs(spec):
     """Whether ``spec`` is ``ColumnLikelihood()`` (or its name or class): choose per column."""
     if isinstance(spec, str):
@@ -731,8 +774,7 @@ def _discrete(column, values):
         observed.size < MIN_DISCRETE_COUNT * distinct.size
     ):
         return column
-    cast = int if _numpy_int(column.dtype) is not None else float
-    return column._replace(kind="categorical", categories=tuple(cast(v) for v in distinct))
+    return _numbers_as_categories(column, values)
 
 
 def _nearest_codes(values, categories):

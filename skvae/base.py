@@ -343,6 +343,11 @@ class Likelihood(Plugin):
     #: family). In a table (a fit on a DataFrame) skvae standardises the numeric
     #: columns it models before the model sees them, and undoes it on output.
     standardize = False
+    #: Whether the likelihood models category codes 0, 1, ..., K-1 (a softmax
+    #: over categories). In a table, a numeric column it models is read as
+    #: categorical over the values observed in ``fit``, as
+    #: :class:`sklearn.preprocessing.OneHotEncoder` reads a numeric column.
+    models_categories = False
 
     def n_params(self, n_features):
         """Return the number of decoder outputs per sample for ``n_features`` features.

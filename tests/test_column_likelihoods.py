@@ -510,3 +510,100 @@ def test_bad_remainders_are_named(remainder):
     with pytest.raises(ValueError, match="remainder must be None .* or 'auto'"):
         fit_frame(coded_frame(), ColumnLikelihood([("gaussian", ["age"])],
                                                   remainder=remainder))
+
+
+# ------------------------------------- numeric columns named for a categorical part
+def education_frame(n=120, seed=0):
+    """Years of schooling (ints 9-20, six values), coded ages, a measurement."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "educ": rng.choice([9, 12, 14, 16, 17, 20], n),
+        "age": rng.choice([17.5, 22.0, 27.0, 32.0], n),
+        "mass": rng.normal(4000.0, 500.0, n),
+    })
+
+
+@pytest.mark.parametrize("remainder", [None, "auto"])
+def test_a_numeric_column_named_categorical_has_its_values_as_categories(remainder):
+    frame = education_frame()
+    pairs = [("categorical", ["educ", "age"])] + ([("gaussian", ["mass"])] if remainder is None
+                                                  else [])
+    vae = fit_frame(frame, ColumnLikelihood(pairs, remainder=remainder))
+    by_name = {c.name: c for c in vae.table_schema_.columns}
+    assert by_name["educ"].kind == "categorical"
+    assert by_name["educ"].categories == (9, 12, 14, 16, 17, 20)  # ints: not 0..20 as codes
+    assert by_name["age"].categories == (17.5, 22.0, 27.0, 32.0)  # floats: no code error
+    categorical = next(p for p, _ in vae.likelihood_.likelihoods if p.name == "categorical")
+    assert categorical.n_categories == [6, 4]
+    draws = vae.sample(300, random_state=0, decode="draw")
+    assert list(draws.dtypes) == list(frame.dtypes)
+    assert set(draws["educ"]) == {9, 12, 14, 16, 17, 20}
+    assert set(draws["age"]) <= {17.5, 22.0, 27.0, 32.0}
+
+
+def test_a_named_categorical_numeric_column_codes_unseen_values_as_the_nearest():
+    frame = education_frame()
+    vae = fit_frame(frame, ColumnLikelihood([("categorical", ["educ"])], remainder="auto"))
+    moved = frame.assign(educ=frame["educ"].replace({9: 10, 20: 19}))
+    np.testing.assert_allclose(vae.transform(moved), vae.transform(frame), **TOL)
+    assert not np.allclose(vae.transform(frame.assign(educ=9)), vae.transform(frame))
+
+
+def test_a_named_categorical_numeric_column_survives_a_model_file(tmp_path):
+    frame = education_frame()
+    vae = fit_frame(frame, ColumnLikelihood([("categorical", ["educ"])], remainder="auto"))
+    path = tmp_path / "educ.skvae"
+    skvae.save(vae, path)
+    loaded = skvae.load(path)
+    assert loaded.table_schema_ == vae.table_schema_
+    np.testing.assert_allclose(loaded.transform(frame), vae.transform(frame), **TOL)
+    draws, loaded_draws = (m.sample(30, random_state=1, decode="draw") for m in (vae, loaded))
+    assert (loaded_draws["educ"] == draws["educ"]).all()
+    assert loaded_draws["educ"].dtype == frame["educ"].dtype
+
+
+def test_a_named_categorical_column_with_no_observed_value_is_a_clear_error():
+    frame = education_frame().assign(educ=np.nan)
+    vae = VAETransformer(likelihood=ColumnLikelihood([("categorical", ["educ"])],
+                                                     remainder="auto"),
+                         missing_values=np.nan, max_iter=1)
+    with pytest.raises(ValueError, match="'educ' is modelled by a categorical likelihood, "
+                                         "but no value of it is observed"):
+        vae.fit(frame)
+    assert not hasattr(vae, "n_iter_")
+
+
+def test_a_third_party_likelihood_of_categories_gets_them_from_numeric_columns():
+    seen = []
+
+    class Recording(Categorical):
+        name = "recording_categorical"
+
+        def configure(self, columns):
+            seen.extend(columns)
+            return super().configure(columns)
+
+    class NotCategories(Recording):
+        models_categories = False
+
+    frame = education_frame()
+    fit_frame(frame, ColumnLikelihood([(Recording(), ["educ"])], remainder="auto"))
+    assert (seen[0].kind, seen[0].categories) == ("categorical", (9, 12, 14, 16, 17, 20))
+    assert (seen[0].low, seen[0].high) == (0.0, 5.0)  # the model sees the codes
+    seen.clear()
+    with pytest.raises(ValueError, match="needs category codes"):  # the values, as they are
+        fit_frame(frame, ColumnLikelihood([(NotCategories(), ["age"])], remainder="auto"))
+    assert seen[0].kind == "numeric"
+
+
+@pytest.mark.parametrize("likelihood", [
+    "auto", ColumnLikelihood([("categorical", ["educ"])], remainder="auto")])
+def test_infinity_in_a_column_read_as_categories_is_a_clear_error(likelihood):
+    frame = education_frame().astype({"educ": "float64"}).assign(island="Dream")
+    frame.loc[3, "educ"] = np.inf  # the island column makes the frame a table for "auto"
+    vae = VAETransformer(likelihood=likelihood, max_iter=1)
+    with pytest.raises(ValueError, match="'educ' holds infinity, which cannot be a category"):
+        vae.fit(frame)
+    assert not hasattr(vae, "n_iter_")
