@@ -54,8 +54,10 @@ class _LabelledVAE(VAETransformer):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (float32 stays float32).
+        X : array-like or pandas DataFrame of shape (n_samples, n_features)
+            Training data (float32 stays float32). A DataFrame may be a
+            table of numeric, boolean, category and string columns (see
+            :doc:`/tables`).
         y : array-like of shape (n_samples,)
             Class labels (any hashable values: integers, strings, ...).
             Required. -1 marks an unlabelled row (scikit-learn's
@@ -102,13 +104,17 @@ class _LabelledVAE(VAETransformer):
         """
         setting = self.data_on_device
         streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
-        if streams:  # rows read batch by batch; the labels, small, in memory
+        table = self._reads_table(X, reset)
+        if reset and not table:
+            self.__dict__.pop("table_schema_", None)
+        if streams or table:  # rows read by their own path; the labels, small, in memory
             if y is None:
                 raise ValueError(
                     f"This {type(self).__name__} estimator requires y to be passed, but the "
                     "target y is None."
                 )
-            X = self._validate_streamed_rows(X, reset)
+            X = self._table_training_rows(X, reset) if table else (
+                self._validate_streamed_rows(X, reset))
             y = column_or_1d(np.asarray(y), warn=True)
             check_consistent_length(X, y)
         else:
@@ -461,13 +467,14 @@ class ConditionalVAETransformer(_LabelledVAE):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoded means, in the dtype of the input.
+        X_original : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Decoded means, in the dtype of the input; for a model fitted on
+            a table, a DataFrame with its columns and dtypes.
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
         C = None if y is None else self._conditions_of(y, Z.shape[0], unlabelled=True)
-        return self._decode_batches(Z, C)
+        return self._as_table(self._decode_batches(Z, C))
 
     def score_samples(self, X, y=None, *, method="elbo", n_importance=None):
         """Per-sample log-likelihood bound, in nats: of log p(x | y), or of log p(x).
@@ -530,13 +537,14 @@ class ConditionalVAETransformer(_LabelledVAE):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Generated samples, float32.
+        X : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Generated samples, float32; for a model fitted on a table, a
+            DataFrame with its columns, order, dtypes and categories.
         """
         check_is_fitted(self)
         self._check_sample_args(n_samples, decode)
         C = None if y is None else self._conditions_of(y, n_samples, unlabelled=True)
-        return self._generate(n_samples, random_state, decode, C)
+        return self._as_table(self._generate(n_samples, random_state, decode, C))
 
 
 ConditionalVAETransformer.__doc__ = _with_vae_parameters(ConditionalVAETransformer.__doc__)
@@ -1123,8 +1131,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoded means, in the dtype of the input.
+        X_original : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Decoded means, in the dtype of the input; for a model fitted on
+            a table, a DataFrame with its columns and dtypes.
         """
         check_is_fitted(self)
         Z = self._check_latent(X)
@@ -1132,7 +1141,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             C = np.tile(self.class_prior_.astype(np.float32), (Z.shape[0], 1))
         else:
             C = self._conditions_of(y, Z.shape[0])
-        return self._decode_batches(Z, C)
+        return self._as_table(self._decode_batches(Z, C))
 
     def sample(self, n_samples=1, random_state=None, *, y=None, decode="mean"):
         """Generate samples: z ~ p(z), the class part a one-hot label, decoded.
@@ -1152,8 +1161,9 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Generated samples, float32.
+        X : ndarray of shape (n_samples, n_features_in_) or DataFrame
+            Generated samples, float32; for a model fitted on a table, a
+            DataFrame with its columns, order, dtypes and categories.
         """
         check_is_fitted(self)
         self._check_sample_args(n_samples, decode)
@@ -1163,7 +1173,7 @@ class AuxiliaryClassifierVAE(ClassifierMixin, _LabelledVAE):
             C = self._one_hot(index)
         else:
             C = self._conditions_of(y, n_samples)
-        return self._generate(n_samples, rng, decode, C)
+        return self._as_table(self._generate(n_samples, rng, decode, C))
 
 
 AuxiliaryClassifierVAE.__doc__ = _with_vae_parameters(AuxiliaryClassifierVAE.__doc__)

@@ -207,6 +207,17 @@ def test_tables_snippets_run():
     assert isinstance(namespace["vae"].sample(3, random_state=0), pd.DataFrame)
 
 
+def test_tables_labelled_snippet_runs():
+    first = _snippet("tables.md", "penguins = pd.DataFrame", [("max_iter=200", "max_iter=2")])
+    namespace = _run("tables.md", first, {})
+    code = _snippet("tables.md", "AuxiliaryClassifierVAE(", [("max_iter=200", "max_iter=2")])
+    namespace = _run("tables.md", code, namespace)
+    gentoos, table = namespace["gentoos"], namespace["table"]
+    assert gentoos.shape == (50, table.shape[1])
+    assert gentoos.dtypes.equals(table.dtypes)
+    assert set(namespace["model"].classes_) == {"Adelie", "Chinstrap", "Gentoo"}
+
+
 def test_tables_scaling_snippet_runs():
     code = _snippet("tables.md", "load_wine", [("n_components=2)", "n_components=2, max_iter=2)")])
     namespace = _run("tables.md", code, {})

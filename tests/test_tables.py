@@ -15,7 +15,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import skvae
-from skvae import VAEImputer, VAETransformer
+from skvae import AuxiliaryClassifierVAE, ConditionalVAETransformer, VAEImputer, VAETransformer
 from skvae._table import TableSchema, describe_column, fit_table
 from skvae_plugins.categorical import Categorical
 from skvae_plugins.columns import ColumnLikelihood
@@ -450,3 +450,95 @@ def test_a_polars_dtype_a_table_cannot_hold_is_a_clear_error():
     frame = polars_frame().with_columns(pl.lit(datetime.date(2024, 1, 1)).alias("day"))
     with pytest.raises(TypeError, match="'day' has the polars dtype Date"):
         VAETransformer(max_iter=1, **SMALL).fit(frame)
+
+
+# ------------------------------------------------------------ labelled models
+LABELLED = [ConditionalVAETransformer, AuxiliaryClassifierVAE]
+
+
+def labelled_frame(n=240, seed=0):
+    """:func:`make_frame` and a label that moves ``mass`` and ``colour``: the class shows."""
+    rng = np.random.RandomState(seed)
+    frame = make_frame(n, seed)
+    y = rng.randint(0, 2, n)
+    frame["mass"] = rng.normal(3500.0, 300.0, n) + 1500.0 * y
+    frame["colour"] = pd.Series(np.where(y == 1, "black", "white"), dtype=object)
+    return frame, np.where(y == 1, "big", "small").astype(object)
+
+
+@pytest.fixture(scope="module", params=LABELLED, ids=lambda cls: cls.__name__)
+def labelled(request):
+    frame, y = labelled_frame()
+    model = request.param(max_iter=60, **dict(SMALL, architecture=MLP(hidden_sizes=(64,)))
+                          ).fit(frame, y)
+    return model, frame, y
+
+
+def test_labelled_models_read_a_table_and_give_frames_back(labelled):
+    model, frame, y = labelled
+    assert model.table_schema_.likelihoods["colour"] == "categorical"
+    assert model.transform(frame).shape == (len(frame), 2)
+    for out in (model.sample(30, random_state=0, y="big"),
+                model.sample(30, random_state=0, y="small", decode="draw"),
+                model.inverse_transform(model.transform(frame[:30]), y=y[:30])):
+        assert_same_columns(out, frame)
+        assert set(out["island"]) <= {"Biscoe", "Dream", "Torgersen"}
+
+
+def test_labelled_models_generate_the_chosen_class_of_a_table(labelled):
+    model, frame, y = labelled
+    big, small = (model.sample(400, random_state=0, y=label) for label in ("big", "small"))
+    assert big["mass"].mean() > small["mass"].mean() + 750.0  # half the 1500 g the class adds
+    assert (big["colour"] == "black").mean() > 0.9 and (small["colour"] == "white").mean() > 0.9
+
+
+def test_the_classifier_of_a_table_reads_the_frame():
+    frame, y = labelled_frame()
+    model = AuxiliaryClassifierVAE(max_iter=60, **SMALL).fit(frame, y)
+    assert model.score(frame, y) > 0.95  # colour gives the class away
+    assert list(model.classes_) == ["big", "small"]
+
+
+def test_labelled_models_of_a_table_learn_from_unlabelled_rows_too():
+    frame, y = labelled_frame()
+    partly = y.copy()
+    partly[20:] = -1  # 20 labelled rows of 240
+    model = AuxiliaryClassifierVAE(max_iter=60, **SMALL).fit(frame, partly)
+    assert model.score(frame[20:], y[20:]) > 0.8  # half are right by chance
+    conditional = ConditionalVAETransformer(max_iter=5, **SMALL).fit(frame, partly)
+    assert_same_columns(conditional.sample(5, random_state=0, y="big"), frame)
+
+
+@pytest.mark.parametrize("cls", LABELLED, ids=lambda cls: cls.__name__)
+def test_labelled_models_of_a_table_survive_a_model_file(cls, tmp_path):
+    frame, y = labelled_frame(80)
+    model = cls(max_iter=3, **SMALL).fit(frame, y)
+    loaded = skvae.load(skvae.save(model, tmp_path / "labelled.skvae"))
+    assert loaded.table_schema_ == model.table_schema_
+    np.testing.assert_allclose(loaded.transform(frame), model.transform(frame),
+                               rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(loaded.sample(10, random_state=2, y="big"),
+                                  model.sample(10, random_state=2, y="big"))
+
+
+@pytest.mark.parametrize("cls", LABELLED, ids=lambda cls: cls.__name__)
+def test_a_failed_labelled_fit_on_a_table_leaves_no_schema(cls):
+    frame, y = labelled_frame(60)
+    model = cls(max_iter=1, **SMALL)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.fit(frame, y[:10])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        model.fit(frame)
+    assert not hasattr(model, "table_schema_") and not hasattr(model, "n_iter_")
+    model.fit(frame, y)
+    model.fit(np.random.RandomState(0).normal(size=(60, 3)), y)  # an array forgets the table
+    assert not hasattr(model, "table_schema_")
+
+
+def test_labelled_partial_fit_keeps_the_first_schema():
+    frame, y = labelled_frame(120)
+    model = ConditionalVAETransformer(**SMALL).partial_fit(frame[:60], y[:60],
+                                                           classes=["big", "small"])
+    schema = model.table_schema_
+    model.partial_fit(frame[60:], y[60:])
+    assert model.table_schema_ is schema and model.n_iter_ == 2
