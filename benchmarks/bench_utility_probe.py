@@ -24,6 +24,14 @@ metrics as ``bench_synthetic.py`` (``_tables``), with two probes:
     ``decode="draw"`` and ``"mean"``, against ``likelihood="auto"``: the
     four metrics of ``bench_synthetic.py``. Does TVAE's treatment buy its
     utility, and at what cost in fidelity?
+``conditional``
+    The table as p(label) p(rest | label): a ``ConditionalVAETransformer``
+    with skvae's benchmark settings fitted on the other columns with the
+    label column as ``y`` (``label_dropout`` 0.2, its default, and 0),
+    sampled with labels drawn from ``class_prior_`` (the training
+    proportions), against the joint ``likelihood="auto"`` model: the four
+    metrics. Does modelling the label apart, as a class-conditional
+    synthesizer does, train better classifiers?
 ``classifiers``
     Each of the CTGAN paper's efficacy classifiers on its own (macro F1,
     accuracy and the share of test rows predicted as the rarest class),
@@ -34,6 +42,7 @@ Examples
 --------
     python benchmarks/bench_utility_probe.py --seeds 5 --probes jitter
     nice -n 5 python benchmarks/bench_utility_probe.py --seeds 5 --probes continuous
+    nice -n 5 python benchmarks/bench_utility_probe.py --seeds 10 --probes conditional
     nice -n 5 python benchmarks/bench_utility_probe.py --seeds 3 --probes classifiers \\
         --sdv-python /tmp/sdvenv/bin/python
 """
@@ -51,7 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _tables  # noqa: E402
 import bench_synthetic  # noqa: E402
 
-PROBES = ("jitter", "continuous", "classifiers")
+PROBES = ("jitter", "continuous", "conditional", "classifiers")
 JITTER_SCALES = (0.0, 0.1, 0.25, 0.5)
 
 
@@ -114,6 +123,47 @@ def continuous_probe(dataset, seeds):
         for decode in ("draw", "mean"):
             tables[f"float columns gaussian, {decode}"] = model.sample(
                 len(train), random_state=seed, decode=decode)
+        for name, synthetic in tables.items():
+            scores = bench_synthetic.evaluate(synthetic, test, target, seed)
+            results.setdefault(name, []).append(scores)
+            print(f"  {dataset} seed={seed} {name}: "
+                  + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
+                  file=sys.stderr, flush=True)
+    return results
+
+
+def conditional_rows(train, target, seed, settings, label_dropout):
+    """Synthetic rows of a ``ConditionalVAETransformer``: labels from ``class_prior_``.
+
+    It takes the parameters of the benchmark's ``VAETransformer``, with
+    ``likelihood="columns"`` (each column's likelihood from its dtype, as
+    "auto" gives it, also for a frame of numbers alone).
+    """
+    from skvae import ConditionalVAETransformer
+
+    params = bench_synthetic.skvae_estimator(settings, seed).get_params(deep=False)
+    conditional = ConditionalVAETransformer(**dict(params, likelihood="columns",
+                                                   label_dropout=label_dropout))
+    conditional.fit(train.drop(columns=target), train[target].to_numpy())
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(conditional.classes_, size=len(train), p=conditional.class_prior_)
+    rows = conditional.sample(len(train), random_state=seed, y=labels,
+                              decode=settings["decode"])
+    rows[target] = labels
+    return _tables.cast_like(rows[list(train.columns)], train)
+
+
+def conditional_probe(dataset, seeds):
+    """``{name: [scores, ...]}``: p(label) p(rest | label), against the joint "auto" model."""
+    frame, target = _tables.load_table(dataset)
+    settings = bench_synthetic.SKVAE_SETTINGS[dataset]
+    results = {}
+    for seed in seeds:
+        train, test = _tables.split_table(frame, target, seed)
+        tables = {"joint (the benchmark's)": bench_synthetic.fit_skvae(train, seed, settings)[0]}
+        for dropout in (0.2, 0.0):
+            tables[f"conditional, label_dropout={dropout}"] = conditional_rows(
+                train, target, seed, settings, dropout)
         for name, synthetic in tables.items():
             scores = bench_synthetic.evaluate(synthetic, test, target, seed)
             results.setdefault(name, []).append(scores)
@@ -203,12 +253,17 @@ def main(argv=None):
         print(f"**{args.dataset}: the real training rows with noise on their float columns** "
               f"(means over {args.seeds} seeds)\n")
         print(jitter_table(jitter_probe(args.dataset, seeds, JITTER_SCALES)) + "\n")
-    if {"continuous", "classifiers"} & set(args.probes) and bench_synthetic.table_mode_problem():
-        sys.exit("the continuous and classifiers probes need skvae's table mode")
+    if {"continuous", "conditional", "classifiers"} & set(args.probes) and (
+            bench_synthetic.table_mode_problem()):
+        sys.exit("the continuous, conditional and classifiers probes need skvae's table mode")
     if "continuous" in args.probes:
         print(f"**{args.dataset}: skvae with its float columns continuous** (medians over "
               f"{args.seeds} seeds)\n")
         print(continuous_table(continuous_probe(args.dataset, seeds)) + "\n")
+    if "conditional" in args.probes:
+        print(f"**{args.dataset}: the label modelled apart, p(label) p(rest | label)** "
+              f"(medians over {args.seeds} seeds)\n")
+        print(continuous_table(conditional_probe(args.dataset, seeds)) + "\n")
     if "classifiers" in args.probes:
         print(f"**{args.dataset}: the efficacy classifiers one by one** (means over "
               f"{args.seeds} seeds; rare: the share of test rows predicted as the rarest "

@@ -542,3 +542,19 @@ def test_labelled_partial_fit_keeps_the_first_schema():
     schema = model.table_schema_
     model.partial_fit(frame[60:], y[60:])
     assert model.table_schema_ is schema and model.n_iter_ == 2
+
+
+@pytest.mark.parametrize("cls", LABELLED, ids=lambda cls: cls.__name__)
+def test_labelled_models_of_a_table_stream_rows_with_missing_entries(cls):
+    frame, y = labelled_frame(90)
+    partly = y.copy()
+    partly[::3] = -1
+    incomplete = with_missing(frame)
+    streamed = cls(max_iter=3, missing_values=np.nan, data_on_device=False, **SMALL)
+    in_memory = cls(max_iter=3, missing_values=np.nan, **SMALL)
+    for model in (streamed, in_memory):
+        model.fit(incomplete, partly)
+    np.testing.assert_allclose(streamed.transform(incomplete), in_memory.transform(incomplete),
+                               rtol=1e-4, atol=1e-5)
+    assert np.isfinite(streamed.score_samples(incomplete)).all()
+    assert_same_columns(streamed.sample(5, random_state=0, y="big"), incomplete)
