@@ -358,10 +358,13 @@ def _train_and_predict(classifier, train, test, target, scale=False):
         [("onehot", OneHotEncoder(handle_unknown="ignore"), categorical),
          ("numeric", StandardScaler() if scale else "passthrough", numeric)],
     )
+    truth = test[target].astype(str).to_numpy()
+    labels = train[target].astype(str)
+    if labels.nunique() < 2:  # a degenerate table of one class: what it teaches any classifier
+        return np.full(len(test), labels.iloc[0], dtype=object), truth
     model = make_pipeline(encode, classifier)
-    model.fit(_as_features(train[features], categorical), train[target].astype(str))
-    predicted = model.predict(_as_features(test[features], categorical))
-    return predicted, test[target].astype(str).to_numpy()
+    model.fit(_as_features(train[features], categorical), labels)
+    return model.predict(_as_features(test[features], categorical)), truth
 
 
 def _as_features(frame, categorical):
