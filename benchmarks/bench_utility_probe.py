@@ -109,6 +109,16 @@ def floats_continuous(train):
     return ColumnLikelihood([("gaussian", floats)], remainder="auto")
 
 
+def score_tables(tables, test, target, seed, results):
+    """Add the four metrics of each ``{name: synthetic frame}`` to ``results[name]``."""
+    for name, synthetic in tables.items():
+        scores = bench_synthetic.evaluate(synthetic, test, target, seed)
+        results.setdefault(name, []).append(scores)
+        print(f"  seed={seed} {name}: "
+              + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
+              file=sys.stderr, flush=True)
+
+
 def continuous_probe(dataset, seeds):
     """``{name: [scores, ...]}``: skvae with continuous float columns, against "auto"."""
     frame, target = _tables.load_table(dataset)
@@ -123,12 +133,7 @@ def continuous_probe(dataset, seeds):
         for decode in ("draw", "mean"):
             tables[f"float columns gaussian, {decode}"] = model.sample(
                 len(train), random_state=seed, decode=decode)
-        for name, synthetic in tables.items():
-            scores = bench_synthetic.evaluate(synthetic, test, target, seed)
-            results.setdefault(name, []).append(scores)
-            print(f"  {dataset} seed={seed} {name}: "
-                  + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
-                  file=sys.stderr, flush=True)
+        score_tables(tables, test, target, seed, results)
     return results
 
 
@@ -164,12 +169,7 @@ def conditional_probe(dataset, seeds):
         for dropout in (0.2, 0.0):
             tables[f"conditional, label_dropout={dropout}"] = conditional_rows(
                 train, target, seed, settings, dropout)
-        for name, synthetic in tables.items():
-            scores = bench_synthetic.evaluate(synthetic, test, target, seed)
-            results.setdefault(name, []).append(scores)
-            print(f"  {dataset} seed={seed} {name}: "
-                  + " ".join(f"{m} {scores[m]:.3f}" for m in bench_synthetic.QUALITY_METRICS),
-                  file=sys.stderr, flush=True)
+        score_tables(tables, test, target, seed, results)
     return results
 
 
