@@ -104,20 +104,19 @@ class _LabelledVAE(VAETransformer):
         """
         setting = self.data_on_device
         streams = isinstance(X, np.memmap) if isinstance(setting, str) else not setting
-        table = self._reads_table(X, reset)
-        if reset and not table:
-            self.__dict__.pop("table_schema_", None)
-        if streams or table:  # rows read by their own path; the labels, small, in memory
+        if streams or self._reads_table(X, reset):
+            # a table, or rows read batch by batch (_training_rows); the labels, small, in memory
             if y is None:
                 raise ValueError(
                     f"This {type(self).__name__} estimator requires y to be passed, but the "
                     "target y is None."
                 )
-            X = self._table_training_rows(X, reset) if table else (
-                self._validate_streamed_rows(X, reset))
+            X = self._training_rows(X, reset)
             y = column_or_1d(np.asarray(y), warn=True)
             check_consistent_length(X, y)
         else:
+            if reset:
+                self.__dict__.pop("table_schema_", None)  # an array model now
             X, y = validate_data(
                 self, X, y, dtype=[np.float32, np.float64], reset=reset, ensure_min_features=1,
                 ensure_all_finite=self._finite_rule(),
