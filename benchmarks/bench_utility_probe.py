@@ -119,22 +119,30 @@ def score_tables(tables, test, target, seed, results):
               file=sys.stderr, flush=True)
 
 
-def continuous_probe(dataset, seeds):
-    """``{name: [scores, ...]}``: skvae with continuous float columns, against "auto"."""
+def scored_probe(dataset, seeds, make_tables):
+    """``{name: [scores, ...]}`` of the tables ``make_tables(train, target, seed, settings)``.
+
+    On each seed's split, with ``settings`` the benchmark's skvae settings of
+    ``dataset``; each table is scored against the test rows (:func:`score_tables`).
+    """
     frame, target = _tables.load_table(dataset)
     settings = bench_synthetic.SKVAE_SETTINGS[dataset]
     results = {}
     for seed in seeds:
         train, test = _tables.split_table(frame, target, seed)
-        tables = {f"auto, {settings['decode']}": bench_synthetic.fit_skvae(
-            train, seed, settings)[0]}
-        model = bench_synthetic.skvae_estimator(settings, seed)
-        model.set_params(likelihood=floats_continuous(train)).fit(train)
-        for decode in ("draw", "mean"):
-            tables[f"float columns gaussian, {decode}"] = model.sample(
-                len(train), random_state=seed, decode=decode)
-        score_tables(tables, test, target, seed, results)
+        score_tables(make_tables(train, target, seed, settings), test, target, seed, results)
     return results
+
+
+def continuous_tables(train, target, seed, settings):
+    """skvae's rows with continuous float columns (both decodes), and with "auto"."""
+    tables = {f"auto, {settings['decode']}": bench_synthetic.fit_skvae(train, seed, settings)[0]}
+    model = bench_synthetic.skvae_estimator(settings, seed)
+    model.set_params(likelihood=floats_continuous(train)).fit(train)
+    for decode in ("draw", "mean"):
+        tables[f"float columns gaussian, {decode}"] = model.sample(
+            len(train), random_state=seed, decode=decode)
+    return tables
 
 
 def conditional_rows(train, target, seed, settings, label_dropout):
@@ -158,19 +166,13 @@ def conditional_rows(train, target, seed, settings, label_dropout):
     return _tables.cast_like(rows[list(train.columns)], train)
 
 
-def conditional_probe(dataset, seeds):
-    """``{name: [scores, ...]}``: p(label) p(rest | label), against the joint "auto" model."""
-    frame, target = _tables.load_table(dataset)
-    settings = bench_synthetic.SKVAE_SETTINGS[dataset]
-    results = {}
-    for seed in seeds:
-        train, test = _tables.split_table(frame, target, seed)
-        tables = {"joint (the benchmark's)": bench_synthetic.fit_skvae(train, seed, settings)[0]}
-        for dropout in (0.2, 0.0):
-            tables[f"conditional, label_dropout={dropout}"] = conditional_rows(
-                train, target, seed, settings, dropout)
-        score_tables(tables, test, target, seed, results)
-    return results
+def conditional_tables(train, target, seed, settings):
+    """p(label) p(rest | label) with both label dropouts, and the joint "auto" model."""
+    tables = {"joint (the benchmark's)": bench_synthetic.fit_skvae(train, seed, settings)[0]}
+    for dropout in (0.2, 0.0):
+        tables[f"conditional, label_dropout={dropout}"] = conditional_rows(
+            train, target, seed, settings, dropout)
+    return tables
 
 
 def classifier_probe(dataset, seeds, sdv_python):
@@ -259,11 +261,11 @@ def main(argv=None):
     if "continuous" in args.probes:
         print(f"**{args.dataset}: skvae with its float columns continuous** (medians over "
               f"{args.seeds} seeds)\n")
-        print(continuous_table(continuous_probe(args.dataset, seeds)) + "\n")
+        print(continuous_table(scored_probe(args.dataset, seeds, continuous_tables)) + "\n")
     if "conditional" in args.probes:
         print(f"**{args.dataset}: the label modelled apart, p(label) p(rest | label)** "
               f"(medians over {args.seeds} seeds)\n")
-        print(continuous_table(conditional_probe(args.dataset, seeds)) + "\n")
+        print(continuous_table(scored_probe(args.dataset, seeds, conditional_tables)) + "\n")
     if "classifiers" in args.probes:
         print(f"**{args.dataset}: the efficacy classifiers one by one** (means over "
               f"{args.seeds} seeds; rare: the share of test rows predicted as the rarest "
