@@ -45,6 +45,7 @@ class Bernoulli(Likelihood):
     """
 
     name = "bernoulli"
+    models_binary = True
 
     def build(self, n_features):
         return BernoulliModule()

@@ -39,7 +39,9 @@ whose codes are those of the nearest value seen in ``fit`` and whose output
 is those values in the column's dtype. A likelihood the user names for a
 numeric column that models category codes (``Likelihood.models_categories``,
 a ``"categorical"`` part of a ``ColumnLikelihood``) makes it categorical the
-same way, over every value it holds in ``fit``.
+same way, over every value it holds in ``fit``; one that models two values
+(``Likelihood.models_binary``, ``"bernoulli"``) makes a column of exactly two
+values binary over them.
 
 A polars DataFrame is read column by column into pandas (:func:`as_pandas`,
 without pyarrow), and the schema keeps its polars dtypes
@@ -224,7 +226,7 @@ class TableSchema:
         out = np.empty(frame.shape, dtype=np.float64)
         for j, column in enumerate(self.columns):
             series = frame.iloc[:, j]
-            if column.kind == "categorical" and column.dtype in NUMERIC_DTYPES:
+            if _coded_numbers(column):
                 out[:, j] = _nearest_codes(_numbers(series, column), column.categories)
             elif column.kind == "numeric" or column.dtype in NUMERIC_DTYPES:
                 out[:, j] = _numbers(series, column)  # numbers, or 0/1 numbers as they are
@@ -706,7 +708,9 @@ def _with_named_categories(likelihood, schema, raw):
     integer dtype), as ``OneHotEncoder(categories="auto")`` reads a numeric
     column: the model sees their codes, and outputs are those values. A
     value not seen in ``fit`` is coded as the nearest one, as for a
-    discrete column under "auto".
+    discrete column under "auto". A column of exactly two values whose
+    plugin has ``models_binary`` (``"bernoulli"``) becomes binary over them
+    the same way (codes 0 and 1).
     """
     names = [str(c.name) for c in schema.columns]
     method = getattr(likelihood, "column_plugins", None)
@@ -715,6 +719,8 @@ def _with_named_categories(likelihood, schema, raw):
     for j, (column, plugin) in enumerate(zip(schema.columns, plugins)):
         if column.kind == "numeric" and getattr(plugin, "models_categories", False):
             column = _numbers_as_categories(column, raw[:, j])
+        elif column.kind == "numeric" and getattr(plugin, "models_binary", False):
+            column = _two_numbers_as_binary(column, raw[:, j])
         columns.append(column)
     return TableSchema(columns)
 
@@ -735,6 +741,13 @@ def _numbers_as_categories(column, values):
         )
     cast = int if _numpy_int(column.dtype) is not None else float
     return column._replace(kind="categorical", categories=tuple(cast(v) for v in distinct))
+
+
+def _two_numbers_as_binary(column, values):
+    """A numeric column of exactly two observed values as binary over them, else as it is."""
+    if np.unique(values[~np.isnan(values)]).size != 2:
+        return column
+    return _numbers_as_categories(column, values)._replace(kind="binary")
 
 
 def _is_columns_without_pairs(spec):
@@ -1057,9 +1070,20 @@ def _categories_from_json(values, kind, where):
     return tuple(values)
 
 
+def _coded_numbers(column):
+    """Whether a numeric-dtype column is modelled by the codes of its values (not the values).
+
+    A categorical one (discrete, or named for a likelihood of categories), and
+    a binary one of two values other than 0 and 1; a 0/1 column is its codes.
+    """
+    if column.dtype not in NUMERIC_DTYPES or column.kind == "numeric":
+        return False
+    return column.kind == "categorical" or tuple(column.categories) != (0, 1)
+
+
 def _check_numeric_categories(column, where):
-    """A discrete numeric column's categories: increasing numbers (what its codes need)."""
-    if column.kind != "categorical" or column.dtype not in NUMERIC_DTYPES:
+    """A coded numeric column's categories: increasing numbers (what its codes need)."""
+    if column.kind == "numeric" or column.dtype not in NUMERIC_DTYPES:
         return column
     values = column.categories
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or (

@@ -348,6 +348,11 @@ class Likelihood(Plugin):
     #: categorical over the values observed in ``fit``, as
     #: :class:`sklearn.preprocessing.OneHotEncoder` reads a numeric column.
     models_categories = False
+    #: Whether the likelihood models two values coded 0 and 1 (a Bernoulli). In
+    #: a table, a numeric column of exactly two values in ``fit`` that it
+    #: models (1 and 2, say) is read as binary over them; a column of other
+    #: numbers stays numbers.
+    models_binary = False
 
     def n_params(self, n_features):
         """Return the number of decoder outputs per sample for ``n_features`` features.

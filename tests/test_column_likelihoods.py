@@ -607,3 +607,34 @@ def test_infinity_in_a_column_read_as_categories_is_a_clear_error(likelihood):
     with pytest.raises(ValueError, match="'educ' holds infinity, which cannot be a category"):
         vae.fit(frame)
     assert not hasattr(vae, "n_iter_")
+
+
+# ------------------------------------- numeric columns named for a Bernoulli part
+def test_a_two_valued_numeric_column_named_bernoulli_is_binary_over_its_values(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "sex": rng.choice([1, 2], 80),              # two values, not 0 and 1
+        "share": rng.random(80),                    # numbers in [0, 1]: stay numbers
+        "island": pd.Categorical(rng.choice(["Biscoe", "Dream"], 80)),
+    })
+    vae = fit_frame(frame, ColumnLikelihood([("bernoulli", ["sex", "share"])],
+                                            remainder="auto"))
+    by_name = {c.name: c for c in vae.table_schema_.columns}
+    assert (by_name["sex"].kind, by_name["sex"].categories) == ("binary", (1, 2))
+    assert by_name["share"].kind == "numeric"
+    draws = vae.sample(200, random_state=0, decode="draw")
+    assert draws["sex"].dtype == frame["sex"].dtype and set(draws["sex"]) == {1, 2}
+    assert draws["share"].isin([0.0, 1.0]).all()  # Bernoulli draws of the numbers
+    loaded = skvae.load(skvae.save(vae, tmp_path / "sex.skvae"))
+    assert loaded.table_schema_ == vae.table_schema_
+    np.testing.assert_allclose(loaded.transform(frame), vae.transform(frame), **TOL)
+    flipped = frame.assign(sex=3 - frame["sex"])
+    assert not np.allclose(vae.transform(flipped), vae.transform(frame))
+
+
+def test_a_numeric_column_of_three_values_named_bernoulli_is_still_out_of_its_domain():
+    frame = education_frame().assign(island="Dream")
+    with pytest.raises(ValueError, match="'bernoulli' likelihood needs data in \\[0, 1\\]"):
+        fit_frame(frame, ColumnLikelihood([("bernoulli", ["age"])], remainder="auto"))

@@ -459,6 +459,8 @@ def _make_categorical(value):
          "must be increasing numbers"),
         (_schema_edit(lambda c: c[1].update(kind="categorical", categories=[3, 2])),
          "must be increasing numbers"),
+        (_schema_edit(lambda c: c[1].update(kind="binary", categories=["b", "a"])),
+         "must be increasing numbers"),
         (_make_categorical({"type": "ndarray"}), "category .* is not a str, int"),
         (_make_categorical([1, 2]), "category .* is not a str, int"),
         (_make_categorical(None), "category .* is not a str, int"),
@@ -478,7 +480,7 @@ def _make_categorical(value):
     ],
     ids=[
         "too_short", "too_long", "datetime", "wide_string", "dtype_list", "kind",
-        "text_values_of_numbers", "unordered_values", "dict_category",
+        "text_values_of_numbers", "unordered_values", "binary_text_values", "dict_category",
         "list_category", "none_category", "repeated_category", "zero_scale", "string_mean",
         "tuple_name", "other_name", "other_likelihood", "extra_field", "not_a_dict", "not_tagged",
         "polars_object", "polars_too_short", "polars_not_a_list",
