@@ -58,6 +58,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ._registry import get_registry, resolve_plugin
+from ._warnings import user_stacklevel
 from .base import Column
 
 KINDS = ("numeric", "binary", "categorical")
@@ -719,6 +720,7 @@ def _with_named_categories(likelihood, schema, raw):
     for j, (column, plugin) in enumerate(zip(schema.columns, plugins)):
         if column.kind == "numeric" and getattr(plugin, "models_categories", False):
             column = _numbers_as_categories(column, raw[:, j])
+            _warn_if_mostly_distinct(column, raw[:, j])
         elif column.kind == "numeric" and getattr(plugin, "models_binary", False):
             column = _two_numbers_as_binary(column, raw[:, j])
         columns.append(column)
@@ -741,6 +743,24 @@ def _numbers_as_categories(column, values):
         )
     cast = int if _numpy_int(column.dtype) is not None else float
     return column._replace(kind="categorical", categories=tuple(cast(v) for v in distinct))
+
+
+def _warn_if_mostly_distinct(column, values):
+    """Warn when a numeric column made categorical has more categories than half its rows.
+
+    A likely mistake (a measurement named for ``"categorical"``): each value
+    becomes a category seen once or twice, and the model grows with them.
+    """
+    observed = int(np.count_nonzero(~np.isnan(values)))
+    k = len(column.categories)
+    if k > MAX_DISCRETE_VALUES and 2 * k > observed:
+        warnings.warn(
+            f"Column {column.name!r} is modelled as categorical over its values, and {k} of "
+            f"its {observed} observed values are distinct: each category is seen once or "
+            "twice, and the model has an output per category. If it holds measurements, "
+            "name it for 'gaussian' instead.",
+            UserWarning, stacklevel=user_stacklevel(),
+        )
 
 
 def _two_numbers_as_binary(column, values):

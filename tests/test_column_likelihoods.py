@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from torch import distributions as D
 from torch.nn import functional as F
 
@@ -638,3 +639,14 @@ def test_a_numeric_column_of_three_values_named_bernoulli_is_still_out_of_its_do
     frame = education_frame().assign(island="Dream")
     with pytest.raises(ValueError, match="'bernoulli' likelihood needs data in \\[0, 1\\]"):
         fit_frame(frame, ColumnLikelihood([("bernoulli", ["age"])], remainder="auto"))
+
+
+def test_a_measurement_named_categorical_is_warned_about_and_codes_are_not():
+    frame = education_frame()
+    with pytest.warns(UserWarning, match="'mass' is modelled as categorical over its values, "
+                                         "and 120 of its 120 observed values are distinct"):
+        fit_frame(frame, ColumnLikelihood([("categorical", ["mass"])], remainder="auto"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # six values over 120 rows: no warning
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two epochs: not the point
+        fit_frame(frame, ColumnLikelihood([("categorical", ["educ"])], remainder="auto"))
