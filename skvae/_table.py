@@ -577,16 +577,17 @@ def auto_likelihood(columns):
     return get_registry().get("likelihood", COLUMNS_LIKELIHOOD)(pairs)
 
 
-def column_plugins(likelihood, n_features):
-    """The configured plugin of each of ``n_features`` columns.
+def column_plugins(likelihood, n_features, names=None):
+    """The plugin of each of ``n_features`` columns.
 
-    A ``ColumnLikelihood`` says it (its ``column_plugins``); any other
+    A ``ColumnLikelihood`` says it (its ``column_plugins``; ``names``, the
+    columns' names, resolve the names of one not configured yet); any other
     likelihood models every column.
     """
     method = getattr(likelihood, "column_plugins", None)
     if method is None:
         return [likelihood] * n_features
-    return list(method(n_features))
+    return list(method(n_features) if names is None else method(n_features, names))
 
 
 def fit_table(frame, likelihood):
@@ -713,9 +714,7 @@ def _with_named_categories(likelihood, schema, raw):
     plugin has ``models_binary`` (``"bernoulli"``) becomes binary over them
     the same way (codes 0 and 1).
     """
-    names = [str(c.name) for c in schema.columns]
-    method = getattr(likelihood, "column_plugins", None)
-    plugins = method(len(schema), names) if method is not None else [likelihood] * len(schema)
+    plugins = column_plugins(likelihood, len(schema), [str(c.name) for c in schema.columns])
     columns = []
     for j, (column, plugin) in enumerate(zip(schema.columns, plugins)):
         if column.kind == "numeric" and getattr(plugin, "models_categories", False):

@@ -555,9 +555,7 @@ def test_a_named_categorical_numeric_column_codes_unseen_values_as_the_nearest()
 def test_a_named_categorical_numeric_column_survives_a_model_file(tmp_path):
     frame = education_frame()
     vae = fit_frame(frame, ColumnLikelihood([("categorical", ["educ"])], remainder="auto"))
-    path = tmp_path / "educ.skvae"
-    skvae.save(vae, path)
-    loaded = skvae.load(path)
+    loaded = skvae.load(skvae.save(vae, tmp_path / "educ.skvae"))
     assert loaded.table_schema_ == vae.table_schema_
     np.testing.assert_allclose(loaded.transform(frame), vae.transform(frame), **TOL)
     draws, loaded_draws = (m.sample(30, random_state=1, decode="draw") for m in (vae, loaded))
